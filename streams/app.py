@@ -1,0 +1,78 @@
+"""The Faust application: every stage registered on one app, configured from Settings.
+
+Stages talk only through topics: ingest -> validated -> dedup -> accepted -> sink, and the
+dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+import faust
+
+from streams import dedup, ingest, metrics, sink
+from streams.config import Settings
+from streams.topics import PipelineTopics, create_topics
+from streams.warehouse import open_warehouse
+from streams.warehouse.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
+    k = settings.kafka
+    app = faust.App(
+        k.app_id,
+        broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
+        broker_credentials=_credentials(settings),
+        store="memory://",
+        datadir=str(settings.data_path / "faust"),
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        broker_session_timeout=k.session_timeout,
+        broker_heartbeat_interval=k.heartbeat_interval,
+        broker_rebalance_timeout=k.rebalance_timeout,
+        broker_commit_interval=k.commit_interval,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=False,
+    )
+    topics = PipelineTopics.declare(app, settings)
+    store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
+                            settings.sink.retry_max_seconds)
+    ingest.register(app, settings, topics)
+    dedup.register(app, settings, topics)
+    sink.register(app, settings, topics, store)
+    return app, store
+
+
+def _credentials(settings: Settings):
+    k = settings.kafka
+    if not k.sasl_mechanism:
+        return None
+    context = ssl.create_default_context() if k.security_protocol.upper() == "SASL_SSL" else None
+    return faust.SASLCredentials(username=k.sasl_username, password=k.sasl_password,
+                                 mechanism=k.sasl_mechanism, ssl_context=context)
+
+
+def run_worker(settings: Settings) -> None:
+    """Create topics, migrate the warehouse, serve metrics, then run the Faust worker until signalled."""
+    from faust.worker import Worker
+
+    created = create_topics(settings)
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    app, store = build_app(settings)
+    applied = store.call(migrate)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    metrics.serve(settings.metrics.host, settings.metrics.port)
+    log.info("worker starting: broker %s, warehouse %s, metrics :%s", settings.bootstrap,
+             "clickhouse server" if settings.clickhouse.url else f"chDB at {settings.data_path / 'chdb'}",
+             settings.metrics.port)
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        store.close()

@@ -1,0 +1,42 @@
+"""The demo's live terminal board (rich): throughput per channel, dead letters, lag, rows stored."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+
+from streams.status import Status
+
+CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey")
+
+
+def _rate(now: dict[str, float], before: dict[str, float], key: str, seconds: float) -> float:
+    return max(0.0, now.get(key, 0.0) - before.get(key, 0.0)) / seconds if seconds > 0 else 0.0
+
+
+def render(now: Status, before: Status, produced: int, elapsed: float) -> Group:
+    seconds = now.at - before.at
+    channels = Table(title="Valid events by channel", expand=True)
+    channels.add_column("channel")
+    channels.add_column("events/s", justify="right")
+    channels.add_column("total", justify="right")
+    for channel in CHANNELS:
+        channels.add_row(channel, f"{_rate(now.valid_by_channel, before.valid_by_channel, channel, seconds):,.0f}",
+                         f"{now.valid_by_channel.get(channel, 0):,.0f}")
+    dead = Table(title="Dead letters by reason", expand=True)
+    dead.add_column("reason")
+    dead.add_column("total", justify="right")
+    for reason, count in sorted(now.dead_by_reason.items(), key=lambda kv: -kv[1]):
+        dead.add_row(reason, f"{count:,.0f}")
+    e2e = now.e2e_sum / now.e2e_count if now.e2e_count else 0.0
+    summary = (
+        f"[b]elapsed[/b] {elapsed:,.0f}s   [b]produced[/b] {produced:,}   "
+        f"[b]consumed[/b] {now.consumed:,.0f}   "
+        f"[b]consumer lag[/b] {'?' if now.lag is None else f'{now.lag:,}'}   "
+        f"[b]rows stored[/b] events {now.rows_by_table.get('cx.events', 0):,.0f} · "
+        f"dead letters {now.rows_by_table.get('cx.dead_letters', 0):,.0f}   "
+        f"[b]mean event→stored[/b] {e2e:.2f}s   "
+        f"[b]worker[/b] {'[green]up[/green]' if now.worker_up else '[red]down[/red]'}"
+    )
+    return Group(Panel(summary, title="cxpulse — live pipeline"), channels, dead)

@@ -1,0 +1,214 @@
+"""`cxpulse`: the command line. Data goes to stdout, logs and progress to stderr.
+
+Exit codes: 0 success, 1 the command ran and found a problem (invalid events, a failed query),
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from streams.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="cxpulse: real-time contact-center event pipeline.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+schema_app = typer.Typer(help="The event contract (JSON Schemas under schemas/events).", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: refused events with their reasons.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(topics_app, name="topics")
+
+log = logging.getLogger("cxpulse")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"cxpulse: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="CXPULSE_CONFIG",
+                                          help="TOML config file (default ./cxpulse.toml when present)."),
+    log_level: Optional[str] = typer.Option(None, "--log-level", help="debug|info|warning|error (overrides config)."),
+) -> None:
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    if log_level:
+        settings.log_level = log_level
+    logging.basicConfig(stream=sys.stderr, level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = settings
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run the pipeline (ingest, dedup, sink) as one Faust worker until SIGINT/SIGTERM."""
+    from streams.app import run_worker
+
+    run_worker(settings_of(ctx))
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Apply pending ClickHouse migrations (schemas/clickhouse), idempotently."""
+    from streams.warehouse.migrate import migrate as run_migrations
+
+    applied = _with_warehouse(ctx, run_migrations)
+    for m in applied:
+        typer.echo(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        typer.echo("up to date", err=True)
+
+
+@topics_app.command("create")
+def topics_create(ctx: typer.Context) -> None:
+    """Create the pipeline's topics with the configured partition count (existing ones are kept)."""
+    from streams.topics import create_topics
+
+    for name in create_topics(settings_of(ctx)):
+        typer.echo(name)
+
+
+@app.command()
+def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL to run"),
+          fmt: str = typer.Option("tsv", "--format", "-f", help="tsv (with header) or json (one object per line)")) -> None:
+    """Run SQL against the configured warehouse (chDB under CXPULSE_DATA_DIR, or CXPULSE_CLICKHOUSE_URL)."""
+    from streams.output import write_result
+
+    if fmt not in ("tsv", "json"):
+        _fail("--format must be tsv or json", 2)
+    write_result(_with_warehouse(ctx, lambda w: w.query(sql)), fmt, sys.stdout)
+
+
+@schema_app.command("validate")
+def schema_validate(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="JSON lines file of CloudEvents (structured mode); - for stdin"),
+) -> None:
+    """Check every line against the event contract; print each failure; exit 1 if any."""
+    from streams.validate_file import validate_lines
+
+    stream = sys.stdin.buffer if file == "-" else open(file, "rb")
+    with stream:
+        total, failures = validate_lines(stream, settings_of(ctx).ingest, sys.stdout)
+    typer.echo(f"{total} events, {total - failures} valid, {failures} invalid", err=True)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    ctx: typer.Context,
+    rate: float = typer.Option(200.0, "--rate", "-r", help="events per second"),
+    count: Optional[int] = typer.Option(None, "--count", "-n", help="stop after this many events"),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="stop after this many seconds"),
+    seed: int = typer.Option(1, "--seed", help="same seed, same events"),
+    bad_fraction: float = typer.Option(0.02, "--bad-fraction", help="share of malformed events (0..1)"),
+    topic: Optional[str] = typer.Option(None, "--topic", help="default: the first input topic"),
+) -> None:
+    """Publish realistic traffic for all ten channels to Kafka (CloudEvents, structured and binary mode)."""
+    from streams.simulator import publish
+
+    settings = settings_of(ctx)
+    if not 0 <= bad_fraction <= 1 or rate <= 0:
+        _fail("--rate must be > 0 and --bad-fraction within 0..1", 2)
+    stats = publish(settings.bootstrap, topic or settings.kafka.input_topics[0], rate=rate, count=count,
+                    duration=duration, seed=seed, bad_fraction=bad_fraction,
+                    max_event_bytes=settings.ingest.max_event_bytes)
+    typer.echo(f"produced\t{stats.produced}\nvalid\t{stats.valid}")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="seconds to run (default: until Ctrl-C)"),
+    rate: float = typer.Option(500.0, "--rate", "-r", help="simulated events per second"),
+    seed: int = typer.Option(1, "--seed"),
+    bad_fraction: float = typer.Option(0.02, "--bad-fraction"),
+) -> None:
+    """Run everything locally: embedded broker, worker, simulator and a live board; then a summary."""
+    from streams.demo import print_summary, run_demo
+
+    try:
+        result = run_demo(settings_of(ctx), duration=duration, rate=rate, seed=seed, bad_fraction=bad_fraction)
+    except (RuntimeError, TimeoutError) as exc:
+        _fail(str(exc))
+    print_summary(result)
+
+
+@app.command()
+def broker(port: int = typer.Option(9092, "--port", help="loopback port")) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu, in memory) in the foreground."""
+    import signal as _signal
+
+    from streams.embedded_broker import EmbeddedBroker
+
+    with EmbeddedBroker(port=port) as running:
+        typer.echo(running.bootstrap)
+        _signal.sigwait({_signal.SIGINT, _signal.SIGTERM})
+
+
+@dlq_app.command("list")
+def dlq_list(
+    ctx: typer.Context,
+    reason: Optional[str] = typer.Option(None, "--reason", help="only this reason"),
+    limit: int = typer.Option(50, "--limit"),
+    fmt: str = typer.Option("tsv", "--format", "-f", help="tsv or json"),
+) -> None:
+    """Newest dead letters with their reasons (from cx.dead_letters)."""
+    from streams.dlq import list_dead_letters
+    from streams.output import write_result
+
+    write_result(_with_warehouse(ctx, lambda w: list_dead_letters(w, reason, limit)), fmt, sys.stdout)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ctx: typer.Context,
+    reason: Optional[str] = typer.Option(None, "--reason", help="only this reason (duplicates only when named)"),
+    origin: Optional[str] = typer.Option(None, "--origin", help="only the message at topic:partition:offset"),
+    limit: int = typer.Option(100_000, "--limit"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="count, do not publish"),
+) -> None:
+    """Republish dead letters (original bytes, key, headers) to the input topic after a fix."""
+    from streams.dlq import replay
+
+    settings = settings_of(ctx)
+    count = _with_warehouse(ctx, lambda w: replay(settings, w, reason=reason, origin=origin, limit=limit,
+                                                  dry_run=dry_run))
+    typer.echo(f"{'would replay' if dry_run else 'replayed'}\t{count}")
+
+
+def _with_warehouse(ctx: typer.Context, fn):
+    from streams.warehouse import WarehouseError, open_warehouse
+
+    try:
+        warehouse = open_warehouse(settings_of(ctx))
+        try:
+            return fn(warehouse)
+        finally:
+            warehouse.close()
+    except WarehouseError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Settings: one TOML file plus CXPULSE_* environment variables.
+
+The file (``--config``/``CXPULSE_CONFIG``, else ``./cxpulse.toml`` when present) overrides the
+defaults below; an environment variable ``CXPULSE_<SECTION>_<KEY>`` overrides the file, so a
+container can be configured without a file. ``config/cxpulse.toml`` documents every key, and a
+test keeps it equal to these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
+    # Empty means "not configured": `cxpulse demo` then starts the embedded broker,
+    # other commands use 127.0.0.1:9092.
+    bootstrap: str = ""
+    input_topics: list[str] = msgspec.field(default_factory=lambda: ["cx.events"])
+    dlq_topic: str = "cx.events.dlq"
+    validated_topic: str = "cx.events.validated"
+    accepted_topic: str = "cx.events.accepted"
+    partitions: int = 4
+    replication_factor: int = 1
+    app_id: str = "cxpulse"
+    # Tansu takes about half the session timeout to form a group; keep joins short.
+    session_timeout: float = 6.0
+    heartbeat_interval: float = 1.0
+    rebalance_timeout: float = 6.0
+    commit_interval: float = 1.0
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+
+
+class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
+    # Empty means the embedded chDB engine under data_dir; else clickhouse://user:pass@host:9000/cx
+    url: str = ""
+    database: str = "cx"
+
+
+class IngestSettings(msgspec.Struct, forbid_unknown_fields=True):
+    max_event_bytes: int = 65536
+    max_future_skew_seconds: float = 300.0
+    max_age_seconds: float = 7 * 24 * 3600.0
+    default_phone_region: str = "US"
+    dedup_window_seconds: float = 3600.0
+
+
+class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
+    batch_size: int = 5000
+    batch_seconds: float = 0.5
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+
+
+class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    data_dir: str = ".cxpulse"
+    log_level: str = "info"
+    kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = msgspec.field(default_factory=ClickHouseSettings)
+    ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap or "127.0.0.1:9092"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+
+ENV_PREFIX = "CXPULSE_"
+_SECTIONS = {name for name, value in msgspec.structs.asdict(Settings()).items() if isinstance(value, msgspec.Struct)}
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """Map CXPULSE_SECTION_KEY=value to {"section": {"key": value}} (lists are comma-separated)."""
+    defaults = msgspec.to_builtins(Settings())
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "CXPULSE_CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section in _SECTIONS and key in defaults[section]:
+            target, default = out.setdefault(section, {}), defaults[section][key]
+        elif rest in defaults and rest not in _SECTIONS:
+            target, key, default = out, rest, defaults[rest]
+        else:
+            continue
+        target[key] = [v.strip() for v in raw.split(",") if v.strip()] if isinstance(default, list) else raw
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Path | None:
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("CXPULSE_CONFIG"):
+        return Path(environ["CXPULSE_CONFIG"])
+    local = Path("cxpulse.toml")
+    return local if local.exists() else None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the file, then the environment; raise ConfigError naming the bad key."""
+    environ = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    file = config_path(path, environ)
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {file}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: {exc}") from exc
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration ({file or 'environment'}): {exc}") from exc

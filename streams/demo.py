@@ -1,0 +1,173 @@
+"""`cxpulse demo`: the whole pipeline on one machine with no infrastructure.
+
+Starts the embedded broker (unless CXPULSE_KAFKA_BOOTSTRAP names one), creates topics, runs the
+worker as a child process (it migrates the warehouse and holds chDB), publishes simulated traffic
+from a thread, and draws the live board on stderr. At the end (--duration or Ctrl-C) it drains,
+stops every child, and prints a summary of what the warehouse holds on stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from streams import board
+from streams.config import Settings
+from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.status import LagProbe, Status, scrape
+from streams.topics import create_topics, kafka_client_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoResult:
+    produced: int = 0
+    stored_by_channel: dict[str, int] = field(default_factory=dict)
+    dead_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class WorkerProcess:
+    """`cxpulse worker` as a child in its own process group, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log_path) -> None:
+        self._log = open(log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                                         stdout=self._log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("worker did not stop within %.0fs; killing it", timeout)
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def _drain(metrics_url: str, lag: LagProbe, produced: int, timeout: float) -> None:
+    """Wait until everything produced is consumed and stored (or the timeout passes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = scrape(metrics_url)
+        current = lag.lag()
+        if status.consumed >= produced and current == 0:
+            time.sleep(1.0)  # let the last sink batch land
+            return
+        time.sleep(0.5)
+    log.warning("pipeline not drained after %.0fs; stopping anyway", timeout)
+
+
+def summarize(settings: Settings, since: float) -> DemoResult:
+    """What this run stored (the data dir keeps earlier runs too)."""
+    from streams.warehouse import open_warehouse
+
+    warehouse = open_warehouse(settings)
+    try:
+        result = DemoResult()
+        rows = warehouse.query(f"SELECT channel, count() FROM cx.events FINAL WHERE received_at >= "
+                               f"toDateTime64({since:.3f}, 3) GROUP BY channel ORDER BY channel").rows
+        result.stored_by_channel = {c: int(n) for c, n in rows}
+        rows = warehouse.query(f"SELECT reason, count() FROM cx.dead_letters FINAL WHERE rejected_at >= "
+                               f"toDateTime64({since:.3f}, 3) GROUP BY reason ORDER BY reason").rows
+        result.dead_by_reason = {r: int(n) for r, n in rows}
+        return result
+    finally:
+        warehouse.close()
+
+
+def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: int, bad_fraction: float) -> DemoResult:
+    from streams.simulator import publish
+
+    err = Console(stderr=True)
+    since = time.time()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    broker = None
+    if not settings.kafka.bootstrap:
+        err.print("starting the embedded broker (Tansu)…")
+        broker = EmbeddedBroker(log_path=settings.data_path / "tansu.log").start()
+        settings.kafka.bootstrap = broker.bootstrap
+    worker = None
+    stop = threading.Event()
+    produced = [0]
+    try:
+        create_topics(settings)
+        metrics_port = free_port()
+        env = {**os.environ, "CXPULSE_KAFKA_BOOTSTRAP": settings.bootstrap,
+               "CXPULSE_DATA_DIR": str(settings.data_path), "CXPULSE_METRICS_PORT": str(metrics_port),
+               "CXPULSE_METRICS_HOST": "127.0.0.1"}
+        err.print(f"starting the worker (log: {settings.data_path / 'worker.log'})…")
+        worker = WorkerProcess(env, settings.data_path / "worker.log")
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+        def on_emit(_emission) -> None:
+            produced[0] += 1
+
+        simulator = threading.Thread(
+            target=publish, name="simulator", daemon=True,
+            kwargs=dict(bootstrap=settings.bootstrap, topic=settings.kafka.input_topics[0], rate=rate, count=None,
+                        duration=duration, seed=seed, bad_fraction=bad_fraction,
+                        max_event_bytes=settings.ingest.max_event_bytes, progress=False, stop=stop,
+                        on_emit=on_emit))
+        lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id, settings.kafka.input_topics)
+        started = time.monotonic()
+        simulator.start()
+        before = Status()
+        try:
+            with Live(console=err, refresh_per_second=2, transient=False) as live:
+                while simulator.is_alive():
+                    if worker.process.poll() is not None:
+                        raise RuntimeError(f"the worker exited with code {worker.process.returncode}; "
+                                           f"see {settings.data_path / 'worker.log'}")
+                    now = scrape(metrics_url)
+                    now.lag = lag.lag()
+                    live.update(board.render(now, before, produced[0], time.monotonic() - started))
+                    before = now
+                    simulator.join(1.0)
+        except KeyboardInterrupt:
+            err.print("interrupted: stopping…")
+        stop.set()
+        simulator.join()
+        err.print("draining the pipeline…")
+        _drain(metrics_url, lag, produced[0], timeout=60.0)
+        lag.close()
+    finally:
+        stop.set()
+        if worker is not None:
+            code = worker.stop()
+            if code not in (0, -signal.SIGTERM):
+                err.print(f"[yellow]worker exited with code {code}[/yellow]")
+        if broker is not None:
+            broker.stop()
+    result = summarize(settings, since)
+    result.produced = produced[0]
+    return result
+
+
+def print_summary(result: DemoResult) -> None:
+    out = Console()
+    table = Table(title="cxpulse demo summary")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("produced", f"{result.produced:,}")
+    table.add_row("stored in cx.events", f"{sum(result.stored_by_channel.values()):,}")
+    for channel, count in result.stored_by_channel.items():
+        table.add_row(f"  {channel}", f"{count:,}")
+    table.add_row("dead-lettered (cx.dead_letters)", f"{sum(result.dead_by_reason.values()):,}")
+    for reason, count in result.dead_by_reason.items():
+        table.add_row(f"  {reason}", f"{count:,}")
+    out.print(table)

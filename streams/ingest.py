@@ -1,0 +1,56 @@
+"""Ingest stage: inbound CloudEvents -> validated, normalized records (or the dead-letter topic).
+
+Records in: raw Kafka messages on the input topics (structured or binary mode).
+Records out: `Validated` on the validated topic, keyed by source+id so the dedup stage sees
+every copy of an event on one partition; anything refused goes to the DLQ untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from streams import cloudevents, contract, metrics
+from streams.faust_batches import batches
+from streams.config import IngestSettings
+from streams.normalize import normalize
+from streams.records import CxEvent, RawMessage, Validated, encode
+from streams.rejections import Reason, Rejected
+
+
+def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origin: str,
+          received_at: float, settings: IngestSettings, now: datetime) -> CxEvent:
+    """Bytes of one Kafka message -> CxEvent, or Rejected with the reason. Pure; no I/O."""
+    value = value or b""
+    if len(value) > settings.max_event_bytes:
+        raise Rejected(Reason.TOO_LARGE, f"payload of {len(value)} bytes exceeds the limit of "
+                       f"{settings.max_event_bytes} bytes")
+    event, mode = cloudevents.decode(value, headers)
+    contract.check(event)
+    return normalize(event, mode=mode, origin=origin, received_at=received_at, settings=settings, now=now)
+
+
+def register(app, settings, topics) -> None:
+    """Declare the ingest agent on `app` (one stage, concurrency 1: see DESIGN pitfalls)."""
+    ingest_settings = settings.ingest
+
+    @app.agent(topics.inputs, name="ingest", concurrency=1)
+    async def ingest(stream):
+        async for batch in batches(stream, settings.sink.batch_size, within=0.05):
+            received_at = time.time()
+            now = datetime.fromtimestamp(received_at, UTC)
+            for event in batch:
+                message = event.message
+                origin = f"{message.topic}:{message.partition}:{message.offset}"
+                headers = list(message.headers or [])
+                raw = RawMessage(key=message.key, value=message.value or b"", headers=headers,
+                                 timestamp=message.timestamp or received_at)
+                metrics.CONSUMED.labels(stage="ingest").inc()
+                try:
+                    record = parse(message.value, headers, origin=origin, received_at=received_at,
+                                   settings=ingest_settings, now=now)
+                except Rejected as rejected:
+                    await topics.dead_letter(raw, rejected, stage="ingest", origin=origin)
+                    continue
+                await topics.validated.send(key=record.dedup_key.encode(),
+                                            value=encode(Validated(event=record, raw=raw)))

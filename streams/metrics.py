@@ -1,0 +1,26 @@
+"""Prometheus metrics of every cxpulse process (labels are bounded: stage, channel, reason, table)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+CONSUMED = Counter("cxpulse_events_consumed_total", "Messages read from Kafka by a stage", ["stage"])
+VALID = Counter("cxpulse_events_valid_total", "Events that passed ingest and dedup", ["channel"])
+DEAD_LETTERS = Counter("cxpulse_dead_letters_total", "Messages sent to the dead-letter topic", ["stage", "reason"])
+DUPLICATES = Counter("cxpulse_duplicates_dropped_total", "Events dropped as duplicates of an earlier source+id")
+REDELIVERIES = Counter("cxpulse_redeliveries_dropped_total",
+                       "Upstream redeliveries (same inbound message re-sent after a crash) dropped silently")
+ROWS_STORED = Counter("cxpulse_rows_stored_total", "Rows written to the warehouse", ["table"])
+STORE_FAILURES = Counter("cxpulse_store_failures_total", "Failed warehouse writes (retried)", ["table"])
+BATCH_ROWS = Histogram("cxpulse_store_batch_rows", "Rows per warehouse batch", ["table"],
+                       buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 20000))
+STORE_SECONDS = Histogram("cxpulse_store_latency_seconds", "Time to store one batch", ["table"],
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+END_TO_END = Histogram("cxpulse_event_to_stored_seconds", "Event time to row stored", ["channel"],
+                       buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600))
+
+
+def serve(host: str, port: int) -> None:
+    """Expose /metrics on host:port (port 0 disables)."""
+    if port:
+        start_http_server(port, addr=host)

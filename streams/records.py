@@ -1,0 +1,70 @@
+"""Typed records that flow between stages on the internal topics (msgpack via msgspec).
+
+Internal topics are not a public contract: they carry msgspec Structs for speed. The public
+inbound contract is the JSON Schema set under schemas/events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+# Strongest first: the identifier a customer is keyed by until identity stitching resolves them.
+IDENTIFIER_PRIORITY = ("customer_id", "account_id", "email", "phone", "social", "device_id", "visitor_id")
+
+
+class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One valid, normalized inbound event."""
+
+    source: str
+    id: str
+    type: str
+    time: datetime  # UTC
+    channel: str
+    customer: dict[str, str]  # identifier kind -> normalized value
+    contact_id: str = ""
+    queue: str = ""
+    agent_id: str = ""
+    direction: str = ""
+    subject: str = ""
+    attributes: dict[str, object] = msgspec.field(default_factory=dict)
+    origin: str  # topic:partition:offset of the inbound message; tells redeliveries from duplicates
+    received_at: float  # ingest wall clock, seconds since the epoch
+    mode: str = "structured"  # CloudEvents Kafka binding mode it arrived in
+
+    @property
+    def customer_key(self) -> str:
+        """'kind:value' of the strongest identifier; the partition key for the next stage."""
+        for kind in IDENTIFIER_PRIORITY:
+            value = self.customer.get(kind)
+            if value:
+                return f"{kind}:{value}"
+        return ""
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.source}\x1f{self.id}"
+
+
+class RawMessage(msgspec.Struct, kw_only=True):
+    """The inbound Kafka message exactly as received, kept so a later stage can dead-letter it untouched."""
+
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    timestamp: float  # Kafka record timestamp, seconds
+
+
+class Validated(msgspec.Struct, kw_only=True):
+    """Ingest -> dedup: the normalized event plus its original message."""
+
+    event: CxEvent
+    raw: RawMessage
+
+
+_encoder = msgspec.msgpack.Encoder()
+
+encode = _encoder.encode
+decode_validated = msgspec.msgpack.Decoder(Validated).decode
+decode_event = msgspec.msgpack.Decoder(CxEvent).decode

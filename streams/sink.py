@@ -1,0 +1,144 @@
+"""Sink stage: topics -> ClickHouse tables, in batches, offsets committed only after the store.
+
+"Store the batch, then commit the offsets" is `BatchStore.store` plus `faust_batches`: the agent
+awaits the store (retried with backoff while the warehouse is down, which also stops consumption:
+backpressure instead of memory growth), and only then does Faust ack the batch's events.
+A replayed batch is harmless: the insert deduplication token (content hash) makes an exact retry
+a no-op, and the tables' ReplacingMergeTree keys collapse any other replayed row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+import orjson
+
+from streams import metrics
+from streams.deadletter import read_detail
+from streams.faust_batches import batches
+from streams.records import IDENTIFIER_PRIORITY, CxEvent, decode_event
+from streams.warehouse import Warehouse, WarehouseError
+
+log = logging.getLogger(__name__)
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def event_row(ev: CxEvent, partition: int, offset: int) -> dict[str, Any]:
+    row = {
+        "event_time": ev.time, "source": ev.source, "event_id": ev.id, "type": ev.type,
+        "channel": ev.channel, "customer_key": ev.customer_key,
+        "contact_id": ev.contact_id, "queue": ev.queue, "agent_id": ev.agent_id,
+        "direction": ev.direction, "subject": ev.subject,
+        "attributes": orjson.dumps(ev.attributes).decode(), "mode": ev.mode, "origin": ev.origin,
+        "received_at": _ts(ev.received_at), "kafka_partition": partition, "kafka_offset": offset,
+    }
+    for kind in IDENTIFIER_PRIORITY:
+        row[kind] = ev.customer.get(kind, "")
+    return row
+
+
+def dead_letter_row(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
+                    partition: int, offset: int) -> dict[str, Any]:
+    detail = read_detail(headers)
+    value = value or b""
+    return {
+        "published_at": _ts(detail.get("published_at", 0.0)),
+        "rejected_at": _ts(detail.get("rejected_at", 0.0)),
+        "reason": detail.get("reason", "unknown"), "detail": detail.get("detail", ""),
+        "path": detail.get("path", ""), "stage": detail.get("stage", ""),
+        "origin": detail.get("origin", f"?:{partition}:{offset}"),
+        "source": detail.get("source", ""), "event_id": detail.get("id", ""),
+        "message_key": base64.b64encode(key or b"").decode(),
+        "payload_base64": base64.b64encode(value).decode(), "payload_size": len(value),
+        "payload_preview": value[:512].decode("utf-8", "replace"),
+        "headers": orjson.dumps([[n, base64.b64encode(v or b"").decode()] for n, v in headers]).decode(),
+        "kafka_partition": partition, "kafka_offset": offset,
+    }
+
+
+def batch_token(table: str, keys: list[str]) -> str:
+    """Same rows -> same token, so ClickHouse drops an exact retry; different rows never collide."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(table.encode())
+    for key in keys:
+        digest.update(b"\x00" + key.encode())
+    return f"{table}-{digest.hexdigest()}"
+
+
+class BatchStore:
+    """Writes batches through one thread (chDB and the driver are blocking) and retries forever."""
+
+    def __init__(self, open_warehouse: Callable[[], Warehouse], retry_initial: float, retry_max: float) -> None:
+        self._open = open_warehouse
+        self._warehouse: Warehouse | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
+        self.retry_initial, self.retry_max = retry_initial, retry_max
+
+    def _opened(self) -> Warehouse:
+        """The warehouse, opened lazily on the warehouse thread (retried with the next store)."""
+        if self._warehouse is None:
+            self._warehouse = self._open()
+        return self._warehouse
+
+    def _insert(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        self._opened().insert(table, rows, token)
+
+    def call(self, fn: Callable[[Warehouse], Any]) -> Any:
+        """Run fn(warehouse) on the warehouse thread and wait (start-up and shutdown work)."""
+        return self._executor.submit(lambda: fn(self._opened())).result()
+
+    async def run(self, fn: Callable, *args: Any) -> Any:
+        """Run a blocking warehouse call on the warehouse thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def store(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        delay = self.retry_initial
+        while True:
+            started = time.perf_counter()
+            try:
+                await self.run(self._insert, table, rows, token)
+            except (WarehouseError, OSError) as exc:
+                metrics.STORE_FAILURES.labels(table=table).inc()
+                log.warning("store into %s failed (%s); retrying in %.1fs", table, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            metrics.STORE_SECONDS.labels(table=table).observe(time.perf_counter() - started)
+            metrics.BATCH_ROWS.labels(table=table).observe(len(rows))
+            metrics.ROWS_STORED.labels(table=table).inc(len(rows))
+            return
+
+    def close(self) -> None:
+        self._executor.submit(lambda: self._warehouse and self._warehouse.close()).result()
+        self._executor.shutdown()
+
+
+def register(app, settings, topics, store: BatchStore) -> None:
+    size, within = settings.sink.batch_size, settings.sink.batch_seconds
+
+    @app.agent(topics.accepted, name="sink-events", concurrency=1)
+    async def sink_events(stream):
+        async for batch in batches(stream, size, within):
+            events = [(decode_event(e.message.value), e.message) for e in batch]
+            rows = [event_row(ev, m.partition, m.offset) for ev, m in events]
+            await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]))
+            now = time.time()
+            for ev, _ in events:
+                metrics.END_TO_END.labels(channel=ev.channel).observe(now - ev.time.timestamp())
+
+    @app.agent(topics.dlq, name="sink-dead-letters", concurrency=1)
+    async def sink_dead_letters(stream):
+        async for batch in batches(stream, size, within):
+            rows = [dead_letter_row(e.message.key, e.message.value, list(e.message.headers or []),
+                                    e.message.partition, e.message.offset) for e in batch]
+            await store.store("cx.dead_letters", rows, batch_token("cx.dead_letters", [f"{r['origin']}/{r['reason']}" for r in rows]))

@@ -1,0 +1,79 @@
+"""Live pipeline status for the terminal board: a worker's /metrics plus consumer lag from Kafka."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+@dataclass
+class Status:
+    at: float = field(default_factory=time.time)
+    valid_by_channel: dict[str, float] = field(default_factory=dict)
+    dead_by_reason: dict[str, float] = field(default_factory=dict)
+    rows_by_table: dict[str, float] = field(default_factory=dict)
+    consumed: float = 0.0
+    e2e_sum: float = 0.0
+    e2e_count: float = 0.0
+    lag: int | None = None
+    worker_up: bool = False
+
+
+def scrape(url: str, timeout: float = 1.0) -> Status:
+    status = Status()
+    try:
+        text = urllib.request.urlopen(url, timeout=timeout).read().decode()
+    except OSError:
+        return status
+    status.worker_up = True
+    valid, dead, rows = defaultdict(float), defaultdict(float), defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name, labels, value = sample.name, sample.labels, sample.value
+            if name == "cxpulse_events_valid_total":
+                valid[labels["channel"]] += value
+            elif name == "cxpulse_dead_letters_total":
+                dead[labels["reason"]] += value
+            elif name == "cxpulse_rows_stored_total":
+                rows[labels["table"]] += value
+            elif name == "cxpulse_events_consumed_total" and labels.get("stage") == "ingest":
+                status.consumed += value
+            elif name == "cxpulse_event_to_stored_seconds_sum":
+                status.e2e_sum += value
+            elif name == "cxpulse_event_to_stored_seconds_count":
+                status.e2e_count += value
+    status.valid_by_channel, status.dead_by_reason, status.rows_by_table = dict(valid), dict(dead), dict(rows)
+    return status
+
+
+class LagProbe:
+    """Total lag of the worker's consumer group over the given topics."""
+
+    def __init__(self, kafka_config: dict, group: str, topics: list[str]) -> None:
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        self._admin = KafkaAdminClient(**kafka_config)
+        self._consumer = KafkaConsumer(**kafka_config)
+        self.group, self.topics = group, topics
+
+    def lag(self) -> int | None:
+        from kafka import TopicPartition
+        from kafka.errors import KafkaError
+
+        try:
+            committed = self._admin.list_group_offsets(self.group).get(self.group, {})
+            tps = [TopicPartition(t, p) for t in self.topics
+                   for p in (self._consumer.partitions_for_topic(t) or ())]
+            ends = self._consumer.end_offsets(tps)
+        except (KafkaError, OSError):
+            return None
+        return sum(max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
+                   for tp, end in ends.items())
+
+    def close(self) -> None:
+        self._admin.close()
+        self._consumer.close()

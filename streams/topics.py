@@ -1,0 +1,84 @@
+"""Kafka topics of the pipeline: names, explicit creation, and the dead-letter send.
+
+Topics are created explicitly with the configured partition count: a topic auto-created by a
+producer gets the broker default, and Faust tables need the partition count of their source.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams import metrics
+from streams.config import Settings
+from streams.deadletter import dead_letter_headers
+from streams.records import RawMessage
+from streams.rejections import Rejected
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    k = settings.kafka
+    return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic]
+
+
+def kafka_client_config(settings: Settings) -> dict[str, Any]:
+    """kafka-python connection settings (SASL only when configured)."""
+    k = settings.kafka
+    config: dict[str, Any] = {"bootstrap_servers": settings.bootstrap.split(","),
+                              "security_protocol": k.security_protocol}
+    if k.sasl_mechanism:
+        config |= {"sasl_mechanism": k.sasl_mechanism, "sasl_plain_username": k.sasl_username,
+                   "sasl_plain_password": k.sasl_password}
+    return config
+
+
+def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
+    """Create missing topics with the configured partitions; return the ones created."""
+    admin = KafkaAdminClient(client_id="cxpulse-admin", **kafka_client_config(settings))
+    try:
+        existing = set(admin.list_topics())
+        wanted = [n for n in (names or topic_names(settings)) if n not in existing]
+        created = []
+        for name in wanted:
+            try:
+                admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
+
+
+@dataclass
+class PipelineTopics:
+    """The Faust topic objects the stages read and write."""
+
+    inputs: Any
+    validated: Any
+    accepted: Any
+    dlq: Any
+
+    @classmethod
+    def declare(cls, app, settings: Settings) -> "PipelineTopics":
+        k = settings.kafka
+
+        def raw(*names: str):
+            return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                             value_serializer="raw", partitions=k.partitions)
+
+        return cls(inputs=raw(*k.input_topics), validated=raw(k.validated_topic),
+                   accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic))
+
+    async def dead_letter(self, raw: RawMessage, rejected: Rejected, *, stage: str, origin: str,
+                          source: str = "", event_id: str = "") -> None:
+        """Send the untouched message to the DLQ with its reason; count it."""
+        headers = dead_letter_headers(raw, rejected, stage=stage, origin=origin, source=source, event_id=event_id)
+        await self.dlq.send(key=raw.key, value=raw.value, headers=headers)
+        metrics.DEAD_LETTERS.labels(stage=stage, reason=str(rejected.reason)).inc()

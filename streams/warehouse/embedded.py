@@ -1,0 +1,58 @@
+"""chDB backend: ClickHouse in-process, data under one directory.
+
+chDB allows one data path per process, and a second process cannot open a path the first holds:
+while a worker runs, query it through its warehouse, or use a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.warehouse import Result, WarehouseError
+
+_INSERT_SETTINGS = "date_time_input_format='best_effort', async_insert=0"
+
+
+class ChdbWarehouse:
+    def __init__(self, path: Path) -> None:
+        from chdb import session
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            self._session = session.Session(str(path))
+        except RuntimeError as exc:
+            raise WarehouseError(
+                f"cannot open the chDB data directory {path}: another cxpulse process (a running worker "
+                f"or demo?) holds it. Stop it, or point CXPULSE_CLICKHOUSE_URL at a ClickHouse server. ({exc})"
+            ) from exc
+
+    def _run(self, sql: str, fmt: str = "CSV"):
+        try:
+            return self._session.query(sql, fmt)
+        except Exception as exc:  # chDB raises plain RuntimeError with the server message
+            raise WarehouseError(str(exc)) from exc
+
+    def execute(self, sql: str) -> None:
+        self._run(sql)
+
+    def query(self, sql: str) -> Result:
+        out = self._run(sql + "\nSETTINGS output_format_json_quote_64bit_integers=0", "JSONCompact")
+        raw = out.bytes() if hasattr(out, "bytes") else bytes(out)
+        if not raw.strip():
+            return Result([], [])
+        doc = orjson.loads(raw)
+        return Result([c["name"] for c in doc["meta"]], [tuple(r) for r in doc["data"]])
+
+    def insert(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        if not rows:
+            return
+        body = b"\n".join(orjson.dumps(r, option=orjson.OPT_NAIVE_UTC) for r in rows).decode()
+        self._run(f"INSERT INTO {table} SETTINGS insert_deduplication_token='{token}', {_INSERT_SETTINGS} "
+                  f"FORMAT JSONEachRow\n{body}")
+
+    def close(self) -> None:
+        self._session.close()

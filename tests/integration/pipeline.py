@@ -1,0 +1,154 @@
+"""Test harness: a real worker process against a real broker, isolated by unique topic names.
+
+Each test gets its own topics, consumer group and data dir, so tests can share one broker
+(embedded Tansu, or Apache Kafka when CXPULSE_KAFKA_BOOTSTRAP is set). The warehouse is read
+through `cxpulse query` in a subprocess: chDB lets a process open only one data path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from kafka import KafkaProducer
+
+from streams.embedded_broker import free_port
+from streams.status import LagProbe, scrape
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt.datetime | None = None,
+          email: str | None = None) -> dict:
+    when = when or dt.datetime.now(dt.UTC)
+    return {
+        "specversion": "1.0", "id": f"ev-{i}", "source": source, "type": "cx.contact.message",
+        "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": {"channel": channel, "customer": {"email": email or f"Customer{i % 997}@Example.com"},
+                 "contact_id": f"c-{i // 5}", "queue": "billing", "attributes": {"author": "customer"}},
+    }
+
+
+class Pipeline:
+    def __init__(self, bootstrap: str, workdir: Path, partitions: int = 4) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.bootstrap, self.workdir = bootstrap, workdir
+        self.input_topic = f"cx.events.t{suffix}"
+        self.metrics_port = free_port()
+        self.env = {
+            **os.environ,
+            "CXPULSE_KAFKA_BOOTSTRAP": bootstrap,
+            "CXPULSE_KAFKA_INPUT_TOPICS": self.input_topic,
+            "CXPULSE_KAFKA_DLQ_TOPIC": f"cx.events.dlq.t{suffix}",
+            "CXPULSE_KAFKA_VALIDATED_TOPIC": f"cx.events.validated.t{suffix}",
+            "CXPULSE_KAFKA_ACCEPTED_TOPIC": f"cx.events.accepted.t{suffix}",
+            "CXPULSE_KAFKA_APP_ID": f"cxpulse-t{suffix}",
+            "CXPULSE_KAFKA_PARTITIONS": str(partitions),
+            "CXPULSE_DATA_DIR": str(workdir / "data"),
+            "CXPULSE_METRICS_PORT": str(self.metrics_port),
+        }
+        self.worker: subprocess.Popen | None = None
+        self.starts = 0
+        self._producer: KafkaProducer | None = None
+
+    # -- worker -------------------------------------------------------------------------
+    def start_worker(self, timeout: float = 90.0) -> None:
+        self.starts += 1
+        log_path = self.workdir / f"worker-{self.starts}.log"
+        self._log = open(log_path, "wb")
+        self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env,
+                                       stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: self.worker.poll() is not None or b"Worker]: Ready" in log_path.read_bytes(),
+                   timeout, f"worker ready (log {log_path})")
+        assert self.worker.poll() is None, log_path.read_text()[-3000:]
+
+    def kill_worker(self) -> None:
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait()
+        self._log.close()
+
+    def stop_worker(self, timeout: float = 60.0) -> int:
+        if self.worker is None or self.worker.poll() is not None:
+            return self.worker.returncode if self.worker else 0
+        os.killpg(self.worker.pid, signal.SIGTERM)
+        try:
+            code = self.worker.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.worker.pid, signal.SIGKILL)
+            raise AssertionError("worker did not stop on SIGTERM")
+        finally:
+            self._log.close()
+        return code
+
+    def metrics(self):
+        return scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
+
+    def wait_stored(self, events: int, dead_letters: int, timeout: float = 120.0) -> None:
+        def done():
+            rows = self.metrics().rows_by_table
+            return rows.get("cx.events", 0) >= events and rows.get("cx.dead_letters", 0) >= dead_letters
+        wait_until(done, timeout, f"{events} events and {dead_letters} dead letters stored "
+                                  f"(now {self.metrics().rows_by_table})")
+
+    def wait_drained(self, timeout: float = 180.0) -> None:
+        """Every stage's consumer has committed up to the end of its topics (nothing left to store)."""
+        probe = LagProbe({"bootstrap_servers": self.bootstrap}, self.env["CXPULSE_KAFKA_APP_ID"],
+                         [self.input_topic, self.env["CXPULSE_KAFKA_VALIDATED_TOPIC"],
+                          self.env["CXPULSE_KAFKA_ACCEPTED_TOPIC"], self.env["CXPULSE_KAFKA_DLQ_TOPIC"]])
+        try:
+            wait_until(lambda: probe.lag() == 0, timeout, "consumer lag 0 on every pipeline topic")
+        finally:
+            probe.close()
+
+    # -- kafka ----------------------------------------------------------------------------
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        return self._producer
+
+    def send(self, value: bytes | dict, *, key: bytes | None = None, headers=None) -> None:
+        if isinstance(value, dict):
+            value = orjson.dumps(value)
+        self.producer.send(self.input_topic, value=value, key=key, headers=headers or [])
+
+    def flush(self) -> None:
+        self.producer.flush()
+
+    # -- warehouse (only while no worker holds chDB) -------------------------------------
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=self.env, capture_output=True,
+                              text=True, check=check, timeout=300)
+
+    def query(self, sql: str) -> list[dict]:
+        out = self.cli("query", sql, "--format", "json").stdout
+        return [json.loads(line) for line in out.splitlines() if line]
+
+    def scalar(self, sql: str):
+        rows = self.query(sql)
+        return next(iter(rows[0].values()))
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+        if self.worker is not None and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGKILL)
+            self.worker.wait()

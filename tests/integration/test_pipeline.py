@@ -1,0 +1,119 @@
+"""End to end on a real broker and a real ClickHouse engine (chDB, or a server when configured)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import orjson
+import pytest
+
+from tests.integration.pipeline import event
+
+pytestmark = pytest.mark.integration
+
+
+def test_same_events_published_twice_are_stored_once(pipeline):
+    """10,000 events published twice -> exactly 10,000 rows; the second copies are dead-lettered as duplicates."""
+    n = 10_000
+    pipeline.start_worker()
+    for _ in range(2):
+        for i in range(n):
+            pipeline.send(event(i), key=f"c-{i // 5}".encode())
+        pipeline.flush()
+    pipeline.wait_stored(events=n, dead_letters=n)
+    stats = pipeline.metrics()
+    assert stats.valid_by_channel == {"chat": n}
+    assert stats.dead_by_reason == {"duplicate": n}
+    assert pipeline.stop_worker() == 0
+    assert pipeline.scalar("SELECT count() FROM cx.events") == n
+    assert pipeline.scalar("SELECT count() FROM cx.events FINAL") == n
+    assert pipeline.scalar("SELECT uniqExact(source, event_id) FROM cx.events") == n
+    assert pipeline.scalar("SELECT countIf(reason = 'duplicate') FROM cx.dead_letters FINAL") == n
+
+
+def test_structured_and_binary_mode_store_the_same_event(pipeline):
+    pipeline.start_worker()
+    structured = event(1, channel="voice", source="/test/voice")
+    structured["data"]["customer"] = {"phone": "(202) 555-0143"}
+    binary = event(2, channel="voice", source="/test/voice")
+    binary["data"]["customer"] = {"phone": "+1 202 555 0143"}
+    pipeline.send(structured, headers=[("content-type", b"application/cloudevents+json")])
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in binary.items() if k not in ("data", "datacontenttype")]
+    pipeline.send(orjson.dumps(binary["data"]), headers=headers + [("content-type", b"application/json")])
+    pipeline.flush()
+    pipeline.wait_stored(events=2, dead_letters=0, timeout=60)
+    pipeline.stop_worker()
+    rows = pipeline.query("SELECT event_id, mode, phone, channel FROM cx.events FINAL ORDER BY event_id")
+    assert rows == [
+        {"event_id": "ev-1", "mode": "structured", "phone": "+12025550143", "channel": "voice"},
+        {"event_id": "ev-2", "mode": "binary", "phone": "+12025550143", "channel": "voice"},
+    ]
+
+
+def test_kill_9_mid_stream_loses_nothing_and_stores_each_event_once(pipeline):
+    n = 20_000
+    pipeline.start_worker()
+    publisher_done = threading.Event()
+
+    def publish():
+        for i in range(n):
+            pipeline.send(event(i, channel=random.choice(["chat", "sms", "email"])), key=f"c-{i // 5}".encode())
+            if i % 1000 == 999:
+                pipeline.flush()
+                time.sleep(0.1)
+        pipeline.flush()
+        publisher_done.set()
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    pipeline.wait_stored(events=4_000, dead_letters=0)
+    pipeline.kill_worker()  # SIGKILL: no shutdown, no final commit
+    thread.join()
+    pipeline.start_worker()
+    pipeline.wait_stored(events=1, dead_letters=0)
+    pipeline.wait_drained()
+    assert pipeline.stop_worker() == 0
+    stored = pipeline.scalar("SELECT count() FROM cx.events FINAL")
+    unique = pipeline.scalar("SELECT uniqExact(source, event_id) FROM cx.events")
+    physical = pipeline.scalar("SELECT count() FROM cx.events")
+    print(f"kill -9: published {n}, stored (FINAL) {stored}, unique {unique}, physical rows {physical}")
+    assert unique == n, "events lost"
+    assert stored == n, "duplicate rows visible"
+    assert pipeline.scalar("SELECT count() FROM cx.dead_letters FINAL") == 0
+
+
+def test_garbage_goes_to_the_dlq_with_a_reason_and_good_events_still_flow(pipeline):
+    """1,000 random byte strings and malformed events among 1,000 good ones."""
+    rng = random.Random(7)
+    pipeline.start_worker()
+    bad = 0
+    for i in range(1_000):
+        pipeline.send(event(i))
+        if i % 2:
+            pipeline.send(bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300))))
+        else:
+            broken = event(100_000 + i)
+            mutation = i % 10
+            if mutation == 0:
+                del broken["id"]
+            elif mutation == 2:
+                broken["type"] = "cx.contact.teleported"
+            elif mutation == 4:
+                broken["data"]["channel"] = "carrier_pigeon"
+            elif mutation == 6:
+                broken["time"] = 12345
+            else:
+                broken["data"]["customer"] = {"phone": "12"}
+            pipeline.send(broken)
+        bad += 1
+    pipeline.flush()
+    pipeline.wait_stored(events=1_000, dead_letters=bad)
+    assert pipeline.stop_worker() == 0
+    assert pipeline.scalar("SELECT count() FROM cx.events FINAL") == 1_000
+    assert pipeline.scalar("SELECT count() FROM cx.dead_letters FINAL") == bad
+    assert pipeline.scalar("SELECT countIf(reason = '' OR detail = '') FROM cx.dead_letters") == 0
+    reasons = {r["reason"] for r in pipeline.query("SELECT DISTINCT reason FROM cx.dead_letters")}
+    assert {"missing_field", "unknown_type", "unknown_channel", "wrong_type", "invalid_identifier"} <= reasons
+    assert reasons & {"invalid_json", "invalid_utf8"}
