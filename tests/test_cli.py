@@ -1,0 +1,62 @@
+"""The command line as users run it: help, exit codes, stdout for data and stderr for messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import orjson
+
+from tests.samples import sample
+
+
+def cli(*args, tmp_path, env=None, **kw):
+    environ = {**os.environ, "CXPULSE_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    environ.pop("CXPULSE_KAFKA_BOOTSTRAP", None)
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=tmp_path, env=environ,
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_help_lists_every_command(tmp_path):
+    done = cli("--help", tmp_path=tmp_path)
+    assert done.returncode == 0
+    for command in ("worker", "simulate", "demo", "query", "migrate", "schema", "dlq", "topics", "broker"):
+        assert command in done.stdout
+
+
+def test_schema_validate_reports_each_failure_and_exits_1(tmp_path):
+    good = orjson.dumps(sample("cx.contact.started", time="2026-11-24T12:00:00Z")).decode()
+    bad_type = orjson.dumps(sample(type="cx.contact.teleported")).decode()
+    lines = [good.replace("2026-11-24T12:00:00Z", _now()), bad_type.replace("2026-11-24T12:00:00.000Z", _now()), "{not json"]
+    (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
+    done = cli("schema", "validate", "events.jsonl", tmp_path=tmp_path)
+    assert done.returncode == 1
+    failures = done.stdout.splitlines()
+    assert failures[0].startswith("line 2: unknown_type:")
+    assert failures[-1].startswith("line 3: invalid_json:")
+    assert "3 events, 1 valid, 2 invalid" in done.stderr
+    (tmp_path / "ok.jsonl").write_text(lines[0] + "\n")
+    ok = cli("schema", "validate", "-", tmp_path=tmp_path, input=lines[0] + "\n")
+    assert (ok.returncode, ok.stdout) == (0, "")
+
+
+def test_bad_configuration_exits_2_with_a_message(tmp_path):
+    done = cli("migrate", tmp_path=tmp_path, env={"CXPULSE_KAFKA_PARTITIONS": "four"})
+    assert done.returncode == 2
+    assert "kafka.partitions" in done.stderr and done.stdout == ""
+
+
+def test_migrate_then_query_on_a_fresh_data_dir(tmp_path):
+    assert "applied 0002_events" in cli("migrate", tmp_path=tmp_path).stdout
+    done = cli("query", "SELECT count() AS n FROM cx.events", "--format", "json", tmp_path=tmp_path)
+    assert (done.returncode, json.loads(done.stdout)) == (0, {"n": 0})
+    failed = cli("query", "SELECT nope FROM cx.events", tmp_path=tmp_path)
+    assert failed.returncode == 1 and "nope" in failed.stderr
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

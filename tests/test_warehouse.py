@@ -1,0 +1,84 @@
+"""Warehouse on the embedded engine: migrations once, idempotent batches, exact payload round trip."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import shutil
+
+import orjson
+import pytest
+
+from streams.output import write_result
+from streams.records import CxEvent
+from streams.sink import batch_token, dead_letter_row, event_row
+from streams.warehouse import Result, WarehouseError
+from streams.warehouse.migrate import applied, migrate, migrations
+
+
+def _event(i: int) -> CxEvent:
+    return CxEvent(source="/t", id=f"e{i}", type="cx.contact.message", time=dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC),
+                   channel="chat", customer={"email": "a@b.co", "phone": "+12025550143"}, contact_id="c1",
+                   attributes={"author": "customer", "n": i}, origin=f"cx.events:0:{i}", received_at=1_795_000_000.5)
+
+
+def test_migrations_apply_once_and_are_recorded(chdb_warehouse):
+    assert migrate(chdb_warehouse) == []
+    assert set(applied(chdb_warehouse)) == {m.version for m in migrations()}
+
+
+def test_an_edited_applied_migration_is_refused(chdb_warehouse, tmp_path):
+    from streams.contract import schemas_dir
+
+    copy = tmp_path / "clickhouse"
+    shutil.copytree(schemas_dir() / "clickhouse", copy)
+    first = sorted(copy.glob("*.sql"))[-1]
+    first.write_text(first.read_text() + "\n-- edited\n")
+    with pytest.raises(WarehouseError, match="changed after it was applied"):
+        migrate(chdb_warehouse, copy)
+
+
+def test_a_retried_batch_is_stored_once(warehouse):
+    rows = [event_row(_event(i), 0, i) for i in range(50)]
+    token = batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows])
+    warehouse.insert("cx.events", rows, token)
+    warehouse.insert("cx.events", rows, token)
+    assert warehouse.query("SELECT count() FROM cx.events").scalar() == 50
+
+
+def test_a_replayed_row_in_another_batch_collapses_under_final(warehouse):
+    row = event_row(_event(1), 0, 1)
+    warehouse.insert("cx.events", [row], batch_token("cx.events", ["a"]))
+    warehouse.insert("cx.events", [{**row, "kafka_offset": 99}], batch_token("cx.events", ["b"]))
+    assert warehouse.query("SELECT count() FROM cx.events FINAL").scalar() == 1
+
+
+def test_event_rows_read_back(warehouse):
+    warehouse.insert("cx.events", [event_row(_event(7), 2, 70)], "t-readback")
+    row = warehouse.query("SELECT * FROM cx.events").dicts()[0]
+    assert row["event_time"].startswith("2026-11-24 12:00:00")
+    assert (row["email"], row["phone"], row["customer_key"]) == ("a@b.co", "+12025550143", "email:a@b.co")
+    assert orjson.loads(row["attributes"]) == {"author": "customer", "n": 7}
+    assert (row["kafka_partition"], row["kafka_offset"], row["origin"]) == (2, 70, "cx.events:0:7")
+
+
+def test_dead_letter_payload_round_trips_exactly(warehouse):
+    payload = b'{"id": "\xff\xfe broken'
+    headers = [("ce_id", b"x"), ("cxpulse-dlq-reason", b"invalid_utf8"),
+               ("cxpulse-dlq", orjson.dumps({"reason": "invalid_utf8", "detail": "bad byte", "origin": "cx.events:1:2",
+                                              "stage": "ingest", "published_at": 1.5e9, "rejected_at": 1.6e9}))]
+    warehouse.insert("cx.dead_letters", [dead_letter_row(b"k", payload, headers, 0, 3)], "t-dl")
+    row = warehouse.query("SELECT * FROM cx.dead_letters FINAL").dicts()[0]
+    assert base64.b64decode(row["payload_base64"]) == payload
+    assert (row["reason"], row["origin"], row["payload_size"]) == ("invalid_utf8", "cx.events:1:2", len(payload))
+    assert [base64.b64decode(v) for _, v in orjson.loads(row["headers"])][0] == b"x"
+
+
+def test_output_formats():
+    result = Result(["a", "b"], [("x\ty", None), ("line\nbreak", 3)])
+    tsv, js = io.StringIO(), io.StringIO()
+    write_result(result, "tsv", tsv)
+    write_result(result, "json", js)
+    assert tsv.getvalue() == "a\tb\nx\\ty\t\\N\nline\\nbreak\t3\n"
+    assert [orjson.loads(line) for line in js.getvalue().splitlines()] == [{"a": "x\ty", "b": None}, {"a": "line\nbreak", "b": 3}]
