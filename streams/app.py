@@ -60,6 +60,7 @@ def run_worker(settings: Settings) -> None:
     """Create topics, migrate the warehouse, serve metrics, then run the Faust worker until signalled."""
     from faust.worker import Worker
 
+    metrics.serve(settings.metrics.host, settings.metrics.port)
     created = create_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))
@@ -67,7 +68,6 @@ def run_worker(settings: Settings) -> None:
     applied = store.call(migrate)
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
-    metrics.serve(settings.metrics.host, settings.metrics.port)
     log.info("worker starting: broker %s, warehouse %s, metrics :%s", settings.bootstrap,
              "clickhouse server" if settings.clickhouse.url else f"chDB at {settings.data_path / 'chdb'}",
              settings.metrics.port)

@@ -58,9 +58,18 @@ def main_options(
 @app.command()
 def worker(ctx: typer.Context) -> None:
     """Run the pipeline (ingest, dedup, sink) as one Faust worker until SIGINT/SIGTERM."""
-    from streams.app import run_worker
+    from kafka.errors import KafkaError
 
-    run_worker(settings_of(ctx))
+    from streams.app import run_worker
+    from streams.warehouse import WarehouseError
+
+    settings = settings_of(ctx)
+    try:
+        run_worker(settings)
+    except KafkaError as exc:
+        _fail(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}")
+    except (OSError, WarehouseError) as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -122,11 +131,13 @@ def simulate(
     topic: Optional[str] = typer.Option(None, "--topic", help="default: the first input topic"),
 ) -> None:
     """Publish realistic traffic for all ten channels to Kafka (CloudEvents, structured and binary mode)."""
+    from streams import metrics
     from streams.simulator import publish
 
     settings = settings_of(ctx)
     if not 0 <= bad_fraction <= 1 or rate <= 0:
         _fail("--rate must be > 0 and --bad-fraction within 0..1", 2)
+    metrics.serve(settings.metrics.host, settings.metrics.port, required=False)
     stats = publish(settings.bootstrap, topic or settings.kafka.input_topics[0], rate=rate, count=count,
                     duration=duration, seed=seed, bad_fraction=bad_fraction,
                     max_event_bytes=settings.ingest.max_event_bytes)

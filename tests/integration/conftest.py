@@ -10,15 +10,6 @@ from streams.embedded_broker import EmbeddedBroker
 from tests.integration.pipeline import Pipeline
 
 
-def broker_description() -> str:
-    external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
-    return f"external broker at {external} (CXPULSE_KAFKA_BOOTSTRAP)" if external else "embedded Tansu broker"
-
-
-def pytest_report_header(config):
-    return f"cxpulse integration broker: {broker_description()}"
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory):
     external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
