@@ -25,7 +25,7 @@ from streams import board
 from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.status import LagProbe, Status, scrape
-from streams.topics import create_topics, kafka_client_config
+from streams.topics import create_topics, kafka_client_config, topic_names
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,8 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                         duration=duration, seed=seed, bad_fraction=bad_fraction,
                         max_event_bytes=settings.ingest.max_event_bytes, progress=False, stop=stop,
                         on_emit=on_emit))
-        lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id, settings.kafka.input_topics)
+        # lag over every stage's input: the last sink batch is stored only when all of them reach 0
+        lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id, topic_names(settings))
         started = time.monotonic()
         simulator.start()
         before = Status()

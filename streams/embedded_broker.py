@@ -35,16 +35,21 @@ def wait_for_kafka(bootstrap: str, timeout: float) -> None:
     from kafka.errors import KafkaError
 
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
-            admin.list_topics()
-            admin.close()
-            return
-        except (KafkaError, OSError) as exc:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Kafka broker at {bootstrap} not ready after {timeout:.0f}s: {exc}") from exc
-            time.sleep(0.2)
+    kafka_log = logging.getLogger("kafka")
+    level, kafka_log.level = kafka_log.level, logging.CRITICAL  # refused connections are expected here
+    try:
+        while True:
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+                admin.list_topics()
+                admin.close()
+                return
+            except (KafkaError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Kafka broker at {bootstrap} not ready after {timeout:.0f}s: {exc}") from exc
+                time.sleep(0.2)
+    finally:
+        kafka_log.setLevel(level)
 
 
 class EmbeddedBroker:

@@ -57,7 +57,7 @@ class LagProbe:
         from kafka import KafkaAdminClient, KafkaConsumer
 
         self._admin = KafkaAdminClient(**kafka_config)
-        self._consumer = KafkaConsumer(**kafka_config)
+        self._consumer = KafkaConsumer(enable_auto_commit=False, **kafka_config)
         self.group, self.topics = group, topics
 
     def lag(self) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,10 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap):
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "cxpulse demo summary" in done.stdout
+    totals = {label: int(count.replace(",", "")) for label, count in
+              re.findall(r"│ (produced|stored in cx\.events|dead-lettered \(cx\.dead_letters\))\s*│\s*([\d,]+) │", done.stdout)}
+    assert totals["produced"] > 1000
+    assert totals["produced"] == totals["stored in cx.events"] + totals["dead-lettered (cx.dead_letters)"], totals
     assert _processes_using(str(data)) == [], "demo left processes behind"
     query = subprocess.run([sys.executable, "-m", "streams.cli", "query",
                             "SELECT channel, count() n FROM cx.events FINAL GROUP BY channel", "--format", "json"],
