@@ -36,6 +36,8 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
         broker_commit_interval=k.commit_interval,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=0.005,  # let sends coalesce into fewer, larger produce requests
+        producer_max_batch_size=512 * 1024,
         web_enabled=False,
     )
     topics = PipelineTopics.declare(app, settings)

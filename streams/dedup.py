@@ -97,7 +97,7 @@ def register(app, settings, topics) -> None:
                     expiry.note(message.partition, now_ts, key)
                 if verdict in (Verdict.NEW, Verdict.REPLAY):
                     metrics.VALID.labels(channel=ev.channel).inc()
-                    await topics.accepted.send(key=ev.customer_key.encode(), value=encode(ev))
+                    await topics.send(topics.accepted, ev.customer_key.encode(), encode(ev))
                 elif verdict is Verdict.REDELIVERY:
                     metrics.REDELIVERIES.inc()
                 else:

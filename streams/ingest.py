@@ -52,5 +52,4 @@ def register(app, settings, topics) -> None:
                 except Rejected as rejected:
                     await topics.dead_letter(raw, rejected, stage="ingest", origin=origin)
                     continue
-                await topics.validated.send(key=record.dedup_key.encode(),
-                                            value=encode(Validated(event=record, raw=raw)))
+                await topics.send(topics.validated, record.dedup_key.encode(), encode(Validated(event=record, raw=raw)))

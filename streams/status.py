@@ -60,7 +60,8 @@ class LagProbe:
         self._consumer = KafkaConsumer(enable_auto_commit=False, **kafka_config)
         self.group, self.topics = group, topics
 
-    def lag(self) -> int | None:
+    def by_partition(self) -> dict | None:
+        """{TopicPartition: messages not yet committed by the group}, or None when Kafka is unreachable."""
         from kafka import TopicPartition
         from kafka.errors import KafkaError
 
@@ -71,8 +72,12 @@ class LagProbe:
             ends = self._consumer.end_offsets(tps)
         except (KafkaError, OSError):
             return None
-        return sum(max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
-                   for tp, end in ends.items())
+        return {tp: max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
+                for tp, end in ends.items()}
+
+    def lag(self) -> int | None:
+        parts = self.by_partition()
+        return None if parts is None else sum(parts.values())
 
     def close(self) -> None:
         self._admin.close()

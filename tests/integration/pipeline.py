@@ -24,14 +24,15 @@ from streams.embedded_broker import free_port
 from streams.status import LagProbe, scrape
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
+def wait_until(predicate, timeout: float, what, interval: float = 0.3):
+    """Poll until predicate() is truthy; `what` (a string, or a callable for the state at timeout) explains."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
@@ -105,16 +106,17 @@ class Pipeline:
         def done():
             rows = self.metrics().rows_by_table
             return rows.get("cx.events", 0) >= events and rows.get("cx.dead_letters", 0) >= dead_letters
-        wait_until(done, timeout, f"{events} events and {dead_letters} dead letters stored "
-                                  f"(now {self.metrics().rows_by_table})")
+        wait_until(done, timeout, lambda: f"{events} events and {dead_letters} dead letters stored "
+                                          f"(now {self.metrics().rows_by_table})")
 
-    def wait_drained(self, timeout: float = 180.0) -> None:
+    def wait_drained(self, timeout: float = 300.0) -> None:
         """Every stage's consumer has committed up to the end of its topics (nothing left to store)."""
         probe = LagProbe({"bootstrap_servers": self.bootstrap}, self.env["CXPULSE_KAFKA_APP_ID"],
                          [self.input_topic, self.env["CXPULSE_KAFKA_VALIDATED_TOPIC"],
                           self.env["CXPULSE_KAFKA_ACCEPTED_TOPIC"], self.env["CXPULSE_KAFKA_DLQ_TOPIC"]])
         try:
-            wait_until(lambda: probe.lag() == 0, timeout, "consumer lag 0 on every pipeline topic")
+            wait_until(lambda: probe.lag() == 0, timeout,
+                       lambda: f"consumer lag 0 on every pipeline topic (now {probe.by_partition()})")
         finally:
             probe.close()
 
