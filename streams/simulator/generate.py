@@ -21,6 +21,7 @@ from typing import Iterator
 import orjson
 
 from streams.rejections import Reason
+from streams.simulator.clock import rfc3339
 from streams.simulator import malformed
 from streams.simulator.scenarios import SOURCES, STORIES, new_customer
 
@@ -38,10 +39,6 @@ class Emission:
     expect: str  # "valid" or the Reason ingest/dedup must give it
     source: str
     id: str
-
-
-def _rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _mean_events_per_story(seed: int) -> float:
@@ -93,7 +90,7 @@ def generate(seed: int, start: dt.datetime, rate: float, bad_fraction: float = 0
             continue
         channel = data["channel"]
         event = {"specversion": "1.0", "id": f"{rng.getrandbits(128):032x}", "source": SOURCES[channel],
-                 "type": type_, "time": _rfc3339(start + dt.timedelta(seconds=clock)),
+                 "type": type_, "time": rfc3339(start + dt.timedelta(seconds=clock)),
                  "datacontenttype": "application/json", "data": data}
         key = _key(data)
         if bad_fraction and rng.random() < bad_fraction:

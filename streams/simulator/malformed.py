@@ -9,14 +9,11 @@ import random
 import orjson
 
 from streams.rejections import Reason
+from streams.simulator.clock import rfc3339
 
 KINDS = [Reason.INVALID_JSON, Reason.INVALID_UTF8, Reason.NOT_AN_OBJECT, Reason.MISSING_FIELD, Reason.WRONG_TYPE,
          Reason.UNKNOWN_TYPE, Reason.UNKNOWN_CHANNEL, Reason.TIME_SKEW, Reason.TOO_LARGE,
          Reason.INVALID_IDENTIFIER, Reason.DUPLICATE]
-
-
-def _rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def break_event(rng: random.Random, kind: Reason, event: dict, max_event_bytes: int) -> bytes:
@@ -48,7 +45,7 @@ def break_event(rng: random.Random, kind: Reason, event: dict, max_event_bytes: 
     elif kind is Reason.UNKNOWN_CHANNEL:
         ev["data"]["channel"] = rng.choice(["fax", "pager", "carrier_pigeon"])
     elif kind is Reason.TIME_SKEW:
-        ev["time"] = _rfc3339(dt.datetime.fromisoformat(ev["time"]) + dt.timedelta(days=1))
+        ev["time"] = rfc3339(dt.datetime.fromisoformat(ev["time"]) + dt.timedelta(days=1))
     elif kind is Reason.TOO_LARGE:
         ev["data"].setdefault("attributes", {})["transcript"] = "x" * (max_event_bytes + 1)
     elif kind is Reason.INVALID_IDENTIFIER:

@@ -1,0 +1,9 @@
+"""Event times as channel systems write them: RFC 3339, UTC, millisecond precision, 'Z'."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def rfc3339(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
