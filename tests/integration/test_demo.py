@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,8 @@ def _processes_using(marker: str) -> list[int]:
     return found
 
 
-def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap):
+@pytest.mark.parametrize("stop", ["duration", "ctrl-c"])
+def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
     data = tmp_path / "demo-data"
     env = {**os.environ, "CXPULSE_DATA_DIR": str(data)}
     if "CXPULSE_KAFKA_BOOTSTRAP" not in os.environ:
@@ -37,8 +40,16 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap):
         env |= {"CXPULSE_KAFKA_INPUT_TOPICS": f"cx.events.{run}", "CXPULSE_KAFKA_DLQ_TOPIC": f"cx.events.dlq.{run}",
                 "CXPULSE_KAFKA_VALIDATED_TOPIC": f"cx.events.validated.{run}",
                 "CXPULSE_KAFKA_ACCEPTED_TOPIC": f"cx.events.accepted.{run}", "CXPULSE_KAFKA_APP_ID": f"cxpulse-{run}"}
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--duration", "25", "--rate", "300"],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    if stop == "duration":
+        done = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--duration", "25", "--rate", "300"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    else:  # what Ctrl-C sends to the foreground process
+        demo = subprocess.Popen([sys.executable, "-m", "streams.cli", "demo", "--rate", "300"], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(25)
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=300)
+        done = subprocess.CompletedProcess(demo.args, demo.returncode, out, err)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "cxpulse demo summary" in done.stdout
     totals = {label: int(count.replace(",", "")) for label, count in
