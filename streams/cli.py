@@ -149,11 +149,18 @@ def demo(
     ctx: typer.Context,
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="seconds to run (default: until Ctrl-C)"),
     rate: float = typer.Option(500.0, "--rate", "-r", help="simulated events per second"),
-    seed: int = typer.Option(1, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="default: a new one per run (printed), so a rerun "
+                                       "against a kept broker is not all duplicates"),
     bad_fraction: float = typer.Option(0.02, "--bad-fraction"),
 ) -> None:
     """Run everything locally: embedded broker, worker, simulator and a live board; then a summary."""
+    import secrets
+
     from streams.demo import print_summary, run_demo
+
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    typer.echo(f"simulator seed {seed}", err=True)
 
     try:
         result = run_demo(settings_of(ctx), duration=duration, rate=rate, seed=seed, bad_fraction=bad_fraction)
