@@ -1,15 +1,28 @@
-# The cxpulse worker / simulator image. The wheel carries schemas/ and config/ (hatch force-include).
+# The cxpulse image: worker, simulator and the one-shot init (topics + migrations) of docker-compose.yml.
+# A plain (non-editable) install: the wheel carries schemas/ and config/ (hatch force-include).
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY streams ./streams
-COPY schemas ./schemas
 COPY config ./config
-RUN pip install . && useradd --system --create-home --uid 10001 cxpulse && mkdir -p /data && chown cxpulse /data
+COPY schemas ./schemas
+COPY streams ./streams
+RUN pip install . \
+ && cd / && rm -rf /src \
+ && useradd --system --create-home --uid 10001 --user-group cxpulse \
+ && mkdir -p /data && chown cxpulse:cxpulse /data
+
 USER cxpulse
 WORKDIR /data
-ENV CXPULSE_DATA_DIR=/data CXPULSE_METRICS_HOST=0.0.0.0
+# Container defaults; docker-compose.yml sets the rest (Kafka, ClickHouse) through CXPULSE_* too.
+ENV CXPULSE_DATA_DIR=/data \
+    CXPULSE_METRICS_HOST=0.0.0.0 \
+    CXPULSE_METRICS_PORT=9464
 EXPOSE 9464
 ENTRYPOINT ["cxpulse"]
 CMD ["worker"]
