@@ -11,9 +11,18 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
+
+# Value constraints, so a setting that cannot work fails at start with its key named
+# instead of deep inside a stage (an infinite max age overflows timedelta on every event).
+Count = Annotated[int, Meta(ge=1)]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+Seconds = Annotated[float, Meta(ge=0, le=10 * 365 * 24 * 3600.0)]
+Positive = Annotated[float, Meta(gt=0, le=10 * 365 * 24 * 3600.0)]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
 class ConfigError(ValueError):
@@ -28,14 +37,14 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     dlq_topic: str = "cx.events.dlq"
     validated_topic: str = "cx.events.validated"
     accepted_topic: str = "cx.events.accepted"
-    partitions: int = 4
-    replication_factor: int = 1
+    partitions: Count = 4
+    replication_factor: Count = 1
     app_id: str = "cxpulse"
     # Tansu takes about half the session timeout to form a group; keep joins short.
-    session_timeout: float = 6.0
-    heartbeat_interval: float = 1.0
-    rebalance_timeout: float = 6.0
-    commit_interval: float = 1.0
+    session_timeout: Positive = 6.0
+    heartbeat_interval: Positive = 1.0
+    rebalance_timeout: Positive = 6.0
+    commit_interval: Positive = 1.0
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -45,32 +54,31 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
 class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
     # Empty means the embedded chDB engine under data_dir; else clickhouse://user:pass@host:9000/cx
     url: str = ""
-    database: str = "cx"
 
 
 class IngestSettings(msgspec.Struct, forbid_unknown_fields=True):
-    max_event_bytes: int = 65536
-    max_future_skew_seconds: float = 300.0
-    max_age_seconds: float = 7 * 24 * 3600.0
+    max_event_bytes: Count = 65536
+    max_future_skew_seconds: Seconds = 300.0
+    max_age_seconds: Positive = 7 * 24 * 3600.0
     default_phone_region: str = "US"
-    dedup_window_seconds: float = 3600.0
+    dedup_window_seconds: Positive = 3600.0
 
 
 class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
-    batch_size: int = 5000
-    batch_seconds: float = 0.5
-    retry_initial_seconds: float = 0.5
-    retry_max_seconds: float = 30.0
+    batch_size: Count = 5000
+    batch_seconds: Positive = 0.5
+    retry_initial_seconds: Positive = 0.5
+    retry_max_seconds: Positive = 30.0
 
 
 class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 9464
+    port: Port = 9464
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = ".cxpulse"
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = msgspec.field(default_factory=ClickHouseSettings)
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
@@ -91,17 +99,27 @@ _SECTIONS = {name for name, value in msgspec.structs.asdict(Settings()).items() 
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """Map CXPULSE_SECTION_KEY=value to {"section": {"key": value}} (lists are comma-separated)."""
+    """Map CXPULSE_SECTION_KEY=value to {"section": {"key": value}} (lists are comma-separated).
+
+    Sections may contain underscores (the longest matching section wins). A variable naming a
+    known section but no key of it is a typo and an error; other CXPULSE_* variables belong to
+    the scripts (CXPULSE_CACHE_DIR, CXPULSE_APACHE_KAFKA_VERSION) and are left alone.
+    """
     defaults = msgspec.to_builtins(Settings())
+    sections = sorted(_SECTIONS, key=len, reverse=True)
     out: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == "CXPULSE_CONFIG":
             continue
         rest = name[len(ENV_PREFIX):].lower()
-        section, _, key = rest.partition("_")
-        if section in _SECTIONS and key in defaults[section]:
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is not None:
+            key = rest[len(section) + 1:]
+            if key not in defaults[section]:
+                raise ConfigError(f"{name}: [{section}] has no key {key!r} "
+                                  f"(known: {', '.join(sorted(defaults[section]))})")
             target, default = out.setdefault(section, {}), defaults[section][key]
-        elif rest in defaults and rest not in _SECTIONS:
+        elif rest in defaults:
             target, key, default = out, rest, defaults[rest]
         else:
             continue

@@ -12,6 +12,9 @@ DEAD_LETTERS = Counter("cxpulse_dead_letters_total", "Messages sent to the dead-
 DUPLICATES = Counter("cxpulse_duplicates_dropped_total", "Events dropped as duplicates of an earlier source+id")
 REDELIVERIES = Counter("cxpulse_redeliveries_dropped_total",
                        "Upstream redeliveries (same inbound message re-sent after a crash) dropped silently")
+SPURIOUS_GAP_OFFSETS = Counter("cxpulse_consumer_spurious_gap_offsets_total",
+                               "Offsets Faust took for a gap after a seek although they had been delivered "
+                               "(they commit when acked, not before)")
 ROWS_STORED = Counter("cxpulse_rows_stored_total", "Rows written to the warehouse", ["table"])
 STORE_FAILURES = Counter("cxpulse_store_failures_total", "Failed warehouse writes (retried)", ["table"])
 BATCH_ROWS = Histogram("cxpulse_store_batch_rows", "Rows per warehouse batch", ["table"],

@@ -16,6 +16,7 @@ class Status:
     valid_by_channel: dict[str, float] = field(default_factory=dict)
     dead_by_reason: dict[str, float] = field(default_factory=dict)
     rows_by_table: dict[str, float] = field(default_factory=dict)
+    spurious_gap_offsets: float = 0.0
     consumed: float = 0.0
     e2e_sum: float = 0.0
     e2e_count: float = 0.0
@@ -42,6 +43,8 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 rows[labels["table"]] += value
             elif name == "cxpulse_events_consumed_total" and labels.get("stage") == "ingest":
                 status.consumed += value
+            elif name == "cxpulse_consumer_spurious_gap_offsets_total":
+                status.spurious_gap_offsets += value
             elif name == "cxpulse_event_to_stored_seconds_sum":
                 status.e2e_sum += value
             elif name == "cxpulse_event_to_stored_seconds_count":

@@ -11,6 +11,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("cxpulse", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("cxpulse")
 
+# Tables unit tests write to; the `warehouse` fixture empties them around each test.
+WAREHOUSE_TABLES = ("cx.events", "cx.dead_letters")
+
 
 def pytest_report_header(config):
     external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
@@ -20,6 +23,7 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def chdb_warehouse(tmp_path_factory):
+    """The one chDB engine of this pytest process, migrated. Do not open another ChdbWarehouse in-process."""
     from streams.warehouse.embedded import ChdbWarehouse
     from streams.warehouse.migrate import migrate
 
@@ -31,6 +35,11 @@ def chdb_warehouse(tmp_path_factory):
 
 @pytest.fixture
 def warehouse(chdb_warehouse):
-    for table in ("cx.events", "cx.dead_letters"):
-        chdb_warehouse.execute(f"TRUNCATE TABLE {table}")
-    return chdb_warehouse
+    """The session engine with empty data tables before and after the test."""
+    def truncate():
+        for table in WAREHOUSE_TABLES:
+            chdb_warehouse.execute(f"TRUNCATE TABLE {table}")
+
+    truncate()
+    yield chdb_warehouse
+    truncate()

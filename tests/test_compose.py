@@ -19,6 +19,7 @@ import re
 import shlex
 import tempfile
 import tomllib
+import typing
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ import pytest
 import yaml
 
 from streams import config as config_module
-from streams.config import ConfigError, Settings, load_settings
+from streams.config import ConfigError, LogLevel, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -305,6 +306,8 @@ def perturbed(raw: str, default: Any) -> str:
         return "false" if expected_value(raw, default) else "true"
     if isinstance(default, (int, float)):
         return str(expected_value(raw, default) + 1)
+    if raw in typing.get_args(LogLevel):  # an enumerated setting: another member, not a new string
+        return "debug" if raw != "debug" else "info"
     return f"{raw}-perturbed"
 
 
