@@ -1,7 +1,7 @@
 """The Faust application: every stage registered on one app, configured from Settings.
 
-Stages talk only through topics: ingest -> validated -> dedup -> accepted -> sink, and the
-dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
+Stages talk only through topics: ingest -> validated -> dedup -> accepted -> identity (graph
+topic, its own loop) -> resolved -> sink; identity links -> sink; the dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import ssl
 
 import faust
 
-from streams import dedup, faust_consumer, ingest, metrics, sink
+from streams import dedup, faust_consumer, identity, ingest, metrics, sink
 from streams.config import Settings
 from streams.topics import PipelineTopics, create_topics
-from streams.warehouse import open_warehouse
+from streams.warehouse import open_warehouse, view_settings
 from streams.warehouse.migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
                             settings.sink.retry_max_seconds)
     ingest.register(app, settings, topics)
     dedup.register(app, settings, topics)
+    identity.register(app, settings, topics)
     sink.register(app, settings, topics, store)
     return app, store
 
@@ -75,6 +76,7 @@ def run_worker(settings: Settings) -> None:
         log.info("created topics: %s", ", ".join(created))
     app, store = build_app(settings)
     applied = store.call(migrate)
+    store.call(lambda warehouse: view_settings.publish(warehouse, settings))
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     log.info("worker starting: broker %s, warehouse %s, metrics :%s", settings.bootstrap,

@@ -77,7 +77,14 @@ def migrate(ctx: typer.Context) -> None:
     """Apply pending ClickHouse migrations (schemas/clickhouse), idempotently."""
     from streams.warehouse.migrate import migrate as run_migrations
 
-    applied = _with_warehouse(ctx, run_migrations)
+    from streams.warehouse import view_settings
+
+    def run(warehouse):
+        done = run_migrations(warehouse)
+        view_settings.publish(warehouse, settings_of(ctx))
+        return done
+
+    applied = _with_warehouse(ctx, run)
     for m in applied:
         typer.echo(f"applied {m.version:04d}_{m.name}")
     if not applied:
@@ -102,6 +109,35 @@ def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL to run"),
     if fmt not in ("tsv", "json"):
         _fail("--format must be tsv or json", 2)
     write_result(_with_warehouse(ctx, lambda w: w.query(sql)), fmt, sys.stdout)
+
+
+@app.command("timeline")
+def timeline_cmd(
+    ctx: typer.Context,
+    identifier: str = typer.Argument(..., help="any identifier of the customer: email, phone, "
+                                               "kind:value (account_id:A-1), or a customer id c_..."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table (readable) or json (one event per line)"),
+    limit: int = typer.Option(10_000, "--limit", help="at most this many events"),
+) -> None:
+    """Print one customer's stitched timeline across channels (exit 1 when nobody has the identifier)."""
+    from streams import timeline
+    from streams.output import write_result
+
+    if fmt not in ("table", "json"):
+        _fail("--format must be table or json", 2)
+    settings = settings_of(ctx)
+
+    def run(warehouse):
+        customer = timeline.find_customer(warehouse, identifier, settings.ingest.default_phone_region)
+        return customer, (timeline.timeline(warehouse, customer, limit) if customer else None)
+
+    customer, result = _with_warehouse(ctx, run)
+    if customer is None:
+        _fail(f"no customer has the identifier {identifier!r}")
+    if fmt == "json":
+        write_result(result, "json", sys.stdout)
+    else:
+        timeline.write_table(result, customer, sys.stdout)
 
 
 @schema_app.command("validate")

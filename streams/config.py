@@ -37,6 +37,9 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     dlq_topic: str = "cx.events.dlq"
     validated_topic: str = "cx.events.validated"
     accepted_topic: str = "cx.events.accepted"
+    identity_topic: str = "cx.identity.graph"
+    links_topic: str = "cx.identity.links"
+    resolved_topic: str = "cx.events.resolved"
     partitions: Count = 4
     replication_factor: Count = 1
     app_id: str = "cxpulse"
@@ -64,6 +67,48 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True):
     dedup_window_seconds: Positive = 3600.0
 
 
+IDENTIFIER_KINDS = ("customer_id", "account_id", "email", "phone", "social", "device_id", "visitor_id")
+
+
+class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True):
+    # An identifier linked to more identifiers at least as strong as itself than its cap (by kind,
+    # else "default") joins no one: a switchboard number, a shared tablet, a family's cookie.
+    caps: dict[str, Count] = msgspec.field(
+        default_factory=lambda: {"default": 10, "device_id": 5, "visitor_id": 5})
+    # Values that identify no one (compared lowercased, bare or as kind:value).
+    blocked_values: list[str] = msgspec.field(default_factory=lambda: [
+        "", "null", "none", "nil", "unknown", "undefined", "n/a", "na", "-", "anonymous", "guest", "test"])
+    # Full-match regular expressions on the bare value or on kind:value: all zeros, no-reply mail.
+    # Add shared test numbers here (the simulator's customers use 555-01xx and example.com).
+    blocked_patterns: list[str] = msgspec.field(default_factory=lambda: [
+        r"[0\s+-]+", r"email:(test|noreply|no-reply|donotreply)@.*"])
+
+    def __post_init__(self) -> None:
+        import re
+
+        unknown = set(self.caps) - {"default", *IDENTIFIER_KINDS}
+        if unknown:
+            raise ValueError(f"identity.caps: unknown identifier kinds {sorted(unknown)}")
+        for pattern in self.blocked_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"identity.blocked_patterns: {pattern!r}: {exc}") from None
+
+
+class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True):
+    journey_gap_seconds: Positive = 1800.0      # a journey ends after this much inactivity
+    repeat_window_seconds: Positive = 7 * 24 * 3600.0  # a contact within this of the previous one is a repeat
+
+
+class KpiSettings(msgspec.Struct, forbid_unknown_fields=True):
+    service_level_seconds: Positive = 20.0      # answered within this = within service level
+    # per channel overrides (asynchronous channels have longer targets)
+    service_level_seconds_by_channel: dict[str, Positive] = msgspec.field(default_factory=lambda: {
+        "chat": 60.0, "email": 14400.0, "social": 3600.0, "sms": 900.0, "whatsapp": 900.0})
+    short_abandon_seconds: Seconds = 5.0        # abandons quicker than this are not offered contacts
+
+
 class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
     batch_size: Count = 5000
     batch_seconds: Positive = 0.5
@@ -82,6 +127,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = msgspec.field(default_factory=ClickHouseSettings)
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
+    timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)
+    kpi: KpiSettings = msgspec.field(default_factory=KpiSettings)
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 

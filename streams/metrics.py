@@ -15,6 +15,10 @@ REDELIVERIES = Counter("cxpulse_redeliveries_dropped_total",
 SPURIOUS_GAP_OFFSETS = Counter("cxpulse_consumer_spurious_gap_offsets_total",
                                "Offsets Faust took for a gap after a seek although they had been delivered "
                                "(they commit when acked, not before)")
+IDENTIFIERS_BLOCKED = Counter("cxpulse_identifiers_blocked_total",
+                              "Identifiers on events that identify no one (blocked values)", ["kind"])
+IDENTITY_CHANGES = Counter("cxpulse_identity_changes_total",
+                           "Changes of an identifier's customer: new, merged, over_cap, republished", ["change"])
 ROWS_STORED = Counter("cxpulse_rows_stored_total", "Rows written to the warehouse", ["table"])
 STORE_FAILURES = Counter("cxpulse_store_failures_total", "Failed warehouse writes (retried)", ["table"])
 BATCH_ROWS = Histogram("cxpulse_store_batch_rows", "Rows per warehouse batch", ["table"],

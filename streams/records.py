@@ -32,6 +32,7 @@ class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     origin: str  # topic:partition:offset of the inbound message; tells redeliveries from duplicates
     received_at: float  # ingest wall clock, seconds since the epoch
     mode: str = "structured"  # CloudEvents Kafka binding mode it arrived in
+    resolved_customer: str = ""  # canonical customer id (c_...), set by the identity stage
 
     @property
     def customer_key(self) -> str:

@@ -36,7 +36,7 @@ def _ts(seconds: float) -> datetime:
 def event_row(ev: CxEvent, partition: int, offset: int) -> dict[str, Any]:
     row = {
         "event_time": ev.time, "source": ev.source, "event_id": ev.id, "type": ev.type,
-        "channel": ev.channel, "customer_key": ev.customer_key,
+        "channel": ev.channel, "customer_key": ev.customer_key, "customer": ev.resolved_customer,
         "contact_id": ev.contact_id, "queue": ev.queue, "agent_id": ev.agent_id,
         "direction": ev.direction, "subject": ev.subject,
         "attributes": orjson.dumps(ev.attributes).decode(), "mode": ev.mode, "origin": ev.origin,
@@ -64,6 +64,14 @@ def dead_letter_row(key: bytes | None, value: bytes | None, headers: list[tuple[
         "headers": orjson.dumps([[n, base64.b64encode(v or b"").decode()] for n, v in headers]).decode(),
         "kafka_partition": partition, "kafka_offset": offset,
     }
+
+
+def link_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.identity.links record (JSON) as a cx.identity_links row."""
+    row = dict(record)
+    for key in ("first_seen", "changed_at"):
+        row[key] = datetime.fromisoformat(row[key])
+    return row
 
 
 def batch_token(table: str, keys: list[str]) -> str:
@@ -126,7 +134,7 @@ class BatchStore:
 def register(app, settings, topics, store: BatchStore) -> None:
     size, within = settings.sink.batch_size, settings.sink.batch_seconds
 
-    @app.agent(topics.accepted, name="sink-events", concurrency=1)
+    @app.agent(topics.resolved, name="sink-events", concurrency=1)
     async def sink_events(stream):
         async for batch in batches(stream, size, within):
             events = [(decode_event(e.message.value), e.message) for e in batch]
@@ -135,6 +143,13 @@ def register(app, settings, topics, store: BatchStore) -> None:
             now = time.time()
             for ev, _ in events:
                 metrics.END_TO_END.labels(channel=ev.channel).observe(now - ev.time.timestamp())
+
+    @app.agent(topics.links, name="sink-identity-links", concurrency=1)
+    async def sink_identity_links(stream):
+        async for batch in batches(stream, size, within):
+            rows = [link_row(orjson.loads(e.message.value)) for e in batch]
+            await store.store("cx.identity_links", rows, batch_token(
+                "cx.identity_links", [f"{r['identifier']}\x1f{r['version']}\x1f{r['status']}" for r in rows]))
 
     @app.agent(topics.dlq, name="sink-dead-letters", concurrency=1)
     async def sink_dead_letters(stream):

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 def topic_names(settings: Settings) -> list[str]:
     k = settings.kafka
-    return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic]
+    return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
+            k.links_topic, k.resolved_topic]
 
 
 def kafka_client_config(settings: Settings) -> dict[str, Any]:
@@ -70,6 +71,9 @@ class PipelineTopics:
     validated: Any
     accepted: Any
     dlq: Any
+    identity: Any
+    links: Any
+    resolved: Any
 
     @classmethod
     def declare(cls, app, settings: Settings) -> "PipelineTopics":
@@ -80,7 +84,8 @@ class PipelineTopics:
                              value_serializer="raw", partitions=k.partitions)
 
         return cls(app=app, inputs=raw(*k.input_topics), validated=raw(k.validated_topic),
-                   accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic))
+                   accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic), identity=raw(k.identity_topic),
+                   links=raw(k.links_topic), resolved=raw(k.resolved_topic))
 
     async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None) -> None:
         await self.app.producer.send(topic.get_topic_name(), key=key, value=value, partition=None,

@@ -48,6 +48,10 @@ def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt
     }
 
 
+# The topics after the input, by their setting name (CXPULSE_KAFKA_<NAME>_TOPIC).
+PIPELINE_TOPICS = ("VALIDATED", "ACCEPTED", "DLQ", "IDENTITY", "LINKS", "RESOLVED")
+
+
 class Pipeline:
     def __init__(self, bootstrap: str, workdir: Path, partitions: int = 4) -> None:
         suffix = uuid.uuid4().hex[:8]
@@ -61,6 +65,9 @@ class Pipeline:
             "CXPULSE_KAFKA_DLQ_TOPIC": f"cx.events.dlq.t{suffix}",
             "CXPULSE_KAFKA_VALIDATED_TOPIC": f"cx.events.validated.t{suffix}",
             "CXPULSE_KAFKA_ACCEPTED_TOPIC": f"cx.events.accepted.t{suffix}",
+            "CXPULSE_KAFKA_IDENTITY_TOPIC": f"cx.identity.graph.t{suffix}",
+            "CXPULSE_KAFKA_LINKS_TOPIC": f"cx.identity.links.t{suffix}",
+            "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.t{suffix}",
             "CXPULSE_KAFKA_APP_ID": f"cxpulse-t{suffix}",
             "CXPULSE_KAFKA_PARTITIONS": str(partitions),
             "CXPULSE_DATA_DIR": str(workdir / "data"),
@@ -112,8 +119,7 @@ class Pipeline:
     def wait_drained(self, timeout: float = 300.0) -> None:
         """Every stage's consumer has committed up to the end of its topics (nothing left to store)."""
         probe = LagProbe({"bootstrap_servers": self.bootstrap}, self.env["CXPULSE_KAFKA_APP_ID"],
-                         [self.input_topic, self.env["CXPULSE_KAFKA_VALIDATED_TOPIC"],
-                          self.env["CXPULSE_KAFKA_ACCEPTED_TOPIC"], self.env["CXPULSE_KAFKA_DLQ_TOPIC"]])
+                         [self.input_topic, *(self.env[f"CXPULSE_KAFKA_{t}_TOPIC"] for t in PIPELINE_TOPICS)])
         try:
             wait_until(lambda: probe.lag() == 0, timeout,
                        lambda: f"consumer lag 0 on every pipeline topic (now {probe.by_partition()})")

@@ -1,0 +1,103 @@
+"""`cxpulse timeline IDENTIFIER`: one customer's stitched timeline, from the warehouse.
+
+The identifier may be any of the customer's: an email, a phone number in any common format,
+kind:value (account_id:A-1, visitor_id:v-9, social:x:@handle), or a customer id (c_...).
+It is normalized as ingest normalizes it, looked up in cx.identity_map, and the customer's
+events come from the cx.timeline view (sequence, journeys and channel switches computed there).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import IO
+
+import orjson
+
+from streams.identity_graph import PRIORITY
+from streams.normalize import identifiers
+from streams.rejections import Rejected
+from streams.warehouse import Result, Warehouse
+
+_KIND = re.compile(r"^(%s):(.+)$" % "|".join(PRIORITY))
+_PHONE = re.compile(r"^[+(]?[\d\s().-]{6,}$")
+COLUMNS = ("customer_seq", "event_time", "journey", "channel", "channel_switch", "type", "contact_id",
+           "queue", "agent_id", "source", "event_id", "attributes", "journey_id", "customer",
+           "customer_when_processed")
+
+
+def candidates(text: str, region: str) -> list[str]:
+    """The kind:value identifiers `text` may stand for, normalized like ingest does."""
+    text = text.strip()
+    match = _KIND.match(text)
+    if match:
+        kinds, raw = [match[1]], match[2]
+    elif "@" in text and not text.startswith("@"):
+        kinds, raw = ["email"], text
+    elif _PHONE.match(text):
+        kinds, raw = ["phone", "customer_id", "account_id"], text
+    else:
+        kinds, raw = ["customer_id", "account_id", "visitor_id", "device_id", "social"], text
+    out = []
+    for kind in kinds:
+        try:
+            value = identifiers({kind: raw}, region)[kind]
+        except Rejected:
+            continue
+        out.append(f"{kind}:{value}")
+    return out
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def find_customer(warehouse: Warehouse, text: str, region: str) -> str | None:
+    """Today's customer id for an identifier or customer id, or None when nobody has it."""
+    if re.fullmatch(r"c_[0-9a-f]{16}", text.strip()):
+        wanted = text.strip()
+        found = warehouse.query(f"SELECT customer_id FROM cx.identity_map WHERE node_id = {_quote(wanted)} "
+                                "AND status != 'blocked' LIMIT 1")
+        return found.rows[0][0] if found.rows else wanted
+    ids = candidates(text, region)
+    if not ids:
+        return None
+    found = warehouse.query("SELECT customer_id FROM cx.identity_map WHERE status != 'blocked' AND identifier IN ("
+                            + ", ".join(_quote(i) for i in ids) + ") ORDER BY identifier LIMIT 1")
+    return found.rows[0][0] if found.rows else None
+
+
+def timeline(warehouse: Warehouse, customer: str, limit: int) -> Result:
+    return warehouse.query(f"SELECT {', '.join(COLUMNS)} FROM cx.timeline(customer = {_quote(customer)}) "
+                           f"ORDER BY customer_seq LIMIT {int(limit)}")
+
+
+def _summary(attributes: str) -> str:
+    try:
+        data = orjson.loads(attributes or "{}")
+    except orjson.JSONDecodeError:
+        return attributes
+    return " ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, (dict, list)))[:60]
+
+
+def write_table(result: Result, customer: str, out: IO[str]) -> None:
+    """A readable table: one row per event, a rule between journeys, ⇄ where the channel changed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = result.dicts()
+    channels = sorted({r["channel"] for r in rows})
+    journeys = len({r["journey"] for r in rows})
+    table = Table(title=f"customer {customer}: {len(rows)} events, {journeys} journeys, channels {', '.join(channels)}",
+                  title_justify="left")
+    for name in ("#", "time (UTC)", "journey", "channel", "type", "contact", "queue", "agent", "detail"):
+        table.add_column(name, no_wrap=name in ("#", "time (UTC)", "type"))
+    previous_journey = None
+    for r in rows:
+        if previous_journey is not None and r["journey"] != previous_journey:
+            table.add_section()
+        previous_journey = r["journey"]
+        channel = ("⇄ " if r["channel_switch"] else "  ") + r["channel"]
+        table.add_row(str(r["customer_seq"]), str(r["event_time"])[:19], str(r["journey"]), channel,
+                      r["type"].removeprefix("cx."), r["contact_id"], r["queue"], r["agent_id"],
+                      _summary(r["attributes"]))
+    Console(file=out, width=160).print(table)
