@@ -17,7 +17,6 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-import faust
 import msgspec
 import orjson
 
@@ -84,8 +83,10 @@ class SeenRecently:
 
 def register(app, settings, topics) -> None:
     guards = guards_of(settings)
+    # key_type/value_type on the table itself: Faust derives the changelog codecs from them (a
+    # Schema argument alone leaves recovery decoding the values as JSON).
     nodes = app.Table("identity_nodes", default=None, partitions=settings.kafka.partitions,
-                      schema=faust.Schema(key_serializer="json", value_serializer="raw"))
+                      key_type=str, value_type=bytes)
     blocked_seen = SeenRecently()
 
     @app.agent(topics.accepted, name="identity-route", concurrency=1)

@@ -5,7 +5,7 @@ sends. `streams.identity` runs it as a Faust agent over a topic keyed by identif
 identifier lives on one partition and no partition is a bottleneck.
 
 How it reaches the same answer whatever the order (the README has the long version):
-- Events link the identifiers they carry (an edge between every two of them).
+- Events link the identifiers they carry (the strongest one with each of the others).
 - Every node holds the smallest rank it has heard of, rank = (first seen, priority, identifier),
   and tells its neighbours whenever it learns a smaller one (min-label propagation). Min is
   commutative, associative and idempotent, so once the messages stop every node holds the
@@ -309,7 +309,9 @@ def observations(customer: dict[str, str], time: float, event: bytes | None,
                  guards: Guards) -> tuple[list[Observe], list[tuple[str, str]]]:
     """What the router sends for one event: an Observe per usable identifier, strongest first.
 
-    The strongest identifier's copy carries the event (the others are its fallbacks when it is
+    An event links its strongest identifier (the anchor) with each of the others: a star, not a
+    clique, so a login carrying six identifiers makes five links, not fifteen; the components
+    are the same. The anchor's copy carries the event (the others are its fallbacks when it is
     over cap). Returns the blocked identifiers with their reasons too, to be recorded.
     """
     ids: list[str] = []
@@ -323,6 +325,9 @@ def observations(customer: dict[str, str], time: float, event: bytes | None,
             blocked.append((f"{kind}:{value}", why))
         else:
             ids.append(f"{kind}:{value}")
-    sends = [Observe(x, [y for y in ids if y != x], time, event if i == 0 else None, ids[1:] if i == 0 else [])
-             for i, x in enumerate(ids)]
+    if not ids:
+        return [], blocked
+    anchor, others = ids[0], ids[1:]
+    sends = [Observe(anchor, others, time, event, others)]
+    sends += [Observe(x, [anchor], time) for x in others]
     return sends, blocked

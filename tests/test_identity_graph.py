@@ -1,7 +1,7 @@
 """The identity graph against its definition, under any message order, partitioning and replay.
 
-Definition (README "Identity"): customers are the connected components of the links that
-events carry, after removing blocked identifiers and identifiers over their cap; a customer's
+Definition (README "Identity"): an event links its strongest usable identifier with each of its
+others; customers are the connected components of those links, after removing blocked identifiers and identifiers over their cap; a customer's
 id is its earliest-seen identifier (ties: priority, then the identifier).
 """
 
@@ -63,16 +63,16 @@ class Network:
         return identifier if node.over_cap else node.label[2]
 
 
-def expected(events: list[tuple[dict, float]]) -> dict[str, str]:
+def expected(events: list[tuple[dict, float]], guards: Guards = GUARDS) -> dict[str, str]:
     """Identifier -> its customer's earliest-seen identifier, straight from the definition."""
     links, first = defaultdict(set), {}
     for customer, time in events:
-        sends, _ = observations(customer, time, None, GUARDS)
-        ids = [o.node for o in sends]
-        for x in ids:
-            first[x] = min(first.get(x, time), time)
-            links[x].update(y for y in ids if y != x)
-    over = {x for x in first if GUARDS.over_cap(x, sorted(links[x]))}
+        for o in observations(customer, time, None, guards)[0]:
+            first[o.node] = min(first.get(o.node, time), time)
+            for y in o.neighbors:  # links are symmetric
+                links[o.node].add(y)
+                links[y].add(o.node)
+    over = {x for x in first if guards.over_cap(x, sorted(links[x]))}
     parent = {x: x for x in first}
 
     def find(x):

@@ -89,3 +89,115 @@ def test_a_customer_across_web_chat_voice_and_login_is_one_timeline(pipeline):
         {"contact_id": "chat-1", "channel": "chat", "state": "ended", "queue_wait_seconds": 30,
          "handle_seconds": 205, "is_repeat": 0, "customer": rows[0]["customer"]},
     ]
+
+
+# -- the same traffic, any partitioning, any number of workers, a crash: the same customers ----------
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+from streams.config import Settings
+from streams.embedded_broker import free_port
+from streams.identity import guards_of
+from streams.normalize import identifiers
+from streams.simulator.generate import generate
+from tests.integration.pipeline import Pipeline
+from tests.test_identity_graph import expected
+
+SIMULATED = int(os.environ.get("CXPULSE_TEST_IDENTITY_EVENTS", "5000"))
+
+
+def simulated(n: int):
+    """n valid simulated events (seeded) and their (customer identifiers, time) for the definition."""
+    emissions, linked = [], []
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    for e in generate(seed=42, start=start, rate=2000):
+        body = json.loads(e.value)
+        data = body.get("data", body)
+        emissions.append(e)
+        linked.append((identifiers(data["customer"], "US"), e.at))
+        if len(emissions) == n:
+            return emissions, linked
+
+
+def groups_of(rows) -> set[frozenset[str]]:
+    """From cx.identity_links rows of every warehouse: identifier -> latest customer -> the groups."""
+    latest = {}
+    for r in rows:
+        if r["status"] != "blocked" and r["version"] >= latest.get(r["identifier"], (-1, ""))[0]:
+            latest[r["identifier"]] = (r["version"], r["customer_id"])
+    by_customer = defaultdict(set)
+    for identifier, (_, customer) in latest.items():
+        by_customer[customer].add(identifier)
+    return {frozenset(g) for g in by_customer.values()}
+
+
+def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 1, kill: bool = False):
+    workdir.mkdir(parents=True)
+    pipeline = Pipeline(kafka_bootstrap, workdir, partitions=partitions)
+    extra = None
+    try:
+        pipeline.start_worker()
+        if workers == 2:
+            env = {**pipeline.env, "CXPULSE_DATA_DIR": str(workdir / "data2"), "CXPULSE_METRICS_PORT": str(free_port())}
+            log = open(workdir / "worker-b.log", "wb")
+            extra = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        for i, e in enumerate(emissions):
+            pipeline.producer.send(pipeline.input_topic, key=e.key, value=e.value, headers=e.headers)
+            if kill and i == len(emissions) // 2:
+                pipeline.flush()
+                pipeline.wait_stored(events=len(emissions) // 4, dead_letters=0)
+                pipeline.kill_worker()
+                pipeline.start_worker()
+        pipeline.flush()
+        pipeline.wait_drained(timeout=300)
+        assert pipeline.stop_worker() == 0
+        dirs = [workdir / "data"]
+        if extra is not None:
+            os.killpg(extra.pid, signal.SIGTERM)
+            assert extra.wait(60) == 0
+            dirs.append(workdir / "data2")
+        links, stored = [], set()
+        for d in dirs:
+            env = {**pipeline.env, "CXPULSE_DATA_DIR": str(d)}
+            for sql, sink in (("SELECT identifier, customer_id, version, status FROM cx.identity_links", links.append),
+                              ("SELECT source, event_id FROM cx.events", lambda r: stored.add((r["source"], r["event_id"])))):
+                out = subprocess.run([sys.executable, "-m", "streams.cli", "query", sql, "--format", "json"], env=env,
+                                     capture_output=True, text=True, check=True).stdout
+                for line in out.splitlines():
+                    sink(json.loads(line))
+        return groups_of(links), stored
+    finally:
+        if extra is not None and extra.poll() is None:
+            os.killpg(extra.pid, signal.SIGKILL)
+        pipeline.close()
+
+
+def test_customers_do_not_depend_on_partitions_workers_or_a_crash(kafka_bootstrap, tmp_path):
+    emissions, linked = simulated(SIMULATED)
+    want = expected(linked, guards_of(Settings()))
+    definition = defaultdict(set)
+    for identifier, customer in want.items():
+        definition[customer].add(identifier)
+    definition = {frozenset(g) for g in definition.values()}
+    ids = {(e.source, e.id) for e in emissions}
+    results = {}
+    for name, kw in [("1 partition", dict(partitions=1)), ("4 partitions", dict(partitions=4)),
+                     ("4 partitions, 2 workers", dict(partitions=4, workers=2)),
+                     ("4 partitions, kill -9 mid-run", dict(partitions=4, kill=True))]:
+        started = time.monotonic()
+        groups, stored = run(kafka_bootstrap, tmp_path / name.replace(" ", "_").replace(",", ""), emissions, **kw)
+        print(f"{name}: {len(emissions)} events, {len(groups)} customers, {sum(map(len, groups))} identifiers, "
+              f"{time.monotonic() - started:.0f} s")
+        assert stored == ids, f"{name}: events lost or foreign"
+        results[name] = groups
+    merged = sum(1 for g in definition if len(g) > 1)
+    print(f"definition: {len(definition)} customers, {merged} with more than one identifier")
+    assert merged > 0
+    for name, groups in results.items():
+        assert groups == definition, name
