@@ -1,4 +1,4 @@
-"""The demo's live terminal board (rich): throughput per channel, dead letters, lag, rows stored."""
+"""The demo's live terminal board (rich): throughput per channel, identity stitching, dead letters, lag, rows stored."""
 
 from __future__ import annotations
 
@@ -39,4 +39,13 @@ def render(now: Status, before: Status, produced: int, elapsed: float) -> Group:
         f"[b]mean event→stored[/b] {e2e:.2f}s   "
         f"[b]worker[/b] {'[green]up[/green]' if now.worker_up else '[red]down[/red]'}"
     )
-    return Group(Panel(summary, title="cxpulse — live pipeline"), channels, dead)
+    changes = now.identity_changes
+    identity = (
+        f"[b]identifiers[/b] {changes.get('new', 0):,.0f}   "
+        f"[b]merges[/b] {changes.get('merged', 0):,.0f}   "
+        f"[b]over cap[/b] {changes.get('over_cap', 0):,.0f}   "
+        f"[b]blocked values seen[/b] {now.identifiers_blocked:,.0f}   "
+        f"[b]identity links stored[/b] {now.rows_by_table.get('cx.identity_links', 0):,.0f}"
+    )
+    return Group(Panel(summary, title="cxpulse — live pipeline"), Panel(identity, title="identity stitching"),
+                 channels, dead)

@@ -81,7 +81,7 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True):
     # Full-match regular expressions on the bare value or on kind:value: all zeros, no-reply mail.
     # Add shared test numbers here (the simulator's customers use 555-01xx and example.com).
     blocked_patterns: list[str] = msgspec.field(default_factory=lambda: [
-        r"[0\s+-]+", r"email:(test|noreply|no-reply|donotreply)@.*"])
+        r"[0\s+-]+", r"phone:\+\d{1,3}0{6,}", r"email:(test|noreply|no-reply|donotreply)@.*"])
 
     def __post_init__(self) -> None:
         import re

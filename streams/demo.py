@@ -35,6 +35,9 @@ class DemoResult:
     produced: int = 0
     stored_by_channel: dict[str, int] = field(default_factory=dict)
     dead_by_reason: dict[str, int] = field(default_factory=dict)
+    customers: int = 0
+    multichannel_customers: int = 0
+    example_identifier: str = ""
 
 
 class WorkerProcess:
@@ -85,6 +88,13 @@ def summarize(settings: Settings, since: float) -> DemoResult:
         rows = warehouse.query(f"SELECT reason, count() FROM cx.dead_letters FINAL WHERE rejected_at >= "
                                f"toDateTime64({since:.3f}, 3) GROUP BY reason ORDER BY reason").rows
         result.dead_by_reason = {r: int(n) for r, n in rows}
+        rows = warehouse.query(
+            "SELECT count(), countIf(channels >= 2), argMax(identifier, (channels, events)) FROM "
+            "(SELECT customer, uniqExact(channel) AS channels, count() AS events, any(customer_key) AS identifier "
+            f"FROM cx.events_resolved WHERE received_at >= toDateTime64({since:.3f}, 3) AND customer != '' "
+            "GROUP BY customer)").rows
+        if rows:
+            result.customers, result.multichannel_customers, result.example_identifier = int(rows[0][0]), int(rows[0][1]), rows[0][2]
         return result
     finally:
         warehouse.close()
@@ -171,4 +181,8 @@ def print_summary(result: DemoResult) -> None:
     table.add_row("dead-lettered (cx.dead_letters)", f"{sum(result.dead_by_reason.values()):,}")
     for reason, count in result.dead_by_reason.items():
         table.add_row(f"  {reason}", f"{count:,}")
+    table.add_row("customers (stitched across channels)", f"{result.customers:,}")
+    table.add_row("  seen on 2 or more channels", f"{result.multichannel_customers:,}")
     out.print(table)
+    if result.example_identifier:
+        Console(stderr=True).print(f"one customer's timeline: cxpulse timeline '{result.example_identifier}'")

@@ -17,6 +17,8 @@ class Status:
     dead_by_reason: dict[str, float] = field(default_factory=dict)
     rows_by_table: dict[str, float] = field(default_factory=dict)
     spurious_gap_offsets: float = 0.0
+    identity_changes: dict[str, float] = field(default_factory=dict)
+    identifiers_blocked: float = 0.0
     consumed: float = 0.0
     e2e_sum: float = 0.0
     e2e_count: float = 0.0
@@ -43,6 +45,10 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 rows[labels["table"]] += value
             elif name == "cxpulse_events_consumed_total" and labels.get("stage") == "ingest":
                 status.consumed += value
+            elif name == "cxpulse_identity_changes_total":
+                status.identity_changes[labels["change"]] = status.identity_changes.get(labels["change"], 0.0) + value
+            elif name == "cxpulse_identifiers_blocked_total":
+                status.identifiers_blocked += value
             elif name == "cxpulse_consumer_spurious_gap_offsets_total":
                 status.spurious_gap_offsets += value
             elif name == "cxpulse_event_to_stored_seconds_sum":

@@ -70,3 +70,10 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
                            "SELECT DISTINCT reason FROM cx.dead_letters", "--format", "json"],
                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
     assert len(dead.stdout.splitlines()) >= 5
+    customers = re.search(r"│   seen on 2 or more channels\s*│\s*([\d,]+) │", done.stdout)
+    assert customers and int(customers[1].replace(",", "")) > 0, done.stdout
+    example = re.search(r"cxpulse timeline '(.+)'", done.stderr)
+    assert example, done.stderr[-2000:]
+    timeline = subprocess.run([sys.executable, "-m", "streams.cli", "timeline", example[1], "--format", "json"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert len({json.loads(line)["channel"] for line in timeline.stdout.splitlines()}) >= 2

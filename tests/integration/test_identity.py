@@ -201,3 +201,24 @@ def test_customers_do_not_depend_on_partitions_workers_or_a_crash(kafka_bootstra
     assert merged > 0
     for name, groups in results.items():
         assert groups == definition, name
+
+
+def test_500_customers_sharing_a_switchboard_number_or_a_placeholder_stay_500(pipeline):
+    """Each calls from the company switchboard (over cap) or gives 'unknown' as customer id (blocked)."""
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    pipeline.start_worker()
+    for i in range(500):
+        shared = {"phone": "+1 312 555 0100"} if i % 2 else {"customer_id": "unknown"}
+        pipeline.send({"specversion": "1.0", "id": f"sw-{i}", "source": "/guard/voice", "type": "cx.contact.started",
+                       "time": (now + dt.timedelta(seconds=i)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                       "data": {"channel": "voice", "customer": {"email": f"employee{i}@corp.example", **shared},
+                                "contact_id": f"sw-call-{i}"}})
+    pipeline.flush()
+    pipeline.wait_stored(events=500, dead_letters=0, timeout=90)
+    pipeline.wait_drained(timeout=120)
+    assert pipeline.stop_worker() == 0
+    assert pipeline.scalar("SELECT uniqExact(customer_id) FROM cx.identity_map WHERE identifier LIKE 'email:employee%'") == 500
+    assert pipeline.scalar("SELECT uniqExact(customer) FROM cx.events_resolved WHERE source = '/guard/voice'") == 500
+    guarded = pipeline.query("SELECT identifier, status FROM cx.identity_map WHERE status != 'linked' ORDER BY identifier")
+    assert guarded == [{"identifier": "customer_id:unknown", "status": "blocked"},
+                       {"identifier": "phone:+13125550100", "status": "over_cap"}]
