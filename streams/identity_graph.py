@@ -221,11 +221,13 @@ def _label(node: Node, me: str, msg: Label, guards: Guards, fx: Effects) -> None
 
 
 def _reset(node: Node, me: str, msg: Reset, guards: Guards, fx: Effects) -> None:
+    if node.over_cap:
+        return  # two hubs have nothing to tell each other (and must not ping-pong resets)
     if msg.sender == msg.origin:  # from the over-cap identifier itself: one of our links
         _link(node, me, [msg.origin], guards, fx)
         if not _contains(node.guarded, msg.origin):
             _insert(node.guarded, msg.origin)
-    if node.over_cap or msg.origin in node.resets:
+    if node.over_cap or msg.origin in node.resets:  # _link may have put us over cap
         return
     node.resets.append(msg.origin)
     node.epoch = max(node.epoch + 1, msg.epoch)
@@ -239,12 +241,15 @@ def _reset(node: Node, me: str, msg: Reset, guards: Guards, fx: Effects) -> None
 def _link(node: Node, me: str, others: Iterable[str], guards: Guards, fx: Effects) -> list[str]:
     """Add new neighbours; go over cap when they push the node past its kind's cap."""
     new = [n for n in others if n != me and not _contains(node.neighbors, n)]
+    if node.over_cap:
+        # Tell newcomers not to count on us, without remembering them: an over-cap identifier is
+        # a hub (a switchboard number), and its state must not grow with every caller.
+        for n in new:
+            fx.sends.append(Reset(n, me, me, node.epoch))
+        return []
     for n in new:
         _insert(node.neighbors, n)
-    if node.over_cap:
-        for n in new:  # tell newcomers not to count on us
-            fx.sends.append(Reset(n, me, me, node.epoch))
-    elif new and guards.over_cap(me, node.neighbors):
+    if new and guards.over_cap(me, node.neighbors):
         node.over_cap = True
         node.epoch += 1
         node.label = rank_of(me, node.first_seen)

@@ -18,7 +18,7 @@ from streams.identity_graph import (
     PRIORITY, Guards, Observe, canonical_id, handle, kind_of, observations, rank_of,
 )
 
-GUARDS = Guards.build({"default": 3, "device_id": 2, "visitor_id": 2}, ["unknown", "null", ""], [r"0+", r"phone:\+1555555\d{4}"])
+GUARDS = Guards.build({"default": 2, "device_id": 1, "visitor_id": 2}, ["unknown", "null", ""], [r"0+", r"phone:\+1555555\d{4}"])
 
 
 class Network:
