@@ -1,7 +1,8 @@
 """The Faust application: every stage registered on one app, configured from Settings.
 
 Stages talk only through topics: ingest -> validated -> dedup -> accepted -> identity (graph
-topic, its own loop) -> resolved -> sink; identity links -> sink; the dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
+topic, its own loop) -> resolved -> detect (with clock ticks) -> alerts; resolved, identity
+links, alerts and the dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ssl
 import faust
 
 from streams import dedup, faust_consumer, identity, ingest, metrics, sink
+from streams.detect import stage as detect
 from streams.config import Settings
 from streams.topics import PipelineTopics, create_topics
 from streams.warehouse import open_warehouse, view_settings
@@ -53,6 +55,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     ingest.register(app, settings, topics)
     dedup.register(app, settings, topics)
     identity.register(app, settings, topics)
+    detect.register(app, settings, topics)
     sink.register(app, settings, topics, store)
     return app, store
 

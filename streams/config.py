@@ -40,6 +40,8 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     identity_topic: str = "cx.identity.graph"
     links_topic: str = "cx.identity.links"
     resolved_topic: str = "cx.events.resolved"
+    alerts_topic: str = "cx.alerts"
+    ticks_topic: str = "cx.detect.ticks"
     partitions: Count = 4
     replication_factor: Count = 1
     app_id: str = "cxpulse"
@@ -109,6 +111,16 @@ class KpiSettings(msgspec.Struct, forbid_unknown_fields=True):
     short_abandon_seconds: Seconds = 5.0        # abandons quicker than this are not offered contacts
 
 
+class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
+    rules_file: str = ""                 # empty: config/rules.toml shipped with cxpulse
+    # live: the watermark also follows the wall clock, so a customer waiting alone still gets an
+    # alert on time; event: event time only (replays give the same alerts at any speed).
+    clock: Literal["live", "event"] = "live"
+    allowed_lateness_seconds: Seconds = 10.0  # events this late still count; alerts wait this long
+    tick_seconds: Positive = 0.5              # how often idle partitions are checked
+    forget_after_seconds: Positive = 8 * 24 * 3600.0  # per-customer state older than this is dropped
+
+
 class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
     batch_size: Count = 5000
     batch_seconds: Positive = 0.5
@@ -130,6 +142,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
     timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)
     kpi: KpiSettings = msgspec.field(default_factory=KpiSettings)
+    detect: DetectSettings = msgspec.field(default_factory=DetectSettings)
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 

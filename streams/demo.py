@@ -134,7 +134,8 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                         max_event_bytes=settings.ingest.max_event_bytes, progress=False, stop=stop,
                         on_emit=on_emit))
         # lag over every stage's input: the last sink batch is stored only when all of them reach 0
-        lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id, topic_names(settings))
+        lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id,
+                       [t for t in topic_names(settings) if t != settings.kafka.ticks_topic])
         started = time.monotonic()
         simulator.start()
         before = Status()

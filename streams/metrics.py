@@ -19,6 +19,10 @@ IDENTIFIERS_BLOCKED = Counter("cxpulse_identifiers_blocked_total",
                               "Identifiers on events that identify no one (blocked values)", ["kind"])
 IDENTITY_CHANGES = Counter("cxpulse_identity_changes_total",
                            "Changes of an identifier's customer: new, merged, over_cap, republished", ["change"])
+ALERTS = Counter("cxpulse_alerts_total", "Alert state changes sent to cx.alerts", ["rule", "state"])
+ALERT_LATENCY = Histogram("cxpulse_alert_latency_seconds",
+                          "Wall clock when an alert opened minus the event time its threshold was crossed", ["rule"],
+                          buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
 ROWS_STORED = Counter("cxpulse_rows_stored_total", "Rows written to the warehouse", ["table"])
 STORE_FAILURES = Counter("cxpulse_store_failures_total", "Failed warehouse writes (retried)", ["table"])
 BATCH_ROWS = Histogram("cxpulse_store_batch_rows", "Rows per warehouse batch", ["table"],

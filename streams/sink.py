@@ -74,6 +74,15 @@ def link_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def alert_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.alerts record (JSON) as a cx.alerts row."""
+    row = dict(record)
+    row["identifiers"] = orjson.dumps(record["identifiers"]).decode()
+    for key in ("since", "threshold_at", "changed_at", "detected_at"):
+        row[key] = datetime.fromisoformat(row[key])
+    return row
+
+
 def batch_token(table: str, keys: list[str]) -> str:
     """Same rows -> same token, so ClickHouse drops an exact retry; different rows never collide."""
     digest = hashlib.blake2b(digest_size=16)
@@ -150,6 +159,12 @@ def register(app, settings, topics, store: BatchStore) -> None:
             rows = [link_row(orjson.loads(e.message.value)) for e in batch]
             await store.store("cx.identity_links", rows, batch_token(
                 "cx.identity_links", [f"{r['identifier']}\x1f{r['version']}\x1f{r['status']}" for r in rows]))
+
+    @app.agent(topics.alerts, name="sink-alerts", concurrency=1)
+    async def sink_alerts(stream):
+        async for batch in batches(stream, size, within):
+            rows = [alert_row(orjson.loads(e.message.value)) for e in batch]
+            await store.store("cx.alerts", rows, batch_token("cx.alerts", [f"{r['alert_id']}\x1f{r['version']}" for r in rows]))
 
     @app.agent(topics.dlq, name="sink-dead-letters", concurrency=1)
     async def sink_dead_letters(stream):

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def topic_names(settings: Settings) -> list[str]:
     k = settings.kafka
     return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
-            k.links_topic, k.resolved_topic]
+            k.links_topic, k.resolved_topic, k.alerts_topic, k.ticks_topic]
 
 
 def kafka_client_config(settings: Settings) -> dict[str, Any]:
@@ -74,6 +74,8 @@ class PipelineTopics:
     identity: Any
     links: Any
     resolved: Any
+    alerts: Any
+    detect_inputs: Any  # resolved events and clock ticks, one stream for the detection agent
 
     @classmethod
     def declare(cls, app, settings: Settings) -> "PipelineTopics":
@@ -85,11 +87,13 @@ class PipelineTopics:
 
         return cls(app=app, inputs=raw(*k.input_topics), validated=raw(k.validated_topic),
                    accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic), identity=raw(k.identity_topic),
-                   links=raw(k.links_topic), resolved=raw(k.resolved_topic))
+                   links=raw(k.links_topic), resolved=raw(k.resolved_topic), alerts=raw(k.alerts_topic),
+                   detect_inputs=raw(k.resolved_topic, k.ticks_topic))
 
-    async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None) -> None:
-        await self.app.producer.send(topic.get_topic_name(), key=key, value=value, partition=None,
-                                     timestamp=None, headers=headers)
+    async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None,
+                   partition: int | None = None) -> None:
+        name = topic if isinstance(topic, str) else topic.get_topic_name()
+        await self.app.producer.send(name, key=key, value=value, partition=partition, timestamp=None, headers=headers)
 
     async def dead_letter(self, raw: RawMessage, rejected: Rejected, *, stage: str, origin: str,
                           source: str = "", event_id: str = "") -> None:

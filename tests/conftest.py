@@ -12,7 +12,7 @@ settings.register_profile("cxpulse", deadline=None, suppress_health_check=[Healt
 settings.load_profile("cxpulse")
 
 # Tables unit tests write to; the `warehouse` fixture empties them around each test.
-WAREHOUSE_TABLES = ("cx.events", "cx.dead_letters", "cx.contact_facts", "cx.identity_links", "cx.settings")
+WAREHOUSE_TABLES = ("cx.events", "cx.dead_letters", "cx.contact_facts", "cx.identity_links", "cx.settings", "cx.alerts")
 
 
 def pytest_report_header(config):

@@ -90,6 +90,7 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
     customer: str
+    partition: int = 0                 # of the detection table: where its timers belong after recovery
     identifiers: dict[str, str] = msgspec.field(default_factory=dict)
     do_not_contact: bool = False
     value: float = 0.0

@@ -49,7 +49,7 @@ def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt
 
 
 # The topics after the input, by their setting name (CXPULSE_KAFKA_<NAME>_TOPIC).
-PIPELINE_TOPICS = ("VALIDATED", "ACCEPTED", "DLQ", "IDENTITY", "LINKS", "RESOLVED")
+PIPELINE_TOPICS = ("VALIDATED", "ACCEPTED", "DLQ", "IDENTITY", "LINKS", "RESOLVED", "ALERTS")  # not TICKS: a clock
 
 
 class Pipeline:
@@ -68,6 +68,8 @@ class Pipeline:
             "CXPULSE_KAFKA_IDENTITY_TOPIC": f"cx.identity.graph.t{suffix}",
             "CXPULSE_KAFKA_LINKS_TOPIC": f"cx.identity.links.t{suffix}",
             "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.t{suffix}",
+            "CXPULSE_KAFKA_ALERTS_TOPIC": f"cx.alerts.t{suffix}",
+            "CXPULSE_KAFKA_TICKS_TOPIC": f"cx.detect.ticks.t{suffix}",
             "CXPULSE_KAFKA_APP_ID": f"cxpulse-t{suffix}",
             "CXPULSE_KAFKA_PARTITIONS": str(partitions),
             "CXPULSE_DATA_DIR": str(workdir / "data"),

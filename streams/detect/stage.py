@@ -1,0 +1,147 @@
+"""Detection stage: per-customer state, event-time timers, alert changes on cx.alerts.
+
+Records in: resolved `CxEvent`s keyed by customer, and clock ticks (one per partition every
+`detect.tick_seconds`) on a co-partitioned topic, in one stream, so timer work runs inside
+stream iteration like any event and its table writes land on the right changelog partition.
+
+Time: each partition's watermark is the newest event time it has seen minus the allowed
+lateness; in `live` mode it also follows the wall clock minus the allowed lateness, so a
+customer waiting alone is alerted on time. A customer is re-evaluated when one of their events
+arrives and when the watermark passes the next time one of their findings changes (a per
+partition heap of due times, rebuilt from the table after recovery). Events later than the
+watermark still update the state; the alerts they would have prevented may already be out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import orjson
+
+from streams import metrics
+from streams.detect.lifecycle import Change, findings_of, next_due, reconcile
+from streams.detect.rules_config import load_rules
+from streams.detect.state import CustomerState, apply, decode_state, encode, forget_before
+from streams.faust_batches import batches, each_event
+from streams.records import decode_event
+
+log = logging.getLogger(__name__)
+TICK = b"tick"
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alert_record(state: CustomerState, change: Change, now: float) -> dict:
+    """The public record (schemas/alerts/v1/alert.schema.json)."""
+    a = change.alert
+    return {
+        "alert_id": a.alert_id, "rule": a.rule, "state": a.state, "severity": a.severity, "priority": a.priority,
+        "customer_id": state.customer, "identifiers": {} if state.do_not_contact else dict(state.identifiers),
+        "channel": a.channel, "contact_id": a.contact_id, "since": _iso(a.since), "threshold_at": _iso(a.opened_at),
+        "changed_at": _iso(change.at), "detected_at": _iso(now), "reason": a.reason,
+        "suggested_action": a.suggested_action, "do_not_contact": state.do_not_contact,
+        "outreach": not state.do_not_contact, "resolution": a.resolution, "version": a.version,
+    }
+
+
+class Clock:
+    """Watermarks and due-time heaps per partition."""
+
+    def __init__(self, lateness: float, live: bool) -> None:
+        self.lateness, self.live = lateness, live
+        self.newest: dict[int, float] = {}
+        self.due: dict[int, list[tuple[float, str]]] = defaultdict(list)
+
+    def saw(self, partition: int, event_time: float) -> None:
+        if event_time > self.newest.get(partition, float("-inf")):
+            self.newest[partition] = event_time
+
+    def watermark(self, partition: int, wall: float) -> float:
+        w = self.newest.get(partition, float("-inf")) - self.lateness
+        return max(w, wall - self.lateness) if self.live else w
+
+    def schedule(self, partition: int, at: float | None, customer: str) -> None:
+        if at is not None:
+            heapq.heappush(self.due[partition], (at, customer))
+
+    def pop_due(self, partition: int, watermark: float) -> list[str]:
+        heap, out = self.due[partition], []
+        while heap and heap[0][0] <= watermark:
+            out.append(heapq.heappop(heap)[1])
+        return out
+
+
+def register(app, settings, topics) -> None:
+    d = settings.detect
+    rules = load_rules(d.rules_file or None)
+    clock = Clock(d.allowed_lateness_seconds, d.clock == "live")
+    table = app.Table("detect_customers", default=None, partitions=settings.kafka.partitions,
+                      key_type=str, value_type=bytes)
+
+    @table.on_recover
+    async def _rebuild_timers() -> None:
+        clock.due.clear()
+        for customer, raw in list(table.data.items()):
+            if raw:
+                state = decode_state(raw)
+                clock.schedule(state.partition, next_due(findings_of(state, rules), float("-inf")), customer)
+
+    @app.timer(interval=d.tick_seconds)
+    async def tick() -> None:
+        for partition in range(settings.kafka.partitions):
+            await topics.send(settings.kafka.ticks_topic, TICK, TICK, partition=partition)
+
+    def evaluate(state: CustomerState, partition: int, watermark: float, out: list) -> None:
+        changes = reconcile(state, rules, watermark)
+        forget_before(state, watermark - d.forget_after_seconds)
+        clock.schedule(partition, next_due(findings_of(state, rules), watermark), state.customer)
+        out.extend((state, c) for c in changes)
+
+    @app.agent(topics.detect_inputs, name="detect", concurrency=1)
+    async def detect(stream):
+        async for batch in batches(stream, settings.sink.batch_size, within=0.05):
+            out: list[tuple[CustomerState, Change]] = []
+            for event in each_event(batch):
+                m = event.message
+                p, wall = m.partition, time.time()
+                if m.value == TICK:
+                    customers = clock.pop_due(p, clock.watermark(p, wall))
+                    position = None
+                else:
+                    ev = decode_event(m.value)
+                    if not ev.resolved_customer:
+                        continue
+                    metrics.CONSUMED.labels(stage="detect").inc()
+                    clock.saw(p, ev.time.timestamp())
+                    customers = [ev.resolved_customer]
+                    position = f"{p}:{m.offset}"
+                for customer in dict.fromkeys(customers):
+                    raw = table.get(customer)
+                    state = decode_state(raw) if raw else CustomerState(customer=customer, partition=p)
+                    replay = position is not None and state.last_position == position
+                    if position is not None and apply(state, ev):
+                        state.last_position = position
+                    before = len(out)
+                    evaluate(state, p, clock.watermark(p, wall), out)
+                    if replay and len(out) == before:
+                        # the event that last changed this customer, again: its alert changes may not
+                        # have reached Kafka before a crash, so send the current ones once more
+                        out.extend((state, c) for c in _current(state))
+                    table[customer] = encode(state)  # before any await: the changelog follows this event
+            now = time.time()
+            for state, change in out:
+                record = alert_record(state, change, now)
+                metrics.ALERTS.labels(rule=change.alert.rule, state=change.alert.state).inc()
+                if change.alert.state == "open":
+                    metrics.ALERT_LATENCY.labels(rule=change.alert.rule).observe(max(0.0, now - change.at))
+                await topics.send(topics.alerts, state.customer.encode(), orjson.dumps(record))
+
+
+def _current(state: CustomerState) -> list[Change]:
+    return [Change(a, a.resolved_at or a.opened_at) for a in state.alerts.values()]

@@ -1,0 +1,174 @@
+"""Proactive alerts end to end on a real broker: every rule fires at its threshold (not before),
+escalates, and resolves when the customer is served; a do-not-contact customer is never sent to
+outreach."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import jsonschema
+import pytest
+from kafka import KafkaConsumer
+
+from streams.contract import schemas_dir
+from tests.integration.pipeline import Pipeline, wait_until
+
+pytestmark = pytest.mark.integration
+
+RULES = """
+[long_queue_wait]
+open_seconds = 60
+escalate_seconds = 120
+cooldown_seconds = 0
+[unanswered_message]
+open_seconds = 60
+escalate_seconds = 120
+business_hours = 0
+[abandoned_without_callback]
+open_seconds = 60
+escalate_seconds = 120
+[stuck_journey]
+open_seconds = 60
+escalate_seconds = 120
+[repeat_contact]
+window_seconds = 3600
+expire_seconds = 600
+[channel_hopping]
+window_seconds = 3600
+expire_seconds = 600
+[negative_survey]
+expire_seconds = 600
+[long_hold]
+open_seconds = 60
+escalate_seconds = 120
+"""
+
+# (customer, seconds after the start, type, channel, contact, extra data)
+SCENARIO = [
+    ("queue", 0, "cx.contact.queued", "voice", "q1", {}),
+    ("queue", 150, "cx.contact.answered", "voice", "q1", {}),
+    ("sms", 0, "cx.contact.message", "sms", "s1", {"attributes": {"author": "customer"}}),
+    ("sms", 150, "cx.contact.message", "sms", "s1", {"attributes": {"author": "agent"}}),
+    ("abandon", 0, "cx.contact.queued", "voice", "a1", {}),
+    ("abandon", 30, "cx.contact.abandoned", "voice", "a1", {}),
+    ("abandon", 170, "cx.callback.completed", "voice", "a1", {}),
+    ("journey", 0, "cx.journey.step", "web", "", {"attributes": {"journey": "checkout", "step": "payment", "status": "entered"}}),
+    ("journey", 150, "cx.journey.step", "web", "", {"attributes": {"journey": "checkout", "step": "payment", "status": "completed"}}),
+    ("repeat", 0, "cx.contact.started", "email", "r1", {}),
+    ("repeat", 10, "cx.contact.started", "email", "r2", {}),
+    ("repeat", 20, "cx.contact.started", "email", "r3", {}),
+    ("repeat", 100, "cx.contact.ended", "email", "r3", {"attributes": {"resolution": "resolved"}}),
+    ("hopper", 0, "cx.contact.started", "chat", "h1", {}),
+    ("hopper", 10, "cx.contact.started", "email", "h2", {}),
+    ("hopper", 20, "cx.contact.started", "whatsapp", "h3", {}),
+    ("hopper", 100, "cx.contact.ended", "whatsapp", "h3", {"attributes": {"resolution": "resolved"}}),
+    ("survey", 0, "cx.survey.responded", "survey", "", {"attributes": {"csat": 1}}),
+    ("survey", 50, "cx.contact.answered", "chat", "v1", {}),
+    ("hold", 0, "cx.contact.answered", "voice", "o1", {}),
+    ("hold", 10, "cx.contact.hold", "voice", "o1", {}),
+    ("hold", 150, "cx.contact.resumed", "voice", "o1", {}),
+    ("dnc", 0, "cx.contact.queued", "voice", "d1", {"attributes": {"do_not_contact": True}}),
+]
+# customer -> (rule, state, seconds after the start)
+EXPECTED = {
+    "queue": [("long_queue_wait", "open", 60), ("long_queue_wait", "escalated", 120), ("long_queue_wait", "resolved", 150)],
+    "sms": [("unanswered_message", "open", 60), ("unanswered_message", "escalated", 120), ("unanswered_message", "resolved", 150)],
+    "abandon": [("abandoned_without_callback", "open", 90), ("abandoned_without_callback", "escalated", 150),
+                ("abandoned_without_callback", "resolved", 170)],
+    "journey": [("stuck_journey", "open", 60), ("stuck_journey", "escalated", 120), ("stuck_journey", "resolved", 150)],
+    "repeat": [("repeat_contact", "open", 20), ("repeat_contact", "resolved", 100)],
+    "hopper": [("repeat_contact", "open", 20), ("channel_hopping", "open", 20),
+               ("repeat_contact", "resolved", 100), ("channel_hopping", "resolved", 100)],
+    "survey": [("negative_survey", "open", 0), ("negative_survey", "resolved", 50)],
+    "hold": [("long_hold", "open", 70), ("long_hold", "escalated", 130), ("long_hold", "resolved", 150)],
+    "dnc": [("long_queue_wait", "open", 60), ("long_queue_wait", "escalated", 120)],
+}
+SCHEMA = json.loads((schemas_dir() / "alerts" / "v1" / "alert.schema.json").read_text())
+
+
+def cloudevent(i: int, base: dt.datetime, customer: str, offset: float, type_: str, channel: str, contact: str, extra: dict):
+    when = base + dt.timedelta(seconds=offset)
+    data = {"channel": channel, "customer": {"email": f"{customer}@alerts.example"}, **extra}
+    if contact:
+        data["contact_id"] = contact
+    return {"specversion": "1.0", "id": f"al-{i}", "source": f"/alerts/{channel}", "type": type_,
+            "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "data": data}
+
+
+def alerts_on_topic(pipeline: Pipeline, want: int, timeout: float = 90) -> list[dict]:
+    consumer = KafkaConsumer(pipeline.env["CXPULSE_KAFKA_ALERTS_TOPIC"], bootstrap_servers=pipeline.bootstrap,
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000)
+    seen: list[dict] = []
+    try:
+        wait_until(lambda: seen.extend(json.loads(m.value) for m in consumer) or len(seen) >= want, timeout,
+                   lambda: f"{want} alert changes on the topic (have {len(seen)})")
+        time.sleep(2)
+        seen.extend(json.loads(m.value) for m in consumer)
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_every_rule_fires_at_its_threshold_escalates_and_resolves_when_served(kafka_bootstrap, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    pipeline = Pipeline(kafka_bootstrap, tmp_path, partitions=1)
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_DETECT_CLOCK": "event",
+                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "0"}
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
+    events = [cloudevent(i, base, *step) for i, step in enumerate(sorted(SCENARIO, key=lambda s: s[1]))]
+    # a customer browsing moves event time on (event clock: nothing else does)
+    events += [cloudevent(1000 + s, base, "clock", s, "cx.page.viewed", "web", "", {}) for s in range(0, 401, 25)]
+    events.sort(key=lambda e: e["time"])
+    try:
+        pipeline.start_worker()
+        for e in events:
+            pipeline.send(e)
+        pipeline.flush()
+        want = sum(len(v) for v in EXPECTED.values())
+        records = alerts_on_topic(pipeline, want)
+        for r in records:
+            jsonschema.validate(r, SCHEMA, format_checker=jsonschema.FormatChecker())
+        got: dict[str, list] = {}
+        for r in records:
+            who = "dnc" if r["do_not_contact"] else r["identifiers"]["email"].split("@")[0]
+            at = (dt.datetime.fromisoformat(r["changed_at"]) - base).total_seconds()
+            got.setdefault(who, []).append((r["rule"], r["state"], round(at)))
+        assert {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in got.items()} == \
+               {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in EXPECTED.items()}
+        dnc = [r for r in records if r["do_not_contact"]]
+        assert dnc and all(r["outreach"] is False and r["identifiers"] == {} for r in dnc)
+        ids = {}
+        for r in records:  # one alert id per incident, versions counting up
+            ids.setdefault(r["alert_id"], []).append(r["version"])
+        assert all(v == list(range(1, len(v) + 1)) for v in ids.values())
+        pipeline.wait_drained(timeout=120)
+        assert pipeline.stop_worker() == 0
+        stored = pipeline.scalar("SELECT count() FROM cx.alerts FINAL")
+        assert stored == want
+        open_now = pipeline.query("SELECT rule, state, outreach FROM cx.open_alerts")
+        assert open_now == [{"rule": "long_queue_wait", "state": "escalated", "outreach": False}]
+    finally:
+        pipeline.close()
+
+
+def test_live_clock_fires_for_a_customer_waiting_alone(kafka_bootstrap, tmp_path):
+    """Nothing else happens on the partition: the wall clock still moves the watermark."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[long_queue_wait]\nopen_seconds = 3\nescalate_seconds = 6\n")
+    pipeline = Pipeline(kafka_bootstrap, tmp_path, partitions=1)
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
+    try:
+        pipeline.start_worker()
+        now = dt.datetime.now(dt.UTC)
+        pipeline.send(cloudevent(1, now, "alone", 0, "cx.contact.queued", "voice", "w1", {}))
+        pipeline.flush()
+        records = alerts_on_topic(pipeline, 2, timeout=60)
+        states = [(r["rule"], r["state"]) for r in records]
+        assert states[:2] == [("long_queue_wait", "open"), ("long_queue_wait", "escalated")]
+        lag = (dt.datetime.fromisoformat(records[0]["detected_at"]) - dt.datetime.fromisoformat(records[0]["threshold_at"]))
+        assert 0 <= lag.total_seconds() < 3, lag  # threshold + 1 s lateness + a tick
+    finally:
+        pipeline.close()
