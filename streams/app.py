@@ -12,7 +12,7 @@ import ssl
 
 import faust
 
-from streams import dedup, faust_consumer, identity, ingest, metrics, sink
+from streams import dedup, delivery, faust_consumer, identity, ingest, metrics, sink
 from streams.detect import stage as detect
 from streams.config import Settings
 from streams.topics import PipelineTopics, create_topics
@@ -56,6 +56,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     dedup.register(app, settings, topics)
     identity.register(app, settings, topics)
     detect.register(app, settings, topics)
+    delivery.register(app, settings, topics)
     sink.register(app, settings, topics, store)
     return app, store
 

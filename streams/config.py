@@ -42,6 +42,7 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     resolved_topic: str = "cx.events.resolved"
     alerts_topic: str = "cx.alerts"
     ticks_topic: str = "cx.detect.ticks"
+    undelivered_topic: str = "cx.alerts.undelivered"
     partitions: Count = 4
     replication_factor: Count = 1
     app_id: str = "cxpulse"
@@ -121,6 +122,26 @@ class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
     forget_after_seconds: Positive = 8 * 24 * 3600.0  # per-customer state older than this is dropped
 
 
+class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True):
+    urls: list[str] = msgspec.field(default_factory=list)  # every outreach alert change is POSTed to each
+    # HMAC-SHA256 key for the X-Cxpulse-Signature header: from CXPULSE_WEBHOOK_SECRET or a file
+    # (secret_file, e.g. a mounted secret), never from this file.
+    secret: str = ""
+    secret_file: str = ""
+    timeout_seconds: Positive = 5.0
+    max_attempts: Count = 8             # then the alert goes to kafka.undelivered_topic
+    retry_initial_seconds: Positive = 0.5
+    retry_max_seconds: Positive = 60.0
+
+    def key(self) -> bytes:
+        if self.secret_file:
+            try:
+                return Path(self.secret_file).read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(f"webhook.secret_file: {exc}") from exc
+        return self.secret.encode()
+
+
 class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
     batch_size: Count = 5000
     batch_seconds: Positive = 0.5
@@ -143,6 +164,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)
     kpi: KpiSettings = msgspec.field(default_factory=KpiSettings)
     detect: DetectSettings = msgspec.field(default_factory=DetectSettings)
+    webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 

@@ -186,4 +186,5 @@ def print_summary(result: DemoResult) -> None:
     table.add_row("  seen on 2 or more channels", f"{result.multichannel_customers:,}")
     out.print(table)
     if result.example_identifier:
-        Console(stderr=True).print(f"one customer's timeline: cxpulse timeline '{result.example_identifier}'")
+        # plain print: rich would wrap a long identifier across lines
+        print(f"one customer's timeline: cxpulse timeline '{result.example_identifier}'", file=sys.stderr)

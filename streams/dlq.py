@@ -24,6 +24,7 @@ def _where(reason: str | None, origin: str | None) -> str:
         clauses.append("reason != 'duplicate'")
     if origin:
         clauses.append(f"origin = '{_quote(origin)}'")
+    clauses.append("stage != 'webhook'")  # undelivered alerts are not inbound events: never replay them as such
     return " AND ".join(clauses)
 
 

@@ -14,7 +14,6 @@ worker sees them; an event with no usable identifier is resolved to no customer 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 
 import msgspec
@@ -22,6 +21,7 @@ import orjson
 
 from streams import identity_graph as graph
 from streams import metrics
+from streams.bounded import BoundedSet
 from streams.faust_batches import batches, each_event
 from streams.identity_graph import Guards, LinkChange, canonical_id, kind_of
 from streams.records import decode_event, encode
@@ -63,31 +63,13 @@ def blocked_record(identifier: str, reason: str, now: float) -> dict:
             "reason": reason, "epoch": 0, "version": 0, "first_seen": _iso(now), "changed_at": _iso(now)}
 
 
-class SeenRecently:
-    """A bounded set: which blocked identifiers this worker has recorded already (repeats are harmless)."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._items: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def add(self, item: str) -> bool:
-        """True when the item is new."""
-        if item in self._items:
-            self._items.move_to_end(item)
-            return False
-        self._items[item] = None
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
-        return True
-
-
 def register(app, settings, topics) -> None:
     guards = guards_of(settings)
     # key_type/value_type on the table itself: Faust derives the changelog codecs from them (a
     # Schema argument alone leaves recovery decoding the values as JSON).
     nodes = app.Table("identity_nodes", default=None, partitions=settings.kafka.partitions,
                       key_type=str, value_type=bytes)
-    blocked_seen = SeenRecently()
+    blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
 
     @app.agent(topics.accepted, name="identity-route", concurrency=1)
     async def route(stream):

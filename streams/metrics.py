@@ -23,6 +23,8 @@ ALERTS = Counter("cxpulse_alerts_total", "Alert state changes sent to cx.alerts"
 ALERT_LATENCY = Histogram("cxpulse_alert_latency_seconds",
                           "Wall clock when an alert opened minus the event time its threshold was crossed", ["rule"],
                           buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+WEBHOOK = Counter("cxpulse_webhook_deliveries_total",
+                  "Webhook delivery attempts: delivered, retried, failed (undelivered), skipped_do_not_contact", ["result"])
 ROWS_STORED = Counter("cxpulse_rows_stored_total", "Rows written to the warehouse", ["table"])
 STORE_FAILURES = Counter("cxpulse_store_failures_total", "Failed warehouse writes (retried)", ["table"])
 BATCH_ROWS = Histogram("cxpulse_store_batch_rows", "Rows per warehouse batch", ["table"],

@@ -23,6 +23,7 @@ class Reason(StrEnum):
     TIME_SKEW = "time_skew"
     INVALID_IDENTIFIER = "invalid_identifier"
     DUPLICATE = "duplicate"
+    WEBHOOK_FAILED = "webhook_failed"  # an alert a webhook kept refusing (stage "webhook")
 
 
 class Rejected(Exception):

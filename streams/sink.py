@@ -166,7 +166,7 @@ def register(app, settings, topics, store: BatchStore) -> None:
             rows = [alert_row(orjson.loads(e.message.value)) for e in batch]
             await store.store("cx.alerts", rows, batch_token("cx.alerts", [f"{r['alert_id']}\x1f{r['version']}" for r in rows]))
 
-    @app.agent(topics.dlq, name="sink-dead-letters", concurrency=1)
+    @app.agent(topics.dead_letters, name="sink-dead-letters", concurrency=1)
     async def sink_dead_letters(stream):
         async for batch in batches(stream, size, within):
             rows = [dead_letter_row(e.message.key, e.message.value, list(e.message.headers or []),

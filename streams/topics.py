@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def topic_names(settings: Settings) -> list[str]:
     k = settings.kafka
     return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
-            k.links_topic, k.resolved_topic, k.alerts_topic, k.ticks_topic]
+            k.links_topic, k.resolved_topic, k.alerts_topic, k.ticks_topic, k.undelivered_topic]
 
 
 def kafka_client_config(settings: Settings) -> dict[str, Any]:
@@ -76,6 +76,8 @@ class PipelineTopics:
     resolved: Any
     alerts: Any
     detect_inputs: Any  # resolved events and clock ticks, one stream for the detection agent
+    undelivered: Any
+    dead_letters: Any   # both dead-letter topics, for the sink
 
     @classmethod
     def declare(cls, app, settings: Settings) -> "PipelineTopics":
@@ -88,7 +90,8 @@ class PipelineTopics:
         return cls(app=app, inputs=raw(*k.input_topics), validated=raw(k.validated_topic),
                    accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic), identity=raw(k.identity_topic),
                    links=raw(k.links_topic), resolved=raw(k.resolved_topic), alerts=raw(k.alerts_topic),
-                   detect_inputs=raw(k.resolved_topic, k.ticks_topic))
+                   detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),
+                   dead_letters=raw(k.dlq_topic, k.undelivered_topic))
 
     async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None,
                    partition: int | None = None) -> None:
@@ -96,8 +99,8 @@ class PipelineTopics:
         await self.app.producer.send(name, key=key, value=value, partition=partition, timestamp=None, headers=headers)
 
     async def dead_letter(self, raw: RawMessage, rejected: Rejected, *, stage: str, origin: str,
-                          source: str = "", event_id: str = "") -> None:
-        """Send the untouched message to the DLQ with its reason; count it."""
+                          source: str = "", event_id: str = "", to: Any = None) -> None:
+        """Send the untouched message to the DLQ (or `to`) with its reason; count it."""
         headers = dead_letter_headers(raw, rejected, stage=stage, origin=origin, source=source, event_id=event_id)
-        await self.send(self.dlq, raw.key, raw.value, headers)
+        await self.send(to or self.dlq, raw.key, raw.value, headers)
         metrics.DEAD_LETTERS.labels(stage=stage, reason=str(rejected.reason)).inc()

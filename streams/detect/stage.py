@@ -14,6 +14,7 @@ watermark still update the state; the alerts they would have prevented may alrea
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import time
@@ -23,11 +24,13 @@ from datetime import UTC, datetime
 import orjson
 
 from streams import metrics
+from streams.detect import outbox
 from streams.detect.lifecycle import Change, findings_of, next_due, reconcile
 from streams.detect.rules_config import load_rules
 from streams.detect.state import CustomerState, apply, decode_state, encode, forget_before
 from streams.faust_batches import batches, each_event
 from streams.records import decode_event
+from streams.topics import kafka_client_config
 
 log = logging.getLogger(__name__)
 TICK = b"tick"
@@ -81,16 +84,43 @@ def register(app, settings, topics) -> None:
     d = settings.detect
     rules = load_rules(d.rules_file or None)
     clock = Clock(d.allowed_lateness_seconds, d.clock == "live")
+    published = outbox.Published()
     table = app.Table("detect_customers", default=None, partitions=settings.kafka.partitions,
                       key_type=str, value_type=bytes)
 
     @table.on_recover
-    async def _rebuild_timers() -> None:
+    async def _after_recovery() -> None:
+        """Rebuild the timers, and send what the table holds but cx.alerts does not (outbox)."""
+        k = settings.kafka
+        partitions = sorted({tp.partition for tp in app.assignor.assigned_actives()
+                             if tp.topic in (k.resolved_topic, k.ticks_topic)})
+        found = await asyncio.get_running_loop().run_in_executor(
+            None, outbox.on_topic, kafka_client_config(settings), k.alerts_topic, partitions)
+        published.update(found)
         clock.due.clear()
+        missing = []
         for customer, raw in list(table.data.items()):
-            if raw:
-                state = decode_state(raw)
-                clock.schedule(state.partition, next_due(findings_of(state, rules), float("-inf")), customer)
+            if not raw:
+                continue
+            state = decode_state(raw)
+            clock.schedule(state.partition, next_due(findings_of(state, rules), float("-inf")), customer)
+            missing += [(state, c) for c in _current(state) if (c.alert.alert_id, c.alert.version) not in published]
+        if missing:
+            log.info("sending %d alert changes the table holds and cx.alerts does not", len(missing))
+        await send(missing)
+
+    async def send(out: list[tuple[CustomerState, Change]]) -> None:
+        now = time.time()
+        for state, change in out:
+            key = (change.alert.alert_id, change.alert.version)
+            if key in published:
+                continue  # already on the topic (computed again after a crash)
+            record = alert_record(state, change, now)
+            metrics.ALERTS.labels(rule=change.alert.rule, state=change.alert.state).inc()
+            if change.alert.state == "open":
+                metrics.ALERT_LATENCY.labels(rule=change.alert.rule).observe(max(0.0, now - change.at))
+            await topics.send(topics.alerts, state.customer.encode(), orjson.dumps(record))
+            published.add(key)
 
     @app.timer(interval=d.tick_seconds)
     async def tick() -> None:
@@ -110,9 +140,9 @@ def register(app, settings, topics) -> None:
             for event in each_event(batch):
                 m = event.message
                 p, wall = m.partition, time.time()
-                if m.value == TICK:
+                ticked = m.value == TICK
+                if ticked:
                     customers = clock.pop_due(p, clock.watermark(p, wall))
-                    position = None
                 else:
                     ev = decode_event(m.value)
                     if not ev.resolved_customer:
@@ -120,27 +150,16 @@ def register(app, settings, topics) -> None:
                     metrics.CONSUMED.labels(stage="detect").inc()
                     clock.saw(p, ev.time.timestamp())
                     customers = [ev.resolved_customer]
-                    position = f"{p}:{m.offset}"
                 for customer in dict.fromkeys(customers):
                     raw = table.get(customer)
+                    if raw is None and ticked:
+                        continue  # forgotten since its timer was set
                     state = decode_state(raw) if raw else CustomerState(customer=customer, partition=p)
-                    replay = position is not None and state.last_position == position
-                    if position is not None and apply(state, ev):
-                        state.last_position = position
-                    before = len(out)
+                    if not ticked:
+                        apply(state, ev)
                     evaluate(state, p, clock.watermark(p, wall), out)
-                    if replay and len(out) == before:
-                        # the event that last changed this customer, again: its alert changes may not
-                        # have reached Kafka before a crash, so send the current ones once more
-                        out.extend((state, c) for c in _current(state))
                     table[customer] = encode(state)  # before any await: the changelog follows this event
-            now = time.time()
-            for state, change in out:
-                record = alert_record(state, change, now)
-                metrics.ALERTS.labels(rule=change.alert.rule, state=change.alert.state).inc()
-                if change.alert.state == "open":
-                    metrics.ALERT_LATENCY.labels(rule=change.alert.rule).observe(max(0.0, now - change.at))
-                await topics.send(topics.alerts, state.customer.encode(), orjson.dumps(record))
+            await send(out)
 
 
 def _current(state: CustomerState) -> list[Change]:

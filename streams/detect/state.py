@@ -99,7 +99,6 @@ class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
     surveys: list[Survey] = msgspec.field(default_factory=list)
     alerts: dict[str, Alert] = msgspec.field(default_factory=dict)   # by rule: the current or last incident
     seen: list[str] = msgspec.field(default_factory=list)            # recent event keys (idempotency)
-    last_position: str = ""
 
 
 encode = msgspec.msgpack.Encoder().encode

@@ -49,7 +49,7 @@ def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt
 
 
 # The topics after the input, by their setting name (CXPULSE_KAFKA_<NAME>_TOPIC).
-PIPELINE_TOPICS = ("VALIDATED", "ACCEPTED", "DLQ", "IDENTITY", "LINKS", "RESOLVED", "ALERTS")  # not TICKS: a clock
+PIPELINE_TOPICS = ("VALIDATED", "ACCEPTED", "DLQ", "IDENTITY", "LINKS", "RESOLVED", "ALERTS", "UNDELIVERED")  # not TICKS
 
 
 class Pipeline:
@@ -70,6 +70,7 @@ class Pipeline:
             "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.t{suffix}",
             "CXPULSE_KAFKA_ALERTS_TOPIC": f"cx.alerts.t{suffix}",
             "CXPULSE_KAFKA_TICKS_TOPIC": f"cx.detect.ticks.t{suffix}",
+            "CXPULSE_KAFKA_UNDELIVERED_TOPIC": f"cx.alerts.undelivered.t{suffix}",
             "CXPULSE_KAFKA_APP_ID": f"cxpulse-t{suffix}",
             "CXPULSE_KAFKA_PARTITIONS": str(partitions),
             "CXPULSE_DATA_DIR": str(workdir / "data"),
@@ -110,6 +111,11 @@ class Pipeline:
 
     def metrics(self):
         return scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
+
+    def metrics_text(self) -> str:
+        import urllib.request
+
+        return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).read().decode()
 
     def wait_stored(self, events: int, dead_letters: int, timeout: float = 120.0) -> None:
         def done():

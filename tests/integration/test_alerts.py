@@ -111,33 +111,47 @@ def alerts_on_topic(pipeline: Pipeline, want: int, timeout: float = 90) -> list[
     return seen
 
 
-def test_every_rule_fires_at_its_threshold_escalates_and_resolves_when_served(kafka_bootstrap, tmp_path):
+def scenario_events(base: dt.datetime) -> list[dict]:
+    events = [cloudevent(i, base, *step) for i, step in enumerate(sorted(SCENARIO, key=lambda s: s[1]))]
+    # a customer browsing moves event time on (event clock: nothing else does)
+    events += [cloudevent(1000 + s, base, "clock", s, "cx.page.viewed", "web", "", {}) for s in range(0, 401, 25)]
+    return sorted(events, key=lambda e: e["time"])
+
+
+def event_clock_pipeline(kafka_bootstrap, tmp_path) -> Pipeline:
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
     pipeline = Pipeline(kafka_bootstrap, tmp_path, partitions=1)
     pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_DETECT_CLOCK": "event",
                      "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "0"}
+    return pipeline
+
+
+def by_customer(records: list[dict], base: dt.datetime) -> dict[str, list]:
+    got: dict[str, list] = {}
+    for r in records:
+        who = "dnc" if r["do_not_contact"] else r["identifiers"]["email"].split("@")[0]
+        at = (dt.datetime.fromisoformat(r["changed_at"]) - base).total_seconds()
+        got.setdefault(who, []).append((r["rule"], r["state"], round(at)))
+    return {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in got.items()}
+
+
+WANT = {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in EXPECTED.items()}
+N_CHANGES = sum(len(v) for v in EXPECTED.values())
+
+
+def test_every_rule_fires_at_its_threshold_escalates_and_resolves_when_served(kafka_bootstrap, tmp_path):
+    pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
     base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
-    events = [cloudevent(i, base, *step) for i, step in enumerate(sorted(SCENARIO, key=lambda s: s[1]))]
-    # a customer browsing moves event time on (event clock: nothing else does)
-    events += [cloudevent(1000 + s, base, "clock", s, "cx.page.viewed", "web", "", {}) for s in range(0, 401, 25)]
-    events.sort(key=lambda e: e["time"])
     try:
         pipeline.start_worker()
-        for e in events:
+        for e in scenario_events(base):
             pipeline.send(e)
         pipeline.flush()
-        want = sum(len(v) for v in EXPECTED.values())
-        records = alerts_on_topic(pipeline, want)
+        records = alerts_on_topic(pipeline, N_CHANGES)
         for r in records:
             jsonschema.validate(r, SCHEMA, format_checker=jsonschema.FormatChecker())
-        got: dict[str, list] = {}
-        for r in records:
-            who = "dnc" if r["do_not_contact"] else r["identifiers"]["email"].split("@")[0]
-            at = (dt.datetime.fromisoformat(r["changed_at"]) - base).total_seconds()
-            got.setdefault(who, []).append((r["rule"], r["state"], round(at)))
-        assert {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in got.items()} == \
-               {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in EXPECTED.items()}
+        assert by_customer(records, base) == WANT
         dnc = [r for r in records if r["do_not_contact"]]
         assert dnc and all(r["outreach"] is False and r["identifiers"] == {} for r in dnc)
         ids = {}
@@ -146,10 +160,35 @@ def test_every_rule_fires_at_its_threshold_escalates_and_resolves_when_served(ka
         assert all(v == list(range(1, len(v) + 1)) for v in ids.values())
         pipeline.wait_drained(timeout=120)
         assert pipeline.stop_worker() == 0
-        stored = pipeline.scalar("SELECT count() FROM cx.alerts FINAL")
-        assert stored == want
+        assert pipeline.scalar("SELECT count() FROM cx.alerts FINAL") == N_CHANGES
         open_now = pipeline.query("SELECT rule, state, outreach FROM cx.open_alerts")
         assert open_now == [{"rule": "long_queue_wait", "state": "escalated", "outreach": False}]
+    finally:
+        pipeline.close()
+
+
+@pytest.mark.parametrize("kill_after", [3, 8])
+def test_kill_9_with_alerts_open_loses_none_and_duplicates_none(kafka_bootstrap, tmp_path, kill_after):
+    pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
+    events = scenario_events(base)
+    half = len(events) // 2
+    try:
+        pipeline.start_worker()
+        for e in events[:half]:
+            pipeline.send(e)
+        pipeline.flush()
+        alerts_on_topic(pipeline, kill_after)
+        pipeline.kill_worker()  # SIGKILL while alerts are open, no final commit
+        for e in events[half:]:
+            pipeline.send(e)
+        pipeline.flush()
+        pipeline.start_worker()
+        records = alerts_on_topic(pipeline, N_CHANGES)
+        changes = [(r["alert_id"], r["state"]) for r in records]
+        print(f"kill -9 after {kill_after} alert changes: {len(records)} on cx.alerts, {len(set(changes))} distinct")
+        assert len(changes) == len(set(changes)), "duplicate alert changes on cx.alerts"
+        assert by_customer(records, base) == WANT, "alert changes lost or wrong"
     finally:
         pipeline.close()
 
@@ -172,3 +211,91 @@ def test_live_clock_fires_for_a_customer_waiting_alone(kafka_bootstrap, tmp_path
         assert 0 <= lag.total_seconds() < 3, lag  # threshold + 1 s lateness + a tick
     finally:
         pipeline.close()
+
+
+class Receiver:
+    """A webhook endpoint on loopback that refuses its first `fail` calls with HTTP 500."""
+
+    def __init__(self, fail: int) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls, self.accepted, self.fail = 0, [], fail
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.calls += 1
+                if outer.calls <= outer.fail:
+                    self.send_response(500)
+                else:
+                    outer.accepted.append((dict(self.headers), body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/cxpulse"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstrap, tmp_path):
+    from streams.delivery import verify
+
+    receiver = Receiver(fail=3)
+    pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
+    pipeline.env |= {"CXPULSE_WEBHOOK_URLS": receiver.url, "CXPULSE_WEBHOOK_SECRET": "s3cret",
+                     "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.2"}
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
+    try:
+        pipeline.start_worker()
+        for e in scenario_events(base):
+            pipeline.send(e)
+        pipeline.flush()
+        records = alerts_on_topic(pipeline, N_CHANGES)
+        outreach = {f"{r['alert_id']}:{r['version']}" for r in records if r["outreach"]}
+        wait_until(lambda: len(receiver.accepted) >= len(outreach), 60,
+                   lambda: f"{len(outreach)} deliveries (have {len(receiver.accepted)})")
+        time.sleep(1)
+        delivered = [h["X-Cxpulse-Delivery"] for h, _ in receiver.accepted]
+        print(f"webhook: {receiver.calls} calls, {len(delivered)} accepted, {len(outreach)} outreach alert changes")
+        assert sorted(delivered) == sorted(outreach), "each outreach alert change exactly once, none for do-not-contact"
+        assert receiver.calls == len(outreach) + 3
+        assert all(verify(b"s3cret", h["X-Cxpulse-Timestamp"], body, h["X-Cxpulse-Signature"]) for h, body in receiver.accepted)
+        assert not verify(b"wrong", receiver.accepted[0][0]["X-Cxpulse-Timestamp"], receiver.accepted[0][1],
+                          receiver.accepted[0][0]["X-Cxpulse-Signature"])
+        assert pipeline.metrics_text().count('cxpulse_webhook_deliveries_total{result="retried"} 3.0') == 1
+    finally:
+        pipeline.close()
+        receiver.close()
+
+
+def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(kafka_bootstrap, tmp_path):
+    receiver = Receiver(fail=10**9)
+    pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
+    pipeline.env |= {"CXPULSE_WEBHOOK_URLS": receiver.url, "CXPULSE_WEBHOOK_SECRET": "s3cret",
+                     "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.05", "CXPULSE_WEBHOOK_MAX_ATTEMPTS": "2"}
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
+    try:
+        pipeline.start_worker()
+        for e in scenario_events(base):
+            pipeline.send(e)
+        pipeline.flush()
+        records = alerts_on_topic(pipeline, N_CHANGES)
+        outreach = {r["alert_id"] for r in records if r["outreach"]}
+        pipeline.wait_stored(events=1, dead_letters=sum(r["outreach"] for r in records), timeout=90)
+        pipeline.wait_drained(timeout=120)
+        assert pipeline.stop_worker() == 0
+        rows = pipeline.query("SELECT reason, stage, event_id FROM cx.dead_letters FINAL")
+        assert {r["event_id"] for r in rows} == outreach
+        assert {(r["reason"], r["stage"]) for r in rows} == {("webhook_failed", "webhook")}
+        assert receiver.calls == 2 * len(rows)  # max_attempts each
+    finally:
+        pipeline.close()
+        receiver.close()
