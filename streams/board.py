@@ -1,4 +1,4 @@
-"""The demo's live terminal board (rich): throughput per channel, identity stitching, dead letters, lag, rows stored."""
+"""The demo's live terminal board (rich): throughput per channel, identity stitching, alerts, dead letters, lag, rows stored."""
 
 from __future__ import annotations
 
@@ -48,4 +48,17 @@ def render(now: Status, before: Status, produced: int, elapsed: float) -> Group:
         f"[b]identity links stored[/b] {now.rows_by_table.get('cx.identity_links', 0):,.0f}"
     )
     return Group(Panel(summary, title="cxpulse — live pipeline"), Panel(identity, title="identity stitching"),
-                 channels, dead)
+                 alerts_table(now), channels, dead)
+
+
+def alerts_table(now: Status) -> Table:
+    """Alerts by rule: open now (opened minus resolved), and every state change sent."""
+    table = Table(title="Proactive alerts (details: cxpulse alerts)", expand=True)
+    for name in ("rule", "open now", "opened", "escalated", "resolved"):
+        table.add_column(name, justify="left" if name == "rule" else "right")
+    rules = sorted({rule for rule, _ in now.alerts})
+    for rule in rules:
+        count = {state: now.alerts.get((rule, state), 0.0) for state in ("open", "escalated", "resolved")}
+        table.add_row(rule, f"{count['open'] - count['resolved']:,.0f}", f"{count['open']:,.0f}",
+                      f"{count['escalated']:,.0f}", f"{count['resolved']:,.0f}")
+    return table

@@ -140,6 +140,64 @@ def timeline_cmd(
         timeline.write_table(result, customer, sys.stdout)
 
 
+@app.command("alerts")
+def alerts_cmd(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="print the open alerts and exit (default: follow live)"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json (one alert per line; implies --once)"),
+) -> None:
+    """Show the open proactive-outreach alerts by priority, live from the cx.alerts topic."""
+    from streams import alerts_view
+
+    if fmt not in ("table", "json"):
+        _fail("--format must be table or json", 2)
+    settings = settings_of(ctx)
+    board = alerts_view.Board()
+    if once or fmt == "json":
+        for _ in alerts_view.follow(settings, board, until_end=True):
+            pass
+        if fmt == "json":
+            alerts_view.write_json(board.open(), sys.stdout)
+        else:
+            from rich.console import Console
+
+            Console(file=sys.stdout, width=160).print(alerts_view.table(board.open()))
+        return
+    from rich.live import Live
+
+    try:
+        with Live(alerts_view.table([]), refresh_per_second=2, screen=False) as live:
+            for _ in alerts_view.follow(settings, board, until_end=False):
+                live.update(alerts_view.table(board.open()))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("replay")
+def replay_cmd(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="JSON lines of structured CloudEvents; - for stdin"),
+    speed: float = typer.Option(1.0, "--speed", "-s", help="1 = real time, 10 = ten times faster, 0 = no pauses"),
+    topic: Optional[str] = typer.Option(None, "--topic", help="default: the first input topic"),
+) -> None:
+    """Publish recorded events at their recorded rhythm times SPEED (event times unchanged)."""
+    from streams import replay
+    from streams.topics import kafka_client_config
+
+    if speed < 0:
+        _fail("--speed must be >= 0", 2)
+    settings = settings_of(ctx)
+    stream = sys.stdin.buffer if file == "-" else open(file, "rb")
+    with stream:
+        try:
+            records = replay.read(stream)
+        except ValueError as exc:
+            _fail(f"{file}: {exc}", 2)
+    config = {k: v for k, v in kafka_client_config(settings).items() if k != "bootstrap_servers"}
+    took = replay.replay(records, settings.bootstrap, topic or settings.kafka.input_topics[0], speed, config)
+    typer.echo(f"replayed {len(records):,} events in {took:.1f} s", err=True)
+
+
 @schema_app.command("validate")
 def schema_validate(
     ctx: typer.Context,

@@ -19,6 +19,7 @@ class Status:
     spurious_gap_offsets: float = 0.0
     identity_changes: dict[str, float] = field(default_factory=dict)
     identifiers_blocked: float = 0.0
+    alerts: dict[tuple[str, str], float] = field(default_factory=dict)  # (rule, state) -> changes sent
     consumed: float = 0.0
     e2e_sum: float = 0.0
     e2e_count: float = 0.0
@@ -47,6 +48,9 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 status.consumed += value
             elif name == "cxpulse_identity_changes_total":
                 status.identity_changes[labels["change"]] = status.identity_changes.get(labels["change"], 0.0) + value
+            elif name == "cxpulse_alerts_total":
+                key = (labels["rule"], labels["state"])
+                status.alerts[key] = status.alerts.get(key, 0.0) + value
             elif name == "cxpulse_identifiers_blocked_total":
                 status.identifiers_blocked += value
             elif name == "cxpulse_consumer_spurious_gap_offsets_total":

@@ -299,3 +299,40 @@ def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(k
     finally:
         pipeline.close()
         receiver.close()
+
+
+def test_replays_at_1x_10x_and_1000x_raise_the_same_alerts(kafka_bootstrap, tmp_path):
+    """The recorded scenario, 20 times compressed (20 s of event time), with thresholds to match."""
+    scale = 20.0
+    fast = "\n".join(f"{k} = {float(v) / scale}" if k.endswith("_seconds") else line
+                     for line in RULES.splitlines() for k, _, v in [line.partition(" = ")])
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
+    recorded = tmp_path / "recorded.jsonl"
+    events = [cloudevent(i, base, who, t / scale, type_, ch, contact, extra)
+              for i, (who, t, type_, ch, contact, extra) in enumerate(SCENARIO)]
+    events += [cloudevent(1000 + s, base, "clock", s / scale, "cx.page.viewed", "web", "", {}) for s in range(0, 401, 25)]
+    random_order = sorted(events, key=lambda e: e["id"])  # the file need not be in time order
+    recorded.write_text("".join(json.dumps(e) + "\n" for e in random_order))
+    alert_sets, took = {}, {}
+    for speed in ("1", "10", "1000"):
+        work = tmp_path / f"x{speed}"
+        work.mkdir()
+        (work / "rules.toml").write_text(fast)
+        pipeline = Pipeline(kafka_bootstrap, work, partitions=1)
+        pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(work / "rules.toml"), "CXPULSE_DETECT_CLOCK": "event",
+                         "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "0"}
+        try:
+            pipeline.start_worker()
+            started = time.monotonic()
+            pipeline.cli("replay", str(recorded), "--speed", speed)
+            took[speed] = time.monotonic() - started
+            records = alerts_on_topic(pipeline, N_CHANGES)
+            alert_sets[speed] = {(r["alert_id"], r["rule"], r["state"]) for r in records}
+            shown = [json.loads(line) for line in pipeline.cli("alerts", "--format", "json").stdout.splitlines()]
+            assert [(a["rule"], a["state"]) for a in shown] == [("long_queue_wait", "escalated")]  # the do-not-contact one
+        finally:
+            pipeline.close()
+    print(f"replay: {len(alert_sets['1'])} alert changes at each speed; wall seconds {took}")
+    assert len(alert_sets["1"]) == N_CHANGES
+    assert alert_sets["1"] == alert_sets["10"] == alert_sets["1000"]
+    assert took["1"] > 15 > took["1000"] + 5
