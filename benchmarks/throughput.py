@@ -97,7 +97,7 @@ def main() -> None:
         publish(pipeline, args.events, args.seed)
         print("raw consume-only loop…", file=sys.stderr)
         raw = asyncio.run(raw_consume(bootstrap, pipeline.input_topic, args.events))
-        print("cxpulse worker (ingest, dedup, sink to chDB)…", file=sys.stderr)
+        print("cxpulse worker (the whole pipeline, chDB)…", file=sys.stderr)
         full = pipeline_rate(pipeline, args.events)
     finally:
         pipeline.close()
@@ -117,7 +117,7 @@ def main() -> None:
         f"| run ({result['when']}, {result['broker']}, {args.events:,} events, {os.cpu_count()} CPUs) | events/s | vs raw |",
         "|---|---:|---:|",
         f"| raw consume + JSON decode (aiokafka) | {result['raw_consume_events_per_s']:,} | 1.00 |",
-        f"| cxpulse worker: ingest → dedup → sink (chDB) | {result['pipeline_events_per_s']:,} | {result['pipeline_vs_raw']:.2f} |",
+        f"| cxpulse worker: ingest → dedup → identity → detect → sink (chDB) | {result['pipeline_events_per_s']:,} | {result['pipeline_vs_raw']:.2f} |",
     ])
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"throughput-{result['when'].replace(':', '')}"

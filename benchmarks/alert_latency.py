@@ -1,0 +1,113 @@
+"""Alert latency under load: wall clock when an alert opens minus the event time its threshold passed.
+
+For each rate, a fresh set of topics and one worker (live clock, allowed lateness 1 s, queue-wait
+threshold 5 s so simulated traffic raises alerts within seconds), simulated traffic published at
+that rate for --seconds, then the alerts read back from cx.alerts. Reports the rate the worker
+kept up with and p50/p99 of the latency, side by side in one run. Not a test.
+
+    .venv/bin/python benchmarks/alert_latency.py --rates 250,500,1000,5000 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from streams.simulator.publish import publish  # noqa: E402
+from tests.integration.pipeline import Pipeline  # noqa: E402
+
+RULES = "[long_queue_wait]\nopen_seconds = 5\nescalate_seconds = 60\ncooldown_seconds = 0\n"
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1] if len(values) > 1 else values[0]
+
+
+def alerts(pipeline: Pipeline) -> list[dict]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(pipeline.env["CXPULSE_KAFKA_ALERTS_TOPIC"], bootstrap_servers=pipeline.bootstrap,
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
+    try:
+        return [json.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def run(bootstrap: str, rate: float, seconds: float, seed: int) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="cxpulse-alert-bench-"))
+    (workdir / "rules.toml").write_text(RULES)
+    pipeline = Pipeline(bootstrap, workdir)
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(workdir / "rules.toml"),
+                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
+    try:
+        pipeline.start_worker()
+        stats = {}
+        thread = threading.Thread(target=lambda: stats.update(s=publish(
+            bootstrap, pipeline.input_topic, rate=rate, duration=seconds, seed=seed, progress=False)))
+        started = time.monotonic()
+        thread.start()
+        thread.join()
+        published = stats["s"].produced
+        pipeline.wait_drained(timeout=900)
+        drained = time.monotonic() - started
+        pipeline.stop_worker()
+        opened = [a for a in alerts(pipeline) if a["state"] == "open"]
+        lat = sorted((dt.datetime.fromisoformat(a["detected_at"]) - dt.datetime.fromisoformat(a["threshold_at"])).total_seconds()
+                     for a in opened)
+        return {"rate_asked": rate, "published": published, "publish_s": round(stats["s"].elapsed, 1),
+                "kept_up_events_per_s": round(published / drained), "alerts_opened": len(lat),
+                "alert_latency_p50_s": round(quantile(lat, 0.50), 2), "alert_latency_p99_s": round(quantile(lat, 0.99), 2)}
+    finally:
+        pipeline.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", default="250,500,1000,5000")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
+    broker = None if external else EmbeddedBroker().start()
+    rows = []
+    try:
+        for rate in (float(r) for r in args.rates.split(",")):
+            print(f"rate {rate:,.0f}/s for {args.seconds:.0f} s…", file=sys.stderr)
+            rows.append(run(external or broker.bootstrap, rate, args.seconds, args.seed))
+            print(rows[-1], file=sys.stderr)
+    finally:
+        if broker:
+            broker.stop()
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    result = {"when": when, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                        "platform": platform.platform()},
+              "broker": "external " + external if external else "embedded Tansu", "seconds": args.seconds,
+              "allowed_lateness_s": 1.0, "rows": rows}
+    table = [f"| rate asked (ev/s, {args.seconds:.0f} s) | published | worker kept up (ev/s) | alerts opened | p50 latency (s) | p99 latency (s) |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    table += [f"| {r['rate_asked']:,.0f} | {r['published']:,} | {r['kept_up_events_per_s']:,} | {r['alerts_opened']:,} "
+              f"| {r['alert_latency_p50_s']} | {r['alert_latency_p99_s']} |" for r in rows]
+    out = ROOT / "benchmarks" / "results" / f"alert-latency-{when.replace(':', '')}"
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
