@@ -208,7 +208,7 @@ def test_live_clock_fires_for_a_customer_waiting_alone(kafka_bootstrap, tmp_path
         states = [(r["rule"], r["state"]) for r in records]
         assert states[:2] == [("long_queue_wait", "open"), ("long_queue_wait", "escalated")]
         lag = (dt.datetime.fromisoformat(records[0]["detected_at"]) - dt.datetime.fromisoformat(records[0]["threshold_at"]))
-        assert 0 <= lag.total_seconds() < 3, lag  # threshold + 1 s lateness + a tick
+        assert 0 <= lag.total_seconds() < 5, lag  # 1 s lateness + a 0.5 s tick + processing on a loaded machine
     finally:
         pipeline.close()
 
