@@ -132,7 +132,7 @@ def timeline_cmd(
         return customer, (timeline.timeline(warehouse, customer, limit) if customer else None)
 
     customer, result = _with_warehouse(ctx, run)
-    if customer is None:
+    if customer is None or not result.rows:
         _fail(f"no customer has the identifier {identifier!r}")
     if fmt == "json":
         write_result(result, "json", sys.stdout)

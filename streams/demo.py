@@ -89,12 +89,17 @@ def summarize(settings: Settings, since: float) -> DemoResult:
                                f"toDateTime64({since:.3f}, 3) GROUP BY reason ORDER BY reason").rows
         result.dead_by_reason = {r: int(n) for r, n in rows}
         rows = warehouse.query(
-            "SELECT count(), countIf(channels >= 2), argMax(identifier, (channels, events)) FROM "
-            "(SELECT customer, uniqExact(channel) AS channels, count() AS events, any(customer_key) AS identifier "
+            "SELECT count(), countIf(channels >= 2), argMax(customer, (channels, events)) FROM "
+            "(SELECT customer, uniqExact(channel) AS channels, count() AS events "
             f"FROM cx.events_resolved WHERE received_at >= toDateTime64({since:.3f}, 3) AND customer != '' "
             "GROUP BY customer)").rows
-        if rows:
-            result.customers, result.multichannel_customers, result.example_identifier = int(rows[0][0]), int(rows[0][1]), rows[0][2]
+        if rows and rows[0][0]:
+            result.customers, result.multichannel_customers, customer = int(rows[0][0]), int(rows[0][1]), rows[0][2]
+            # a readable identifier of that customer if its links are stored, else its id (always works)
+            named = warehouse.query(f"SELECT identifier FROM cx.identity_map WHERE customer_id = '{customer}' "
+                                    "AND status = 'linked' ORDER BY indexOf(['email', 'phone', 'account_id'], kind) = 0, "
+                                    "indexOf(['email', 'phone', 'account_id'], kind) LIMIT 1").rows
+            result.example_identifier = named[0][0] if named else customer
         return result
     finally:
         warehouse.close()
