@@ -227,18 +227,23 @@ def config_path(explicit: str | os.PathLike[str] | None = None, environ: dict[st
     return local if local.exists() else None
 
 
+def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file as a dict; ConfigError naming the file when it is missing or malformed."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{what} not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Defaults, then the file, then the environment; raise ConfigError naming the bad key."""
     environ = dict(os.environ if environ is None else environ)
     data: dict[str, Any] = {}
     file = config_path(path, environ)
     if file is not None:
-        try:
-            data = tomllib.loads(file.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {file}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: {exc}") from exc
+        data = read_toml(file)
     data = _merge(data, _env_overrides(environ))
     try:
         return msgspec.convert(data, Settings, strict=False)

@@ -77,7 +77,7 @@ def _drain(metrics_url: str, lag: LagProbe, produced: int, timeout: float) -> No
 
 def summarize(settings: Settings, since: float) -> DemoResult:
     """What this run stored (the data dir keeps earlier runs too)."""
-    from streams.warehouse import open_warehouse
+    from streams.warehouse import open_warehouse, sql_string
 
     warehouse = open_warehouse(settings)
     try:
@@ -96,7 +96,7 @@ def summarize(settings: Settings, since: float) -> DemoResult:
         if rows and rows[0][0]:
             result.customers, result.multichannel_customers, customer = int(rows[0][0]), int(rows[0][1]), rows[0][2]
             # a readable identifier of that customer if its links are stored, else its id (always works)
-            named = warehouse.query(f"SELECT identifier FROM cx.identity_map WHERE customer_id = '{customer}' "
+            named = warehouse.query(f"SELECT identifier FROM cx.identity_map WHERE customer_id = {sql_string(customer)} "
                                     "AND status = 'linked' ORDER BY indexOf(['email', 'phone', 'account_id'], kind) = 0, "
                                     "indexOf(['email', 'phone', 'account_id'], kind) LIMIT 1").rows
             result.example_identifier = named[0][0] if named else customer

@@ -13,27 +13,23 @@ import base64
 import orjson
 
 from streams.config import Settings
-from streams.warehouse import Result, Warehouse
+from streams.warehouse import Result, Warehouse, sql_string
 
 
 def _where(reason: str | None, origin: str | None) -> str:
     clauses = []
     if reason:
-        clauses.append(f"reason = '{_quote(reason)}'")
+        clauses.append(f"reason = {sql_string(reason)}")
     else:
         clauses.append("reason != 'duplicate'")
     if origin:
-        clauses.append(f"origin = '{_quote(origin)}'")
+        clauses.append(f"origin = {sql_string(origin)}")
     clauses.append("stage != 'webhook'")  # undelivered alerts are not inbound events: never replay them as such
     return " AND ".join(clauses)
 
 
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
-
-
 def list_dead_letters(warehouse: Warehouse, reason: str | None, limit: int) -> Result:
-    where = f"reason = '{_quote(reason)}'" if reason else "1"
+    where = f"reason = {sql_string(reason)}" if reason else "1"
     return warehouse.query(
         "SELECT rejected_at, reason, stage, origin, source, event_id, detail, payload_size, payload_preview "
         f"FROM cx.dead_letters FINAL WHERE {where} ORDER BY rejected_at DESC LIMIT {int(limit)}")

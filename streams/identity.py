@@ -14,7 +14,6 @@ worker sees them; an event with no usable identifier is resolved to no customer 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import msgspec
 import orjson
@@ -25,6 +24,7 @@ from streams.bounded import BoundedSet
 from streams.faust_batches import batches, each_event
 from streams.identity_graph import Guards, LinkChange, canonical_id, kind_of
 from streams.records import decode_event, encode
+from streams.simulator.clock import rfc3339_at
 
 
 def guards_of(settings) -> Guards:
@@ -33,9 +33,7 @@ def guards_of(settings) -> Guards:
 
 
 def _iso(seconds: float) -> str:
-    if seconds == graph.NEVER:
-        seconds = 0.0
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339_at(0.0 if seconds == graph.NEVER else seconds)
 
 
 def link_record(change: LinkChange, now: float) -> dict:

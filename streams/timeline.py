@@ -16,7 +16,7 @@ import orjson
 from streams.identity_graph import PRIORITY
 from streams.normalize import identifiers
 from streams.rejections import Rejected
-from streams.warehouse import Result, Warehouse
+from streams.warehouse import Result, Warehouse, sql_string
 
 _KIND = re.compile(r"^(%s):(.+)$" % "|".join(PRIORITY))
 _PHONE = re.compile(r"^[+(]?[\d\s().-]{6,}$")
@@ -47,27 +47,23 @@ def candidates(text: str, region: str) -> list[str]:
     return out
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def find_customer(warehouse: Warehouse, text: str, region: str) -> str | None:
     """Today's customer id for an identifier or customer id, or None when nobody has it."""
     if re.fullmatch(r"c_[0-9a-f]{16}", text.strip()):
         wanted = text.strip()
-        found = warehouse.query(f"SELECT customer_id FROM cx.identity_map WHERE node_id = {_quote(wanted)} "
+        found = warehouse.query(f"SELECT customer_id FROM cx.identity_map WHERE node_id = {sql_string(wanted)} "
                                 "AND status != 'blocked' LIMIT 1")
         return found.rows[0][0] if found.rows else wanted
     ids = candidates(text, region)
     if not ids:
         return None
     found = warehouse.query("SELECT customer_id FROM cx.identity_map WHERE status != 'blocked' AND identifier IN ("
-                            + ", ".join(_quote(i) for i in ids) + ") ORDER BY identifier LIMIT 1")
+                            + ", ".join(sql_string(i) for i in ids) + ") ORDER BY identifier LIMIT 1")
     return found.rows[0][0] if found.rows else None
 
 
 def timeline(warehouse: Warehouse, customer: str, limit: int) -> Result:
-    return warehouse.query(f"SELECT {', '.join(COLUMNS)} FROM cx.timeline(customer = {_quote(customer)}) "
+    return warehouse.query(f"SELECT {', '.join(COLUMNS)} FROM cx.timeline(customer = {sql_string(customer)}) "
                            f"ORDER BY customer_seq LIMIT {int(limit)}")
 
 

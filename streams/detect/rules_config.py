@@ -7,12 +7,11 @@ whose clock pauses outside them. Every mistake is a ConfigError naming the key.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
-from streams.config import ConfigError
+from streams.config import ConfigError, read_toml
 from streams.detect.calendar import Calendar
 from streams.detect.rules import RULES
 
@@ -59,12 +58,7 @@ def _numbers(where: str, table: dict, defaults: dict) -> dict[str, float]:
 
 def load_rules(path: str | Path | None = None) -> RuleSet:
     path = Path(path) if path else default_path()
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"rules file not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    data = read_toml(path, "rules file")
     calendar = None
     if "calendar" in data:
         c = data.pop("calendar")

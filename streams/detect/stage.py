@@ -19,7 +19,6 @@ import heapq
 import logging
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 
 import orjson
 
@@ -30,14 +29,11 @@ from streams.detect.rules_config import load_rules
 from streams.detect.state import CustomerState, apply, decode_state, encode, forget_before
 from streams.faust_batches import batches, each_event
 from streams.records import decode_event
+from streams.simulator.clock import rfc3339_at
 from streams.topics import kafka_client_config
 
 log = logging.getLogger(__name__)
 TICK = b"tick"
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def alert_record(state: CustomerState, change: Change, now: float) -> dict:
@@ -46,8 +42,8 @@ def alert_record(state: CustomerState, change: Change, now: float) -> dict:
     return {
         "alert_id": a.alert_id, "rule": a.rule, "state": a.state, "severity": a.severity, "priority": a.priority,
         "customer_id": state.customer, "identifiers": {} if state.do_not_contact else dict(state.identifiers),
-        "channel": a.channel, "contact_id": a.contact_id, "since": _iso(a.since), "threshold_at": _iso(a.opened_at),
-        "changed_at": _iso(change.at), "detected_at": _iso(now), "reason": a.reason,
+        "channel": a.channel, "contact_id": a.contact_id, "since": rfc3339_at(a.since), "threshold_at": rfc3339_at(a.opened_at),
+        "changed_at": rfc3339_at(change.at), "detected_at": rfc3339_at(now), "reason": a.reason,
         "suggested_action": a.suggested_action, "do_not_contact": state.do_not_contact,
         "outreach": not state.do_not_contact, "resolution": a.resolution, "version": a.version,
     }

@@ -7,3 +7,8 @@ import datetime as dt
 
 def rfc3339(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rfc3339_at(seconds: float) -> str:
+    """The same, for seconds since the epoch (the stages' clock)."""
+    return rfc3339(dt.datetime.fromtimestamp(seconds, dt.UTC))

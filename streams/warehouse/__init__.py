@@ -46,3 +46,8 @@ def open_warehouse(settings: Settings) -> Warehouse:
     from streams.warehouse.embedded import ChdbWarehouse
 
     return ChdbWarehouse(settings.data_path / "chdb")
+
+
+def sql_string(value: str) -> str:
+    """A ClickHouse string literal for value (backslashes and quotes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -136,6 +136,14 @@ def by_customer(records: list[dict], base: dt.datetime) -> dict[str, list]:
     return {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in got.items()}
 
 
+def publish_scenario(pipeline: Pipeline, base: dt.datetime) -> None:
+    """Start the worker and publish the whole scenario."""
+    pipeline.start_worker()
+    for e in scenario_events(base):
+        pipeline.send(e)
+    pipeline.flush()
+
+
 WANT = {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in EXPECTED.items()}
 N_CHANGES = sum(len(v) for v in EXPECTED.values())
 
@@ -144,10 +152,7 @@ def test_every_rule_fires_at_its_threshold_escalates_and_resolves_when_served(ka
     pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
     base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
     try:
-        pipeline.start_worker()
-        for e in scenario_events(base):
-            pipeline.send(e)
-        pipeline.flush()
+        publish_scenario(pipeline, base)
         records = alerts_on_topic(pipeline, N_CHANGES)
         for r in records:
             jsonschema.validate(r, SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -254,10 +259,7 @@ def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstr
                      "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.2"}
     base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
     try:
-        pipeline.start_worker()
-        for e in scenario_events(base):
-            pipeline.send(e)
-        pipeline.flush()
+        publish_scenario(pipeline, base)
         records = alerts_on_topic(pipeline, N_CHANGES)
         outreach = {f"{r['alert_id']}:{r['version']}" for r in records if r["outreach"]}
         wait_until(lambda: len(receiver.accepted) >= len(outreach), 60,
@@ -283,10 +285,7 @@ def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(k
                      "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.05", "CXPULSE_WEBHOOK_MAX_ATTEMPTS": "2"}
     base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
     try:
-        pipeline.start_worker()
-        for e in scenario_events(base):
-            pipeline.send(e)
-        pipeline.flush()
+        publish_scenario(pipeline, base)
         records = alerts_on_topic(pipeline, N_CHANGES)
         outreach = {r["alert_id"] for r in records if r["outreach"]}
         pipeline.wait_stored(events=1, dead_letters=sum(r["outreach"] for r in records), timeout=90)
