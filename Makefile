@@ -6,15 +6,16 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: demo test unit integration integration-apache-kafka venv clean
+.PHONY: demo test unit integration integration-apache-kafka bench venv clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: venv  ## embedded broker + worker + simulator + live board; e.g. make demo DEMO_ARGS="--duration 60"
@@ -31,6 +32,9 @@ integration: venv
 
 integration-apache-kafka: venv  ## the integration suite against a real Apache Kafka (KRaft) broker on loopback
 	scripts/with-apache-kafka $(VENV)/bin/python -m pytest tests/integration $(PYTEST_ARGS)
+
+bench: venv  ## the benchmark harness: raw ceilings, naive Faust, the pipeline, live latencies (results/)
+	$(VENV)/bin/python benchmarks/harness.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cxpulse .pytest_cache .hypothesis

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import platform
-import statistics
 import sys
 import tempfile
 import threading
@@ -25,33 +22,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import FAST_RULES, alert_latencies, alerts_on_topic, machine, quantile, write_results  # noqa: E402
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator.publish import publish  # noqa: E402
 from tests.integration.pipeline import Pipeline  # noqa: E402
 
-RULES = "[long_queue_wait]\nopen_seconds = 5\nescalate_seconds = 60\ncooldown_seconds = 0\n"
-
-
-def quantile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1] if len(values) > 1 else values[0]
-
-
-def alerts(pipeline: Pipeline) -> list[dict]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(pipeline.env["CXPULSE_KAFKA_ALERTS_TOPIC"], bootstrap_servers=pipeline.bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
-    try:
-        return [json.loads(m.value) for m in consumer]
-    finally:
-        consumer.close()
-
 
 def run(bootstrap: str, rate: float, seconds: float, seed: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="cxpulse-alert-bench-"))
-    (workdir / "rules.toml").write_text(RULES)
+    (workdir / "rules.toml").write_text(FAST_RULES)
     pipeline = Pipeline(bootstrap, workdir)
     pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(workdir / "rules.toml"),
                      "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
@@ -67,9 +46,7 @@ def run(bootstrap: str, rate: float, seconds: float, seed: int) -> dict:
         pipeline.wait_drained(timeout=900)
         drained = time.monotonic() - started
         pipeline.stop_worker()
-        opened = [a for a in alerts(pipeline) if a["state"] == "open"]
-        lat = sorted((dt.datetime.fromisoformat(a["detected_at"]) - dt.datetime.fromisoformat(a["threshold_at"])).total_seconds()
-                     for a in opened)
+        lat = alert_latencies(alerts_on_topic(bootstrap, pipeline.env["CXPULSE_KAFKA_ALERTS_TOPIC"]))
         return {"rate_asked": rate, "published": published, "publish_s": round(stats["s"].elapsed, 1),
                 "kept_up_events_per_s": round(published / drained), "alerts_opened": len(lat),
                 "alert_latency_p50_s": round(quantile(lat, 0.50), 2), "alert_latency_p99_s": round(quantile(lat, 0.99), 2)}
@@ -95,17 +72,14 @@ def main() -> None:
         if broker:
             broker.stop()
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    result = {"when": when, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                        "platform": platform.platform()},
+    result = {"when": when, "machine": machine(),
               "broker": "external " + external if external else "embedded Tansu", "seconds": args.seconds,
               "allowed_lateness_s": 1.0, "rows": rows}
     table = [f"| rate asked (ev/s, {args.seconds:.0f} s) | published | published ÷ (publish + drain) s | alerts opened | p50 latency (s) | p99 latency (s) |",
              "|---:|---:|---:|---:|---:|---:|"]
     table += [f"| {r['rate_asked']:,.0f} | {r['published']:,} | {r['kept_up_events_per_s']:,} | {r['alerts_opened']:,} "
               f"| {r['alert_latency_p50_s']} | {r['alert_latency_p99_s']} |" for r in rows]
-    out = ROOT / "benchmarks" / "results" / f"alert-latency-{when.replace(':', '')}"
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text("\n".join(table) + "\n")
+    write_results("alert-latency", result, "\n".join(table))
     print("\n".join(table))
 
 

@@ -49,6 +49,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
         producer_max_batch_size=512 * 1024,
         web_enabled=False,
     )
+    app.cx_settings = settings  # for the consumer's highwater correction (streams.faust_consumer)
     topics = PipelineTopics.declare(app, settings)
     store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
                             settings.sink.retry_max_seconds)

@@ -1,12 +1,13 @@
 """Dedup stage: each (source, id) is processed once within the configured window.
 
-Records in: `Validated` on the validated topic, keyed by source+id (every copy on one partition).
-Records out: `CxEvent` on the accepted topic, keyed by the customer's strongest identifier;
-true duplicates go to the DLQ with reason "duplicate".
+Records in: `Validated` envelopes on the validated topic, routed by source+id (every copy on one
+partition). Records out: `CxEvent` envelopes on the accepted topic, routed by the customer's
+strongest identifier; true duplicates go to the DLQ with reason "duplicate".
 
 The seen-table is a changelogged Faust table, so the window survives restarts. Its value is
 [origin, position, seen_ts]: origin = where the inbound message was, position = where this
-stage read it. That tells three cases apart after a crash (at-least-once delivery):
+stage read it (partition:offset:index in the envelope). That tells three cases apart after a
+crash (at-least-once delivery):
 - same position: this stage re-reads its own input -> emit again (the sink is idempotent);
 - same origin, new position: ingest re-ran on the same inbound message -> drop silently;
 - different origin: the channel system sent the event twice -> dead-letter as duplicate.
@@ -18,10 +19,11 @@ import heapq
 from collections import defaultdict
 from enum import Enum
 
-import faust
+import orjson
 
 from streams import metrics
-from streams.faust_batches import batches, each_event
+from streams.envelopes import unpack
+from streams.faust_batches import BatchWrites, batches
 from streams.records import decode_validated, encode
 from streams.rejections import Reason, Rejected
 
@@ -70,39 +72,50 @@ def register(app, settings, topics) -> None:
     window = settings.ingest.dedup_window_seconds
     # JSON for keys too: with the app default ("raw") str keys would come back as bytes on recovery.
     seen = app.Table("dedup_seen", default=None, partitions=settings.kafka.partitions,
-                     schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                     key_type=str, value_type=bytes)  # values: JSON [origin, position, seen_ts]
     expiry = Expiry(window)
 
     @seen.on_recover
     async def _rebuild_expiry() -> None:
-        expiry.rebuild(list(seen.data.items()))
+        expiry.rebuild((key, orjson.loads(value)) for key, value in list(seen.data.items()))
+
+    accepted = topics.name(topics.accepted)
+    consumed, valid = metrics.CONSUMED.labels(stage="dedup"), metrics.Children(metrics.VALID)
 
     @app.agent(topics.validated, name="dedup", concurrency=1)
     async def dedup(stream):
+        writes = BatchWrites(seen, orjson.loads, orjson.dumps)
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
-            for event in each_event(batch):
+            out, duplicates = topics.envelopes(), []
+            for event in batch:
                 message = event.message
-                metrics.CONSUMED.labels(stage="dedup").inc()
-                record = decode_validated(message.value)
-                ev = record.event
-                key, now_ts = ev.dedup_key, message.timestamp  # Faust gives seconds
-                position = f"{message.partition}:{message.offset}"
-                for seen_ts, old in expiry.due(message.partition, now_ts):
-                    value = seen.get(old)
+                p, now_ts = message.partition, message.timestamp  # Faust gives seconds
+                for seen_ts, old in expiry.due(p, now_ts):
+                    value = writes.get(old)
                     if value and value[2] == seen_ts:
-                        del seen[old]
-                verdict = judge(seen.get(key), ev.origin, position)
-                if verdict is Verdict.NEW:
-                    seen[key] = [ev.origin, position, now_ts]
-                    expiry.note(message.partition, now_ts, key)
-                if verdict in (Verdict.NEW, Verdict.REPLAY):
-                    metrics.VALID.labels(channel=ev.channel).inc()
-                    await topics.send(topics.accepted, ev.customer_key.encode(), encode(ev))
-                elif verdict is Verdict.REDELIVERY:
-                    metrics.REDELIVERIES.inc()
-                else:
-                    metrics.DUPLICATES.inc()
-                    first = seen.get(key)[0]
-                    await topics.dead_letter(
-                        record.raw, Rejected(Reason.DUPLICATE, f"source+id already seen at {first}"),
-                        stage="dedup", origin=ev.origin, source=ev.source, event_id=ev.id)
+                        writes.delete(old, p)
+                for index, value in enumerate(unpack(message.value)):
+                    consumed.inc()
+                    record = decode_validated(value)
+                    ev = record.event
+                    key, position = ev.dedup_key, f"{p}:{message.offset}:{index}"
+                    prior = writes.get(key)
+                    verdict = judge(prior, ev.origin, position)
+                    if verdict is Verdict.NEW:
+                        writes.set(key, [ev.origin, position, now_ts], p)
+                        expiry.note(p, now_ts, key)
+                    if verdict in (Verdict.NEW, Verdict.REPLAY):
+                        valid(ev.channel).inc()
+                        out.add(accepted, ev.customer_key.encode(), encode(ev))
+                    elif verdict is Verdict.REDELIVERY:
+                        metrics.REDELIVERIES.inc()
+                    else:
+                        metrics.DUPLICATES.inc()
+                        duplicates.append((record, prior[0]))
+            await writes.commit(app.producer)
+            await topics.send_envelopes(out)
+            for record, first in duplicates:
+                ev = record.event
+                await topics.dead_letter(
+                    record.raw, Rejected(Reason.DUPLICATE, f"source+id already seen at {first}"),
+                    stage="dedup", origin=ev.origin, source=ev.source, event_id=ev.id)

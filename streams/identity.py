@@ -1,11 +1,13 @@
 """Identity stage: every event gets its customer; identifiers seen together are stitched.
 
-Records in: `CxEvent` on the accepted topic. The router sends one `Observe` per usable identifier
-to the graph topic, keyed by identifier (so the graph is spread over all partitions); the graph
-agent applies `identity_graph.handle` with each node's state in a changelogged table, sends the
+Records in: `CxEvent` envelopes on the accepted topic. The router sends one `Observe` per usable
+identifier to the graph topic, routed by identifier (so the graph is spread over all partitions);
+the graph agent applies `identity_graph.handle` with each node's state in a changelogged table
+(written once per batch with the node's final state), sends the
 resulting graph messages back to the graph topic, every change of an identifier's customer to the
 links topic (public JSON, stored in cx.identity_links), and the event, now carrying its customer
-id, to the resolved topic keyed by customer (what later stages and the sink read).
+id, to the resolved topic routed by customer (what later stages and the sink read). Internal
+topics carry envelopes of records (streams.envelopes); the links topic is one JSON per record.
 
 Blocked identifiers are recorded on the links topic (status "blocked") the first time this
 worker sees them; an event with no usable identifier is resolved to no customer ("").
@@ -21,7 +23,9 @@ import orjson
 from streams import identity_graph as graph
 from streams import metrics
 from streams.bounded import BoundedSet
-from streams.faust_batches import batches, each_event
+from streams.envelopes import unpack
+from streams.produce_batches import send_records
+from streams.faust_batches import BatchWrites, batches
 from streams.identity_graph import Guards, LinkChange, canonical_id, kind_of
 from streams.records import decode_event, encode
 from streams.simulator.clock import rfc3339_at
@@ -69,47 +73,59 @@ def register(app, settings, topics) -> None:
                       key_type=str, value_type=bytes)
     blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
 
+    graph_topic, resolved_topic, links_topic = (topics.name(t) for t in (topics.identity, topics.resolved, topics.links))
+    consumed = metrics.CONSUMED.labels(stage="identity-route")
+    blocked_kinds, changes = metrics.Children(metrics.IDENTIFIERS_BLOCKED), metrics.Children(metrics.IDENTITY_CHANGES)
+
     @app.agent(topics.accepted, name="identity-route", concurrency=1)
     async def route(stream):
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
+            out, blocked_records = topics.envelopes(), []
             for event in batch:
-                value = event.message.value
-                ev = decode_event(value)
-                metrics.CONSUMED.labels(stage="identity-route").inc()
-                observes, blocked = graph.observations(ev.customer, ev.time.timestamp(), value, guards)
-                for identifier, reason in blocked:
-                    metrics.IDENTIFIERS_BLOCKED.labels(kind=kind_of(identifier)).inc()
-                    if blocked_seen.add(identifier):
-                        await topics.send(topics.links, identifier.encode(),
-                                          orjson.dumps(blocked_record(identifier, reason, time.time())))
-                if not observes:
-                    await topics.send(topics.resolved, b"", value)
-                for message in observes:
-                    await topics.send(topics.identity, message.node.encode(), graph.encode(message))
+                for value in unpack(event.message.value):
+                    ev = decode_event(value)
+                    consumed.inc()
+                    observes, blocked = graph.observations(ev.customer, ev.time.timestamp(), value, guards)
+                    for identifier, reason in blocked:
+                        blocked_kinds(kind_of(identifier)).inc()
+                        if blocked_seen.add(identifier):
+                            blocked_records.append(blocked_record(identifier, reason, time.time()))
+                    if not observes:
+                        out.add(resolved_topic, b"", value)
+                    for message in observes:
+                        out.add(graph_topic, message.node.encode(), graph.encode(message))
+            await topics.send_envelopes(out)
+            await send_records(app.producer, links_topic,
+                               [(None, r["identifier"].encode(), orjson.dumps(r)) for r in blocked_records])
 
     @app.agent(topics.identity, name="identity-graph", concurrency=1)
     async def resolve(stream):
+        writes = BatchWrites(nodes, graph.decode_node, graph.encode)
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
-            out: list[tuple] = []
-            for event in each_event(batch):
+            effects: list[graph.Effects] = []
+            for event in batch:
                 m = event.message
-                message = graph.decode_message(m.value)
-                raw = nodes.get(message.node)
-                node, fx = graph.handle(graph.decode_node(raw) if raw else None, message, guards,
-                                        f"{m.partition}:{m.offset}")
-                encoded = graph.encode(node)
-                if encoded != raw:
-                    nodes[message.node] = encoded  # before any await: the changelog follows this event
-                out.append(fx)
-            now = time.time()
-            for fx in out:
+                for index, value in enumerate(unpack(m.value)):
+                    message = graph.decode_message(value)
+                    node = writes.get(message.node)
+                    new, fx = graph.handle(node, message, guards, f"{m.partition}:{m.offset}:{index}")
+                    if new != node:
+                        writes.set(message.node, new, m.partition)
+                    effects.append(fx)
+            await writes.commit(app.producer)
+            out, now = topics.envelopes(), time.time()
+            for fx in effects:
                 for s in fx.sends:
-                    await topics.send(topics.identity, s.node.encode(), graph.encode(s))
-                for change in fx.links:
-                    record = link_record(change, now)
-                    metrics.IDENTITY_CHANGES.labels(change=record["change"]).inc()
-                    await topics.send(topics.links, change.identifier.encode(), orjson.dumps(record))
+                    out.add(graph_topic, s.node.encode(), graph.encode(s))
                 for value, label in fx.resolved:
                     customer = canonical_id(label)
                     ev = msgspec.structs.replace(decode_event(value), resolved_customer=customer)
-                    await topics.send(topics.resolved, customer.encode(), encode(ev))
+                    out.add(resolved_topic, customer.encode(), encode(ev))
+            await topics.send_envelopes(out)
+            links = []
+            for fx in effects:
+                for change in fx.links:
+                    record = link_record(change, now)
+                    changes(record["change"]).inc()
+                    links.append((None, change.identifier.encode(), orjson.dumps(record)))
+            await send_records(app.producer, links_topic, links)

@@ -1,8 +1,8 @@
 """Ingest stage: inbound CloudEvents -> validated, normalized records (or the dead-letter topic).
 
 Records in: raw Kafka messages on the input topics (structured or binary mode).
-Records out: `Validated` on the validated topic, keyed by source+id so the dedup stage sees
-every copy of an event on one partition; anything refused goes to the DLQ untouched.
+Records out: `Validated` on the validated topic (in envelopes), routed by source+id so the dedup
+stage sees every copy of an event on one partition; anything refused goes to the DLQ untouched.
 """
 
 from __future__ import annotations
@@ -33,23 +33,27 @@ def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origi
 def register(app, settings, topics) -> None:
     """Declare the ingest agent on `app` (one stage, concurrency 1: see DESIGN pitfalls)."""
     ingest_settings = settings.ingest
+    validated = topics.name(topics.validated)
+    consumed = metrics.CONSUMED.labels(stage="ingest")
 
     @app.agent(topics.inputs, name="ingest", concurrency=1)
     async def ingest(stream):
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
             received_at = time.time()
+            out = topics.envelopes()
             now = datetime.fromtimestamp(received_at, UTC)
+            consumed.inc(len(batch))
             for event in batch:
                 message = event.message
                 origin = f"{message.topic}:{message.partition}:{message.offset}"
                 headers = list(message.headers or [])
                 raw = RawMessage(key=message.key, value=message.value or b"", headers=headers,
                                  timestamp=message.timestamp or received_at)
-                metrics.CONSUMED.labels(stage="ingest").inc()
                 try:
                     record = parse(message.value, headers, origin=origin, received_at=received_at,
                                    settings=ingest_settings, now=now)
                 except Rejected as rejected:
                     await topics.dead_letter(raw, rejected, stage="ingest", origin=origin)
                     continue
-                await topics.send(topics.validated, record.dedup_key.encode(), encode(Validated(event=record, raw=raw)))
+                out.add(validated, record.dedup_key.encode(), encode(Validated(event=record, raw=raw)))
+            await topics.send_envelopes(out)

@@ -22,6 +22,7 @@ import orjson
 
 from streams import metrics
 from streams.deadletter import read_detail
+from streams.envelopes import unpack
 from streams.faust_batches import batches
 from streams.records import IDENTIFIER_PRIORITY, CxEvent, decode_event
 from streams.warehouse import Warehouse, WarehouseError
@@ -142,16 +143,17 @@ class BatchStore:
 
 def register(app, settings, topics, store: BatchStore) -> None:
     size, within = settings.sink.batch_size, settings.sink.batch_seconds
+    end_to_end = metrics.Children(metrics.END_TO_END)
 
     @app.agent(topics.resolved, name="sink-events", concurrency=1)
     async def sink_events(stream):
         async for batch in batches(stream, size, within):
-            events = [(decode_event(e.message.value), e.message) for e in batch]
+            events = [(decode_event(value), e.message) for e in batch for value in unpack(e.message.value)]
             rows = [event_row(ev, m.partition, m.offset) for ev, m in events]
             await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]))
             now = time.time()
             for ev, _ in events:
-                metrics.END_TO_END.labels(channel=ev.channel).observe(now - ev.time.timestamp())
+                end_to_end(ev.channel).observe(now - ev.time.timestamp())
 
     @app.agent(topics.links, name="sink-identity-links", concurrency=1)
     async def sink_identity_links(stream):

@@ -78,12 +78,14 @@ class LagProbe:
         from kafka import TopicPartition
         from kafka.errors import KafkaError
 
+        from streams.log_end import true_ends
+
         try:
             committed = self._admin.list_group_offsets(self.group).get(self.group, {})
             tps = [TopicPartition(t, p) for t in self.topics
                    for p in (self._consumer.partitions_for_topic(t) or ())]
-            ends = self._consumer.end_offsets(tps)
-        except (KafkaError, OSError):
+            ends = true_ends(self._consumer, self._consumer.end_offsets(tps))
+        except (KafkaError, OSError, TimeoutError):
             return None
         return {tp: max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
                 for tp, end in ends.items()}

@@ -16,6 +16,7 @@ from kafka.errors import TopicAlreadyExistsError
 from streams import metrics
 from streams.config import Settings
 from streams.deadletter import dead_letter_headers
+from streams.envelopes import Envelopes
 from streams.records import RawMessage
 from streams.rejections import Rejected
 
@@ -93,10 +94,20 @@ class PipelineTopics:
                    detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),
                    dead_letters=raw(k.dlq_topic, k.undelivered_topic))
 
+    def envelopes(self) -> Envelopes:
+        """A collector for records bound for internal topics (see streams.envelopes)."""
+        return Envelopes(self.app.conf.topic_partitions)
+
+    async def send_envelopes(self, envelopes: Envelopes) -> None:
+        await envelopes.flush(self.app.producer)
+
+    @staticmethod
+    def name(topic) -> str:
+        return topic if isinstance(topic, str) else topic.get_topic_name()
+
     async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None,
                    partition: int | None = None) -> None:
-        name = topic if isinstance(topic, str) else topic.get_topic_name()
-        await self.app.producer.send(name, key=key, value=value, partition=partition, timestamp=None, headers=headers)
+        await self.app.producer.send(self.name(topic), key=key, value=value, partition=partition, timestamp=None, headers=headers)
 
     async def dead_letter(self, raw: RawMessage, rejected: Rejected, *, stage: str, origin: str,
                           source: str = "", event_id: str = "", to: Any = None) -> None:

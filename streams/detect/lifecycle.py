@@ -54,11 +54,14 @@ def next_due(found: list[Finding], watermark: float) -> float | None:
     return min(times, default=None)
 
 
-def reconcile(state: CustomerState, rules: RuleSet, watermark: float) -> list[Change]:
-    """Bring state.alerts up to the watermark; return the changes in the order they happened."""
+def reconcile(state: CustomerState, rules: RuleSet, watermark: float,
+              found: list[Finding] | None = None) -> list[Change]:
+    """Bring state.alerts up to the watermark; return the changes in the order they happened.
+
+    `found`: the state's findings when the caller has them already (they read no alerts)."""
     changes: list[Change] = []
     by_rule: dict[str, list[Finding]] = {}
-    for f in findings_of(state, rules):
+    for f in findings_of(state, rules) if found is None else found:
         by_rule.setdefault(f.rule, []).append(f)
     for rule in rules.names:
         found = sorted(by_rule.get(rule, []), key=lambda f: (f.fires_at, f.subject))

@@ -1,8 +1,10 @@
 """Detection stage: per-customer state, event-time timers, alert changes on cx.alerts.
 
-Records in: resolved `CxEvent`s keyed by customer, and clock ticks (one per partition every
+Records in: resolved `CxEvent` envelopes routed by customer, and clock ticks (one per partition every
 `detect.tick_seconds`) on a co-partitioned topic, in one stream, so timer work runs inside
 stream iteration like any event and its table writes land on the right changelog partition.
+A customer with several events in one envelope is folded once and evaluated once after them;
+the table is written once per customer and batch.
 
 Time: each partition's watermark is the newest event time it has seen minus the allowed
 lateness; in `live` mode it also follows the wall clock minus the allowed lateness, so a
@@ -27,7 +29,8 @@ from streams.detect import outbox
 from streams.detect.lifecycle import Change, findings_of, next_due, reconcile
 from streams.detect.rules_config import load_rules
 from streams.detect.state import CustomerState, apply, decode_state, encode, forget_before
-from streams.faust_batches import batches, each_event
+from streams.envelopes import unpack
+from streams.faust_batches import BatchWrites, batches
 from streams.records import decode_event
 from streams.simulator.clock import rfc3339_at
 from streams.topics import kafka_client_config
@@ -124,37 +127,46 @@ def register(app, settings, topics) -> None:
             await topics.send(settings.kafka.ticks_topic, TICK, TICK, partition=partition)
 
     def evaluate(state: CustomerState, partition: int, watermark: float, out: list) -> None:
-        changes = reconcile(state, rules, watermark)
-        forget_before(state, watermark - d.forget_after_seconds)
-        clock.schedule(partition, next_due(findings_of(state, rules), watermark), state.customer)
+        found = findings_of(state, rules)
+        changes = reconcile(state, rules, watermark, found)
+        if forget_before(state, watermark - d.forget_after_seconds):
+            found = findings_of(state, rules)
+        clock.schedule(partition, next_due(found, watermark), state.customer)
         out.extend((state, c) for c in changes)
 
     @app.agent(topics.detect_inputs, name="detect", concurrency=1)
     async def detect(stream):
+        writes = BatchWrites(table, decode_state, encode)
+        consumed = metrics.CONSUMED.labels(stage="detect")
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
             out: list[tuple[CustomerState, Change]] = []
-            for event in each_event(batch):
+            for event in batch:
                 m = event.message
                 p, wall = m.partition, time.time()
-                ticked = m.value == TICK
-                if ticked:
-                    customers = clock.pop_due(p, clock.watermark(p, wall))
+                touched: dict[str, CustomerState] = {}  # evaluated once after this message
+                if m.value == TICK:
+                    for customer in clock.pop_due(p, clock.watermark(p, wall)):
+                        state = writes.get(customer)
+                        if state is not None:  # else forgotten since its timer was set
+                            touched[customer] = state
                 else:
-                    ev = decode_event(m.value)
-                    if not ev.resolved_customer:
-                        continue
-                    metrics.CONSUMED.labels(stage="detect").inc()
-                    clock.saw(p, ev.time.timestamp())
-                    customers = [ev.resolved_customer]
-                for customer in dict.fromkeys(customers):
-                    raw = table.get(customer)
-                    if raw is None and ticked:
-                        continue  # forgotten since its timer was set
-                    state = decode_state(raw) if raw else CustomerState(customer=customer, partition=p)
-                    if not ticked:
+                    for value in unpack(m.value):
+                        ev = decode_event(value)
+                        customer = ev.resolved_customer
+                        if not customer:
+                            continue
+                        consumed.inc()
+                        clock.saw(p, ev.time.timestamp())
+                        state = touched.get(customer) or writes.get(customer)
+                        if state is None:
+                            state = CustomerState(customer=customer, partition=p)
                         apply(state, ev)
-                    evaluate(state, p, clock.watermark(p, wall), out)
-                    table[customer] = encode(state)  # before any await: the changelog follows this event
+                        touched[customer] = state
+                watermark = clock.watermark(p, wall)
+                for customer, state in touched.items():
+                    evaluate(state, p, watermark, out)
+                    writes.set(customer, state, p)
+            await writes.commit(app.producer)
             await send(out)
 
 

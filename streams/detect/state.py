@@ -202,8 +202,11 @@ def _contact(state: CustomerState, ev: CxEvent, t: float) -> None:
         c.callback_completed = _min(c.callback_completed, t)
 
 
-def forget_before(state: CustomerState, horizon: float) -> None:
-    """Drop what no rule can need any more: finished contacts and steps older than `horizon`."""
+def forget_before(state: CustomerState, horizon: float) -> bool:
+    """Drop what no rule can need any more: finished contacts and steps older than `horizon`.
+
+    Returns whether anything was dropped (the findings may have changed)."""
+    before = (len(state.contacts), len(state.steps), len(state.surveys))
     for cid, c in list(state.contacts.items()):
         if not c.live and max(c.ended or 0.0, c.abandoned or 0.0, c.started) < horizon \
                 and (c.callback_completed or c.abandoned is None or c.abandoned < horizon):
@@ -213,3 +216,4 @@ def forget_before(state: CustomerState, horizon: float) -> None:
         if last < horizon:
             del state.steps[key]
     state.surveys = [s for s in state.surveys if s.at >= horizon]
+    return (len(state.contacts), len(state.steps), len(state.surveys)) != before

@@ -1,0 +1,244 @@
+"""The benchmark harness: ceilings, a naive baseline and the cxpulse pipeline, side by side in one run.
+
+On one broker (embedded Tansu, or CXPULSE_KAFKA_BOOTSTRAP), with the same pre-published events:
+  1. raw ceiling: bare consume loops that only JSON-decode each value (aiokafka, kafka-python);
+  2. naive baseline: a plain Faust agent, one event at a time, one table update per event;
+  3. cxpulse: one worker running the whole pipeline (ingest, dedup, identity, detection, sink into
+     chDB) on the backlog: events/s (first event read -> every row stored), CPU per event, and
+     memory per customer (worker RSS growth / customers stitched);
+then live traffic at 50% and 80% of the pipeline's backlog rate: p50/p99 end-to-end latency (event
+time -> row stored, from cx.events.stored_at) and p50/p99 alert latency (threshold passed -> alert
+on cx.alerts; queue-wait threshold 5 s). Writes results/harness-<when>.{json,md}. Not a test.
+
+    .venv/bin/python benchmarks/harness.py                  # 50,000 events, 60 s per load level
+    .venv/bin/python benchmarks/harness.py --events 100000 --live-seconds 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import (FAST_RULES, alert_latencies, alerts_on_topic, machine, process_cpu_seconds,  # noqa: E402
+                                process_rss, quantile, write_results)
+from streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from streams.simulator import generate  # noqa: E402
+from tests.integration.pipeline import Pipeline, wait_until  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def publish_backlog(pipeline: Pipeline, events: int, seed: int) -> None:
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=events / 5000)
+    for sent, emission in enumerate(generate(seed=seed, start=start, rate=5000, bad_fraction=0.0), 1):
+        pipeline.producer.send(pipeline.input_topic, key=emission.key, value=emission.value, headers=emission.headers)
+        if sent == events:
+            break
+    pipeline.flush()
+
+
+def row(name: str, events: int, seconds: float, cpu_seconds: float, **extra) -> dict:
+    return {"name": name, "events": events, "seconds": round(seconds, 2), "events_per_s": round(events / seconds),
+            "cpu_us_per_event": round(cpu_seconds / events * 1e6, 1), **extra}
+
+
+async def _aiokafka_loop(bootstrap: str, topic: str, events: int) -> tuple[float, float]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=f"raw-aiokafka-{time.time_ns()}", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen, started, cpu0 = 0, None, 0.0
+        while seen < events:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if started is None and batches:
+                started, cpu0 = time.perf_counter(), cpu_self()
+            for messages in batches.values():
+                for message in messages:
+                    orjson.loads(message.value)
+                    seen += 1
+        return time.perf_counter() - started, cpu_self() - cpu0
+    finally:
+        await consumer.stop()
+
+
+def raw_aiokafka(bootstrap: str, topic: str, events: int) -> dict:
+    seconds, cpu = asyncio.run(_aiokafka_loop(bootstrap, topic, events))
+    return row("raw ceiling: aiokafka consume + JSON decode", events, seconds, cpu)
+
+
+def raw_kafka_python(bootstrap: str, topic: str, events: int) -> dict:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             group_id=f"raw-kafka-python-{time.time_ns()}", enable_auto_commit=False)
+    try:
+        seen, started, cpu0 = 0, None, 0.0
+        while seen < events:
+            batches = consumer.poll(timeout_ms=1000, max_records=5000)
+            if started is None and batches:
+                started, cpu0 = time.perf_counter(), cpu_self()
+            for messages in batches.values():
+                for message in messages:
+                    orjson.loads(message.value)
+                    seen += 1
+        return row("raw ceiling: kafka-python consume + JSON decode", events, time.perf_counter() - started,
+                   cpu_self() - cpu0)
+    finally:
+        consumer.close()
+
+
+def naive_faust(bootstrap: str, topic: str, events: int, partitions: int) -> dict:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "naive_faust.py"), "--bootstrap", bootstrap,
+                          "--topic", topic, "--events", str(events), "--partitions", str(partitions)],
+                         capture_output=True, text=True, timeout=1800)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"naive baseline failed:\n{out.stderr[-3000:]}")
+    result = json.loads(lines[-1])
+    return row("naive baseline: Faust agent, one table update per event", events, result["seconds"],
+               result["cpu_seconds"])
+
+
+def pipeline_backlog(pipeline: Pipeline, events: int) -> dict:
+    pipeline.start_worker()
+    pid = pipeline.worker.pid
+    rss0 = process_rss(pid)
+    wait_until(lambda: pipeline.metrics().consumed > 0, 120, "the first event read",
+               interval=0.05)
+    started, cpu0 = time.perf_counter(), process_cpu_seconds(pid)
+    wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= events, 1800,
+               f"{events} rows stored", interval=0.2)
+    seconds, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu0
+    rss = process_rss(pid)
+    pipeline.stop_worker()
+    customers = int(pipeline.scalar("SELECT uniqExact(customer) FROM cx.events WHERE customer != ''"))
+    return row("cxpulse: whole pipeline on one worker (chDB)", events, seconds, cpu, customers=customers,
+               rss_growth_mib=round((rss - rss0) / 2**20, 1),
+               bytes_per_customer=round((rss - rss0) / max(customers, 1)))
+
+
+def live(bootstrap: str, rate: float, seconds: float, seed: int) -> dict:
+    """One worker under simulated traffic at `rate`: latencies of rows and alerts."""
+    workdir = Path(tempfile.mkdtemp(prefix="cxpulse-harness-live-"))
+    (workdir / "rules.toml").write_text(FAST_RULES)
+    pipeline = Pipeline(bootstrap, workdir)
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(workdir / "rules.toml"),
+                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
+    try:
+        pipeline.start_worker()
+        started = time.monotonic()
+        simulator = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "simulate", "--rate", str(rate), "--duration", str(seconds),
+             "--seed", str(seed), "--bad-fraction", "0", "--topic", pipeline.input_topic],
+            env=pipeline.env, capture_output=True, text=True, timeout=seconds * 10 + 120)
+        if simulator.returncode != 0:
+            raise RuntimeError(simulator.stderr[-3000:])
+        pipeline.wait_drained(timeout=1800)
+        drained = time.monotonic() - started
+        pipeline.stop_worker()
+        lat = pipeline.query(
+            "SELECT count() AS n, quantiles(0.5, 0.99)(dateDiff('millisecond', event_time, stored_at) / 1000) AS q "
+            "FROM cx.events")[0]
+        alerts = alert_latencies(alerts_on_topic(bootstrap, pipeline.env["CXPULSE_KAFKA_ALERTS_TOPIC"]))
+        return {"rate_asked": round(rate), "published": lat["n"], "published_per_s": round(lat["n"] / seconds),
+                "kept_up_per_s": round(lat["n"] / drained),
+                "e2e_p50_s": round(lat["q"][0], 3), "e2e_p99_s": round(lat["q"][1], 3), "alerts_opened": len(alerts),
+                "alert_p50_s": round(quantile(alerts, 0.50), 3), "alert_p99_s": round(quantile(alerts, 0.99), 3)}
+    finally:
+        pipeline.close()
+
+
+def markdown(result: dict) -> str:
+    rows, raw, naive = result["rows"], result["rows"][0]["events_per_s"], result["rows"][2]["events_per_s"]
+    lines = [f"Run {result['when']} on {result['broker']}, {result['events']:,} events, "
+             f"{result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}), Python {result['machine']['python']}",
+             "", "| | events/s | CPU µs/event | vs raw (aiokafka) | vs naive |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['name']} | {r['events_per_s']:,} | {r['cpu_us_per_event']:,} | {r['events_per_s'] / raw:.3f} "
+              f"| {r['events_per_s'] / naive:.2f} |" for r in rows]
+    p = rows[-1]
+    lines += ["", f"Memory: worker RSS grew {p['rss_growth_mib']} MiB for {p['customers']:,} customers "
+              f"= {p['bytes_per_customer']:,} bytes per customer (tables, caches and chDB together).", "",
+              "| live load | rate asked (ev/s) | published/s | kept up (ev/s) | e2e p50 (s) | e2e p99 (s) | alerts | alert p50 (s) | alert p99 (s) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {level} | {r['rate_asked']:,} | {r['published_per_s']:,} | {r['kept_up_per_s']:,} | {r['e2e_p50_s']} "
+              f"| {r['e2e_p99_s']} | {r['alerts_opened']:,} | {r['alert_p50_s']} | {r['alert_p99_s']} |"
+              for level, r in result["live"].items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--live-seconds", type=float, default=60.0)
+    parser.add_argument("--loads", default="0.5,0.8", help="live load levels as fractions of the backlog rate")
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+
+    external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
+    broker = None if external else EmbeddedBroker().start()
+    bootstrap = external or broker.bootstrap
+    pipeline = Pipeline(bootstrap, Path(tempfile.mkdtemp(prefix="cxpulse-harness-")))
+    try:
+        from streams.config import load_settings
+        from streams.topics import create_topics
+
+        create_topics(load_settings(environ=pipeline.env))
+        log(f"publishing {args.events:,} simulated events to {bootstrap}")
+        publish_backlog(pipeline, args.events, args.seed)
+        rows = []
+        for measure in (raw_aiokafka, raw_kafka_python):
+            log(measure.__name__)
+            rows.append(measure(bootstrap, pipeline.input_topic, args.events))
+        log("naive Faust baseline")
+        rows.append(naive_faust(bootstrap, pipeline.input_topic, args.events, int(pipeline.env["CXPULSE_KAFKA_PARTITIONS"])))
+        log("cxpulse pipeline on the backlog")
+        rows.append(pipeline_backlog(pipeline, args.events))
+        for r in rows:
+            log(f"  {r['name']}: {r['events_per_s']:,} events/s, {r['cpu_us_per_event']} µs CPU/event")
+        ceiling = rows[-1]["events_per_s"]
+        live_rows = {}
+        for load in (float(x) for x in args.loads.split(",")):
+            log(f"live traffic at {load:.0%} of {ceiling:,} ev/s for {args.live_seconds:.0f} s")
+            live_rows[f"{load:.0%}"] = live(bootstrap, load * ceiling, args.live_seconds, args.seed)
+            log(f"  {live_rows[f'{load:.0%}']}")
+    finally:
+        pipeline.close()
+        if broker:
+            broker.stop()
+
+    result = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
+              "broker": "external " + external if external else "embedded Tansu", "events": args.events,
+              "live_seconds": args.live_seconds, "rows": rows, "live": live_rows}
+    result["ratios"] = {"pipeline_vs_raw_aiokafka": round(rows[-1]["events_per_s"] / rows[0]["events_per_s"], 3),
+                        "pipeline_vs_naive": round(rows[-1]["events_per_s"] / rows[2]["events_per_s"], 2)}
+    table = markdown(result)
+    stem = write_results("harness", result, table)
+    print(table)
+    log(f"wrote {stem}.json and .md")
+
+
+if __name__ == "__main__":
+    main()

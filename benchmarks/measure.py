@@ -1,0 +1,75 @@
+"""What the benchmark scripts share: machine facts, quantiles, reading alerts back, writing results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import psutil
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# A queue-wait threshold of seconds instead of minutes, so simulated traffic raises alerts quickly.
+FAST_RULES = "[long_queue_wait]\nopen_seconds = 5\nescalate_seconds = 60\ncooldown_seconds = 0\n"
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def alerts_on_topic(bootstrap: str, topic: str) -> list[dict]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    try:
+        return [json.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def alert_latencies(alerts: list[dict]) -> list[float]:
+    """Seconds from the event time a threshold passed to the wall clock when the alert opened."""
+    return sorted((dt.datetime.fromisoformat(a["detected_at"]) - dt.datetime.fromisoformat(a["threshold_at"])).total_seconds()
+                  for a in alerts if a["state"] == "open")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (user + system)."""
+    proc = psutil.Process(pid)
+    total = sum(proc.cpu_times()[:2])
+    for child in proc.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def process_rss(pid: int) -> int:
+    proc = psutil.Process(pid)
+    return proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+
+
+def write_results(name: str, result: dict, table: str) -> Path:
+    """results/<name>-<when>.json and .md; returns the stem."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"{name}-{result['when'].replace(':', '')}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(table + "\n")
+    return stem

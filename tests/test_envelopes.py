@@ -1,0 +1,39 @@
+"""Envelopes: every record reaches the partition its key routes to, in order, whatever the split."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.envelopes import MAX_ENVELOPE_BYTES, Envelopes, partition_of, unpack
+
+records = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.binary(max_size=8), st.binary(max_size=40_000)),
+                   max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(records, st.integers(1, 8))
+def test_records_arrive_routed_by_key_in_order_and_envelopes_stay_under_the_limit(items, partitions):
+    envelopes = Envelopes(partitions)
+    for topic, key, value in items:
+        envelopes.add(topic, key, value)
+    got: dict[tuple[str, int], list[bytes]] = {}
+    for topic, partition, value in envelopes.drain():
+        assert len(value) <= MAX_ENVELOPE_BYTES + 5 or len(unpack(value)) == 1  # only a lone big record exceeds
+        got.setdefault((topic, partition), []).extend(unpack(value))
+    want: dict[tuple[str, int], list[bytes]] = {}
+    for topic, key, value in items:
+        want.setdefault((topic, partition_of(key, partitions)), []).append(value)
+    assert got == want
+    assert envelopes.drain() == []
+
+
+def test_routing_is_stable_and_spreads_keys():
+    assert partition_of(b"email:ann@example.com", 8) == partition_of(b"email:ann@example.com", 8)
+    assert len({partition_of(f"k{i}".encode(), 8) for i in range(200)}) == 8
+
+
+def test_a_big_batch_is_split_into_several_envelopes_per_partition():
+    envelopes = Envelopes(1)
+    for i in range(100):
+        envelopes.add("t", b"k", bytes(10_000))
+    drained = envelopes.drain()
+    assert len(drained) == 4 and sum(len(unpack(v)) for *_, v in drained) == 100
