@@ -114,10 +114,10 @@ def naive_faust(bootstrap: str, topic: str, events: int, partitions: int) -> dic
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "naive_faust.py"), "--bootstrap", bootstrap,
                           "--topic", topic, "--events", str(events), "--partitions", str(partitions)],
                          capture_output=True, text=True, timeout=1800)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if not lines:
+    found = [line[line.index('{"events"'):] for line in (out.stdout + out.stderr).splitlines() if '{"events"' in line]
+    if not found:  # Faust sends print() through its logger, so the line may be on stderr
         raise RuntimeError(f"naive baseline failed:\n{out.stderr[-3000:]}")
-    result = json.loads(lines[-1])
+    result = json.loads(found[-1])
     return row("naive baseline: Faust agent, one table update per event", events, result["seconds"],
                result["cpu_seconds"])
 
@@ -149,22 +149,22 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int) -> dict:
                      "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
     try:
         pipeline.start_worker()
-        started = time.monotonic()
         simulator = subprocess.run(
             [sys.executable, "-m", "streams.cli", "simulate", "--rate", str(rate), "--duration", str(seconds),
              "--seed", str(seed), "--bad-fraction", "0", "--topic", pipeline.input_topic],
             env=pipeline.env, capture_output=True, text=True, timeout=seconds * 10 + 120)
         if simulator.returncode != 0:
             raise RuntimeError(simulator.stderr[-3000:])
+        traffic_ended = time.monotonic()
         pipeline.wait_drained(timeout=1800)
-        drained = time.monotonic() - started
+        drain = time.monotonic() - traffic_ended
         pipeline.stop_worker()
         lat = pipeline.query(
             "SELECT count() AS n, quantiles(0.5, 0.99)(dateDiff('millisecond', event_time, stored_at) / 1000) AS q "
             "FROM cx.events")[0]
         alerts = alert_latencies(alerts_on_topic(bootstrap, pipeline.env["CXPULSE_KAFKA_ALERTS_TOPIC"]))
-        return {"rate_asked": round(rate), "published": lat["n"], "published_per_s": round(lat["n"] / seconds),
-                "kept_up_per_s": round(lat["n"] / drained),
+        return {"rate_asked": round(rate), "stored": lat["n"], "stored_per_traffic_s": round(lat["n"] / seconds),
+                "drain_after_traffic_s": round(drain, 1),
                 "e2e_p50_s": round(lat["q"][0], 3), "e2e_p99_s": round(lat["q"][1], 3), "alerts_opened": len(alerts),
                 "alert_p50_s": round(quantile(alerts, 0.50), 3), "alert_p99_s": round(quantile(alerts, 0.99), 3)}
     finally:
@@ -181,9 +181,9 @@ def markdown(result: dict) -> str:
     p = rows[-1]
     lines += ["", f"Memory: worker RSS grew {p['rss_growth_mib']} MiB for {p['customers']:,} customers "
               f"= {p['bytes_per_customer']:,} bytes per customer (tables, caches and chDB together).", "",
-              "| live load | rate asked (ev/s) | published/s | kept up (ev/s) | e2e p50 (s) | e2e p99 (s) | alerts | alert p50 (s) | alert p99 (s) |",
+              "| live load | rate asked (ev/s) | events stored ÷ traffic s | lag gone after traffic (s) | e2e p50 (s) | e2e p99 (s) | alerts | alert p50 (s) | alert p99 (s) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {level} | {r['rate_asked']:,} | {r['published_per_s']:,} | {r['kept_up_per_s']:,} | {r['e2e_p50_s']} "
+    lines += [f"| {level} | {r['rate_asked']:,} | {r['stored_per_traffic_s']:,} | {r['drain_after_traffic_s']} | {r['e2e_p50_s']} "
               f"| {r['e2e_p99_s']} | {r['alerts_opened']:,} | {r['alert_p50_s']} | {r['alert_p99_s']} |"
               for level, r in result["live"].items()]
     return "\n".join(lines)

@@ -55,7 +55,7 @@ def main() -> None:
                                   "cpu_seconds": cpu_seconds() - progress["cpu0"]}), flush=True)
                 os._exit(0)
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warning"]
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn"]
     app.main()
 
 

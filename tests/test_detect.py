@@ -204,3 +204,17 @@ def test_rule_files_are_checked_with_the_key_named(tmp_path, text, problem):
     path.write_text(text)
     with pytest.raises(ConfigError, match=problem):
         load_rules(path)
+
+
+def test_the_clock_keeps_one_timer_per_customer_and_fires_it_once():
+    from streams.detect.stage import Clock
+
+    clock = Clock(lateness=0.0, live=False)
+    for at in (100.0, 150.0, 200.0):  # re-evaluations with later due times add nothing
+        clock.schedule(0, at, "c1")
+    clock.schedule(0, 50.0, "c1")  # an earlier one supersedes
+    clock.schedule(0, 120.0, "c2")
+    assert clock.pending() == 3
+    assert clock.pop_due(0, 60.0) == ["c1"]
+    assert clock.pop_due(0, 500.0) == ["c2"]  # c1's superseded 100 is skipped; its evaluation at 50 reschedules
+    assert clock.pending() == 0

@@ -53,12 +53,19 @@ def alert_record(state: CustomerState, change: Change, now: float) -> dict:
 
 
 class Clock:
-    """Watermarks and due-time heaps per partition."""
+    """Watermarks and due-time heaps per partition.
+
+    A customer has at most one live heap entry, its earliest due time (`next`): re-evaluating a
+    customer on every event used to push an entry each time, and entries due days later (expiry
+    of a channel-hopping window) piled up by the million in a soak run. Superseded entries are
+    skipped when they surface; the evaluation at the earliest due time schedules the next one.
+    """
 
     def __init__(self, lateness: float, live: bool) -> None:
         self.lateness, self.live = lateness, live
         self.newest: dict[int, float] = {}
         self.due: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.next: dict[str, float] = {}
 
     def saw(self, partition: int, event_time: float) -> None:
         if event_time > self.newest.get(partition, float("-inf")):
@@ -69,14 +76,25 @@ class Clock:
         return max(w, wall - self.lateness) if self.live else w
 
     def schedule(self, partition: int, at: float | None, customer: str) -> None:
-        if at is not None:
+        if at is not None and at < self.next.get(customer, float("inf")):
+            self.next[customer] = at
             heapq.heappush(self.due[partition], (at, customer))
 
     def pop_due(self, partition: int, watermark: float) -> list[str]:
         heap, out = self.due[partition], []
         while heap and heap[0][0] <= watermark:
-            out.append(heapq.heappop(heap)[1])
+            at, customer = heapq.heappop(heap)
+            if self.next.get(customer) == at:
+                del self.next[customer]
+                out.append(customer)
         return out
+
+    def clear(self) -> None:
+        self.due.clear()
+        self.next.clear()
+
+    def pending(self) -> int:
+        return sum(len(heap) for heap in self.due.values())
 
 
 def register(app, settings, topics) -> None:
@@ -96,7 +114,7 @@ def register(app, settings, topics) -> None:
         found = await asyncio.get_running_loop().run_in_executor(
             None, outbox.on_topic, kafka_client_config(settings), k.alerts_topic, partitions)
         published.update(found)
-        clock.due.clear()
+        clock.clear()
         missing = []
         for customer, raw in list(table.data.items()):
             if not raw:
@@ -168,6 +186,7 @@ def register(app, settings, topics) -> None:
                     writes.set(customer, state, p)
             await writes.commit(app.producer)
             await send(out)
+            metrics.DETECT_TIMERS.set(clock.pending())
 
 
 def _current(state: CustomerState) -> list[Change]:

@@ -105,7 +105,7 @@ from streams.embedded_broker import free_port
 from streams.identity import guards_of
 from streams.normalize import identifiers
 from streams.simulator.generate import generate
-from tests.integration.pipeline import Pipeline
+from tests.integration.pipeline import Pipeline, wait_until
 from tests.test_identity_graph import expected
 
 SIMULATED = int(os.environ.get("CXPULSE_TEST_IDENTITY_EVENTS", "5000"))
@@ -136,17 +136,28 @@ def groups_of(rows) -> set[frozenset[str]]:
     return {frozenset(g) for g in by_customer.values()}
 
 
-def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 1, kill: bool = False):
+def start_second_worker(pipeline: Pipeline, workdir) -> subprocess.Popen:
+    """Another worker of the same group with its own warehouse (chDB opens one data path per process)."""
+    env = {**pipeline.env, "CXPULSE_DATA_DIR": str(workdir / "data2"), "CXPULSE_METRICS_PORT": str(free_port())}
+    log = workdir / "worker-b.log"
+    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=open(log, "wb"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until(lambda: worker.poll() is not None or b"Worker]: Ready" in log.read_bytes(), 90, "worker b ready")
+    return worker
+
+
+def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 1, kill: bool = False,
+        rebalance: bool = False):
+    """Publish the emissions through a pipeline; the groups stitched and the events stored, over every warehouse.
+
+    rebalance: a second worker joins after a third of the stream and the first leaves after two thirds."""
     workdir.mkdir(parents=True)
     pipeline = Pipeline(kafka_bootstrap, workdir, partitions=partitions)
     extra = None
     try:
         pipeline.start_worker()
         if workers == 2:
-            env = {**pipeline.env, "CXPULSE_DATA_DIR": str(workdir / "data2"), "CXPULSE_METRICS_PORT": str(free_port())}
-            log = open(workdir / "worker-b.log", "wb")
-            extra = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            extra = start_second_worker(pipeline, workdir)
         for i, e in enumerate(emissions):
             pipeline.producer.send(pipeline.input_topic, key=e.key, value=e.value, headers=e.headers)
             if kill and i == len(emissions) // 2:
@@ -154,6 +165,13 @@ def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 
                 pipeline.wait_stored(events=len(emissions) // 4, dead_letters=0)
                 pipeline.kill_worker()
                 pipeline.start_worker()
+            if rebalance and i == len(emissions) // 3:
+                pipeline.flush()
+                pipeline.wait_stored(events=len(emissions) // 6, dead_letters=0)
+                extra = start_second_worker(pipeline, workdir)
+            if rebalance and i == 2 * len(emissions) // 3:
+                pipeline.flush()
+                assert pipeline.stop_worker() == 0  # leaves the group mid-stream; worker b takes over
         pipeline.flush()
         pipeline.wait_drained(timeout=300)
         assert pipeline.stop_worker() == 0
@@ -189,7 +207,8 @@ def test_customers_do_not_depend_on_partitions_workers_or_a_crash(kafka_bootstra
     results = {}
     for name, kw in [("1 partition", dict(partitions=1)), ("4 partitions", dict(partitions=4)),
                      ("4 partitions, 2 workers", dict(partitions=4, workers=2)),
-                     ("4 partitions, kill -9 mid-run", dict(partitions=4, kill=True))]:
+                     ("4 partitions, kill -9 mid-run", dict(partitions=4, kill=True)),
+                     ("8 partitions, a worker joins and one leaves mid-run", dict(partitions=8, rebalance=True))]:
         started = time.monotonic()
         groups, stored = run(kafka_bootstrap, tmp_path / name.replace(" ", "_").replace(",", ""), emissions, **kw)
         print(f"{name}: {len(emissions)} events, {len(groups)} customers, {sum(map(len, groups))} identifiers, "
