@@ -79,10 +79,12 @@ def main() -> None:
         try:
             while simulator.poll() is None:
                 time.sleep(args.sample_seconds - (time.monotonic() - started) % args.sample_seconds)
-                stored = pipeline.metrics().rows_by_table.get("cx.events", 0.0)
+                status = pipeline.metrics()
+                stored = status.rows_by_table.get("cx.events", 0.0)
                 sample = {"minute": round((time.monotonic() - started) / 60, 2),
                           "rss_mib": round(process_rss(pipeline.worker.pid) / 2**20, 1), "lag": probe.lag() or 0,
-                          "stored_per_min": round((stored - stored_before) * 60 / args.sample_seconds)}
+                          "stored_per_min": round((stored - stored_before) * 60 / args.sample_seconds),
+                          "stored": int(stored), "state_keys": {k: int(v) for k, v in status.state_keys.items()}}
                 stored_before = stored
                 samples.append(sample)
                 log(str(sample))
@@ -113,8 +115,11 @@ def main() -> None:
         f"{first['rss_mib']} MiB at minute {first['minute']:.0f} → {last['rss_mib']} MiB at minute "
         f"{last['minute']:.0f}; max lag {result['max_lag']:,} messages."
         + (f" Stopped early: {stopped_early}." if stopped_early else ""), "",
-        "| minute | RSS (MiB) | lag | stored/min |", "|---:|---:|---:|---:|",
-        *[f"| {s['minute']:.1f} | {s['rss_mib']} | {s['lag']:,} | {s['stored_per_min']:,} |" for s in samples]])
+        "| minute | RSS (MiB) | lag | stored/min | events stored | keys: dedup / identity nodes / customers |",
+        "|---:|---:|---:|---:|---:|---|",
+        *[f"| {s['minute']:.1f} | {s['rss_mib']} | {s['lag']:,} | {s['stored_per_min']:,} | {s['stored']:,} | "
+          + " / ".join(f"{s['state_keys'].get(t, 0):,}" for t in ("dedup_seen", "identity_nodes", "detect_customers"))
+          + " |" for s in samples]])
     stem = write_results("soak", result, table)
     plot(samples, stem.with_suffix(".png"), f"cxpulse soak: {args.rate:,.0f} ev/s, one worker, {when}")
     print(table)

@@ -57,7 +57,7 @@ def main_options(
 
 @app.command()
 def worker(ctx: typer.Context) -> None:
-    """Run the pipeline (ingest, dedup, sink) as one Faust worker until SIGINT/SIGTERM."""
+    """Run the pipeline (ingest, dedup, identity, detection, webhooks, sink) as one Faust worker until SIGINT/SIGTERM."""
     from kafka.errors import KafkaError
 
     from streams.app import run_worker

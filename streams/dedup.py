@@ -74,6 +74,7 @@ def register(app, settings, topics) -> None:
     seen = app.Table("dedup_seen", default=None, partitions=settings.kafka.partitions,
                      key_type=str, value_type=bytes)  # values: JSON [origin, position, seen_ts]
     expiry = Expiry(window)
+    metrics.STATE_KEYS.labels(table="dedup_seen").set_function(lambda: len(seen.data))
 
     @seen.on_recover
     async def _rebuild_expiry() -> None:

@@ -71,6 +71,7 @@ def register(app, settings, topics) -> None:
     # Schema argument alone leaves recovery decoding the values as JSON).
     nodes = app.Table("identity_nodes", default=None, partitions=settings.kafka.partitions,
                       key_type=str, value_type=bytes)
+    metrics.STATE_KEYS.labels(table="identity_nodes").set_function(lambda: len(nodes.data))
     blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
 
     graph_topic, resolved_topic, links_topic = (topics.name(t) for t in (topics.identity, topics.resolved, topics.links))

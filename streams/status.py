@@ -24,6 +24,7 @@ class Status:
     e2e_sum: float = 0.0
     e2e_count: float = 0.0
     lag: int | None = None
+    state_keys: dict[str, float] = field(default_factory=dict)  # table -> keys held
     worker_up: bool = False
 
 
@@ -46,6 +47,8 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 rows[labels["table"]] += value
             elif name == "cxpulse_events_consumed_total" and labels.get("stage") == "ingest":
                 status.consumed += value
+            elif name == "cxpulse_state_keys":
+                status.state_keys[labels["table"]] = value
             elif name == "cxpulse_identity_changes_total":
                 status.identity_changes[labels["change"]] = status.identity_changes.get(labels["change"], 0.0) + value
             elif name == "cxpulse_alerts_total":

@@ -104,6 +104,7 @@ def register(app, settings, topics) -> None:
     published = outbox.Published()
     table = app.Table("detect_customers", default=None, partitions=settings.kafka.partitions,
                       key_type=str, value_type=bytes)
+    metrics.STATE_KEYS.labels(table="detect_customers").set_function(lambda: len(table.data))
 
     @table.on_recover
     async def _after_recovery() -> None:
