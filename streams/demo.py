@@ -140,7 +140,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                         on_emit=on_emit))
         # lag over every stage's input: the last sink batch is stored only when all of them reach 0
         lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id,
-                       [t for t in topic_names(settings) if t != settings.kafka.ticks_topic])
+                       [t for t in topic_names(settings) if t != settings.kafka.ticks_topic], exact=False)
         started = time.monotonic()
         simulator.start()
         before = Status()

@@ -69,12 +69,14 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
 class LagProbe:
     """Total lag of the worker's consumer group over the given topics."""
 
-    def __init__(self, kafka_config: dict, group: str, topics: list[str]) -> None:
+    def __init__(self, kafka_config: dict, group: str, topics: list[str], exact: bool = True) -> None:
+        """exact: read each partition's last batch for its true end (streams.log_end); seconds per call,
+        so a live board, polled every second, takes the broker's reported ends instead."""
         from kafka import KafkaAdminClient, KafkaConsumer
 
         self._admin = KafkaAdminClient(**kafka_config)
         self._consumer = KafkaConsumer(enable_auto_commit=False, **kafka_config)
-        self.group, self.topics = group, topics
+        self.group, self.topics, self.exact = group, topics, exact
 
     def by_partition(self) -> dict | None:
         """{TopicPartition: messages not yet committed by the group}, or None when Kafka is unreachable."""
@@ -87,7 +89,9 @@ class LagProbe:
             committed = self._admin.list_group_offsets(self.group).get(self.group, {})
             tps = [TopicPartition(t, p) for t in self.topics
                    for p in (self._consumer.partitions_for_topic(t) or ())]
-            ends = true_ends(self._consumer, self._consumer.end_offsets(tps))
+            ends = self._consumer.end_offsets(tps)
+            if self.exact:
+                ends = true_ends(self._consumer, ends)
         except (KafkaError, OSError, TimeoutError):
             return None
         return {tp: max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
