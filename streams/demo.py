@@ -105,6 +105,21 @@ def summarize(settings: Settings, since: float) -> DemoResult:
         warehouse.close()
 
 
+def _on_first_ctrl_c() -> threading.Event:
+    """An event set by the first SIGINT, after which Ctrl-C is a KeyboardInterrupt again.
+
+    Not KeyboardInterrupt for the first one: it can land inside kafka-python's network wait
+    (the lag probe), which swallows it, and the board went on forever (seen in CI)."""
+    interrupted = threading.Event()
+
+    def handler(signum, frame) -> None:
+        interrupted.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    return interrupted
+
+
 def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: int, bad_fraction: float) -> DemoResult:
     from streams.simulator import publish
 
@@ -144,18 +159,19 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         started = time.monotonic()
         simulator.start()
         before = Status()
-        try:
-            with Live(console=err, refresh_per_second=2, transient=False) as live:
-                while simulator.is_alive():
-                    if worker.process.poll() is not None:
-                        raise RuntimeError(f"the worker exited with code {worker.process.returncode}; "
-                                           f"see {settings.data_path / 'worker.log'}")
-                    now = scrape(metrics_url)
-                    now.lag = lag.lag()
-                    live.update(board.render(now, before, produced[0], time.monotonic() - started))
-                    before = now
-                    simulator.join(1.0)
-        except KeyboardInterrupt:
+        interrupted = _on_first_ctrl_c()
+        with Live(console=err, refresh_per_second=2, transient=False) as live:
+            while simulator.is_alive() and not interrupted.is_set():
+                if worker.process.poll() is not None:
+                    raise RuntimeError(f"the worker exited with code {worker.process.returncode}; "
+                                       f"see {settings.data_path / 'worker.log'}")
+                now = scrape(metrics_url)
+                now.lag = lag.lag()
+                live.update(board.render(now, before, produced[0], time.monotonic() - started))
+                before = now
+                interrupted.wait(1.0)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if interrupted.is_set():
             err.print("interrupted: stopping…")
         stop.set()
         simulator.join()
