@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,18 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import FAST_RULES, alert_latencies, alerts_on_topic, machine, quantile, write_results  # noqa: E402
+from benchmarks.measure import (alert_latencies, alerts_on_topic, fast_alert_pipeline, machine, quantile,  # noqa: E402
+                                write_results)
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator.publish import publish  # noqa: E402
-from tests.integration.pipeline import Pipeline  # noqa: E402
 
 
 def run(bootstrap: str, rate: float, seconds: float, seed: int) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="cxpulse-alert-bench-"))
-    (workdir / "rules.toml").write_text(FAST_RULES)
-    pipeline = Pipeline(bootstrap, workdir)
-    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(workdir / "rules.toml"),
-                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
+    pipeline = fast_alert_pipeline(bootstrap, "cxpulse-alert-bench-")
     try:
         pipeline.start_worker()
         stats = {}

@@ -33,7 +33,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import (FAST_RULES, alert_latencies, alerts_on_topic, machine, process_cpu_seconds,  # noqa: E402
+from benchmarks.measure import (alert_latencies, alerts_on_topic, fast_alert_pipeline, machine, process_cpu_seconds,  # noqa: E402
                                 process_rss, quantile, write_results)
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator import generate  # noqa: E402
@@ -63,30 +63,45 @@ def row(name: str, events: int, seconds: float, cpu_seconds: float, **extra) -> 
             "cpu_us_per_event": round(cpu_seconds / events * 1e6, 1), **extra}
 
 
-async def _aiokafka_loop(bootstrap: str, topic: str, events: int) -> tuple[float, float]:
+class DecodeLoop:
+    """The raw ceilings' loop body: JSON-decode every value; time and CPU from the first non-empty poll."""
+
+    def __init__(self, events: int) -> None:
+        self.events, self.seen, self.started, self.cpu0 = events, 0, None, 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.seen < self.events
+
+    def feed(self, batches: dict) -> None:
+        if self.started is None and batches:
+            self.started, self.cpu0 = time.perf_counter(), cpu_self()
+        for messages in batches.values():
+            for message in messages:
+                orjson.loads(message.value)
+                self.seen += 1
+
+    def row(self, name: str) -> dict:
+        return row(name, self.events, time.perf_counter() - self.started, cpu_self() - self.cpu0)
+
+
+async def _aiokafka_loop(bootstrap: str, topic: str, events: int) -> dict:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 group_id=f"raw-aiokafka-{time.time_ns()}", enable_auto_commit=False)
     await consumer.start()
     try:
-        seen, started, cpu0 = 0, None, 0.0
-        while seen < events:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            if started is None and batches:
-                started, cpu0 = time.perf_counter(), cpu_self()
-            for messages in batches.values():
-                for message in messages:
-                    orjson.loads(message.value)
-                    seen += 1
-        return time.perf_counter() - started, cpu_self() - cpu0
+        loop = DecodeLoop(events)
+        while loop.running:
+            loop.feed(await consumer.getmany(timeout_ms=1000, max_records=5000))
+        return loop.row("raw ceiling: aiokafka consume + JSON decode")
     finally:
         await consumer.stop()
 
 
 def raw_aiokafka(bootstrap: str, topic: str, events: int) -> dict:
-    seconds, cpu = asyncio.run(_aiokafka_loop(bootstrap, topic, events))
-    return row("raw ceiling: aiokafka consume + JSON decode", events, seconds, cpu)
+    return asyncio.run(_aiokafka_loop(bootstrap, topic, events))
 
 
 def raw_kafka_python(bootstrap: str, topic: str, events: int) -> dict:
@@ -95,17 +110,10 @@ def raw_kafka_python(bootstrap: str, topic: str, events: int) -> dict:
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              group_id=f"raw-kafka-python-{time.time_ns()}", enable_auto_commit=False)
     try:
-        seen, started, cpu0 = 0, None, 0.0
-        while seen < events:
-            batches = consumer.poll(timeout_ms=1000, max_records=5000)
-            if started is None and batches:
-                started, cpu0 = time.perf_counter(), cpu_self()
-            for messages in batches.values():
-                for message in messages:
-                    orjson.loads(message.value)
-                    seen += 1
-        return row("raw ceiling: kafka-python consume + JSON decode", events, time.perf_counter() - started,
-                   cpu_self() - cpu0)
+        loop = DecodeLoop(events)
+        while loop.running:
+            loop.feed(consumer.poll(timeout_ms=1000, max_records=5000))
+        return loop.row("raw ceiling: kafka-python consume + JSON decode")
     finally:
         consumer.close()
 
@@ -142,11 +150,7 @@ def pipeline_backlog(pipeline: Pipeline, events: int) -> dict:
 
 def live(bootstrap: str, rate: float, seconds: float, seed: int) -> dict:
     """One worker under simulated traffic at `rate`: latencies of rows and alerts."""
-    workdir = Path(tempfile.mkdtemp(prefix="cxpulse-harness-live-"))
-    (workdir / "rules.toml").write_text(FAST_RULES)
-    pipeline = Pipeline(bootstrap, workdir)
-    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(workdir / "rules.toml"),
-                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
+    pipeline = fast_alert_pipeline(bootstrap, "cxpulse-harness-live-")
     try:
         pipeline.start_worker()
         simulator = subprocess.run(

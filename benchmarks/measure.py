@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -15,6 +16,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # A queue-wait threshold of seconds instead of minutes, so simulated traffic raises alerts quickly.
 FAST_RULES = "[long_queue_wait]\nopen_seconds = 5\nescalate_seconds = 60\ncooldown_seconds = 0\n"
+
+
+def fast_alert_pipeline(bootstrap: str, prefix: str):
+    """A test-harness pipeline (own topics and data dir) whose alerts come within seconds: FAST_RULES, 1 s lateness."""
+    from tests.integration.pipeline import Pipeline
+
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    (workdir / "rules.toml").write_text(FAST_RULES)
+    pipeline = Pipeline(bootstrap, workdir)
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(workdir / "rules.toml"),
+                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
+    return pipeline
 
 
 def machine() -> dict:

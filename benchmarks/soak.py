@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import RESULTS, machine, process_rss, write_results  # noqa: E402
+from benchmarks.measure import machine, process_rss, write_results  # noqa: E402
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.status import LagProbe  # noqa: E402
 from tests.integration.pipeline import PIPELINE_TOPICS, Pipeline  # noqa: E402
