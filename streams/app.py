@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 class CxApp(faust.App):
     """faust.App whose consumer keeps spurious post-seek gaps out of its commits (see streams.faust_consumer)."""
 
+    cx_settings: Settings  # set by build_app; the consumer reads the Kafka settings for its highwater check
+
     def _new_transport(self):
         return faust_consumer.Transport(self.conf.broker_consumer, self)
 
@@ -49,7 +51,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
         producer_max_batch_size=512 * 1024,
         web_enabled=False,
     )
-    app.cx_settings = settings  # for the consumer's highwater correction (streams.faust_consumer)
+    app.cx_settings = settings
     topics = PipelineTopics.declare(app, settings)
     store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
                             settings.sink.retry_max_seconds)

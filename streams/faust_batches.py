@@ -29,9 +29,8 @@ class BatchWrites:
     record. `commit` puts each key's last value into the table's local store and sends the
     changelog records in produce batches through the app's producer (the one Faust flushes
     before it commits offsets), skipping Faust's per-write send path (a future, a buffer and
-    three callbacks per write, the largest cost of a table write). The record goes to the partition of the event
-    that last touched the key, which is the key's partition: every record of a key arrives on
-    one partition. Keys and values are serialized with the table's own codecs, so the changelog
+    three callbacks per write, the largest cost of a table write). The record goes to the
+    partition named by the last `set`/`delete`, the partition the key's records arrive on. Keys and values are serialized with the table's own codecs, so the changelog
     holds what Faust's own write would have sent and recovery reads it alike.
     `commit` must be awaited before the batch is acked.
     """

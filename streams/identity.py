@@ -24,9 +24,9 @@ from streams import identity_graph as graph
 from streams import metrics
 from streams.bounded import BoundedSet
 from streams.envelopes import unpack
-from streams.produce_batches import send_records
 from streams.faust_batches import BatchWrites, batches
 from streams.identity_graph import Guards, LinkChange, canonical_id, kind_of
+from streams.produce_batches import send_records
 from streams.records import decode_event, encode
 from streams.simulator.clock import rfc3339_at
 

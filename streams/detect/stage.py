@@ -1,7 +1,7 @@
 """Detection stage: per-customer state, event-time timers, alert changes on cx.alerts.
 
-Records in: resolved `CxEvent` envelopes routed by customer, and clock ticks (one per partition every
-`detect.tick_seconds`) on a co-partitioned topic, in one stream, so timer work runs inside
+Records in: resolved `CxEvent` envelopes routed by customer, and clock ticks (one per partition
+every `detect.tick_seconds`) on a co-partitioned topic, in one stream, so timer work runs inside
 stream iteration like any event and its table writes land on the right changelog partition.
 A customer with several events in one envelope is folded once and evaluated once after them;
 the table is written once per customer and batch.
