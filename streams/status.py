@@ -17,6 +17,7 @@ class Status:
     dead_by_reason: dict[str, float] = field(default_factory=dict)
     rows_by_table: dict[str, float] = field(default_factory=dict)
     spurious_gap_offsets: float = 0.0
+    store_failures: float = 0.0  # warehouse writes that failed and were retried
     identity_changes: dict[str, float] = field(default_factory=dict)
     identifiers_blocked: float = 0.0
     alerts: dict[tuple[str, str], float] = field(default_factory=dict)  # (rule, state) -> changes sent
@@ -56,6 +57,8 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 status.alerts[key] = status.alerts.get(key, 0.0) + value
             elif name == "cxpulse_identifiers_blocked_total":
                 status.identifiers_blocked += value
+            elif name == "cxpulse_store_failures_total":
+                status.store_failures += value
             elif name == "cxpulse_consumer_spurious_gap_offsets_total":
                 status.spurious_gap_offsets += value
             elif name == "cxpulse_event_to_stored_seconds_sum":

@@ -14,6 +14,7 @@ from kafka import KafkaConsumer
 
 from streams.contract import schemas_dir
 from tests.integration.pipeline import Pipeline, wait_until
+from tests.integration.webhooks import Receiver, fail_first
 
 pytestmark = pytest.mark.integration
 
@@ -218,42 +219,10 @@ def test_live_clock_fires_for_a_customer_waiting_alone(kafka_bootstrap, tmp_path
         pipeline.close()
 
 
-class Receiver:
-    """A webhook endpoint on loopback that refuses its first `fail` calls with HTTP 500."""
-
-    def __init__(self, fail: int) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.calls, self.accepted, self.fail = 0, [], fail
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.calls += 1
-                if outer.calls <= outer.fail:
-                    self.send_response(500)
-                else:
-                    outer.accepted.append((dict(self.headers), body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/cxpulse"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstrap, tmp_path):
     from streams.delivery import verify
 
-    receiver = Receiver(fail=3)
+    receiver = Receiver(fail_first(3))
     pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
     pipeline.env |= {"CXPULSE_WEBHOOK_URLS": receiver.url, "CXPULSE_WEBHOOK_SECRET": "s3cret",
                      "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.2"}
@@ -266,9 +235,9 @@ def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstr
                    lambda: f"{len(outreach)} deliveries (have {len(receiver.accepted)})")
         time.sleep(1)
         delivered = [h["X-Cxpulse-Delivery"] for h, _ in receiver.accepted]
-        print(f"webhook: {receiver.calls} calls, {len(delivered)} accepted, {len(outreach)} outreach alert changes")
+        print(f"webhook: {len(receiver.calls)} calls, {len(delivered)} accepted, {len(outreach)} outreach alert changes")
         assert sorted(delivered) == sorted(outreach), "each outreach alert change exactly once, none for do-not-contact"
-        assert receiver.calls == len(outreach) + 3
+        assert len(receiver.calls) == len(outreach) + 3
         assert all(verify(b"s3cret", h["X-Cxpulse-Timestamp"], body, h["X-Cxpulse-Signature"]) for h, body in receiver.accepted)
         assert not verify(b"wrong", receiver.accepted[0][0]["X-Cxpulse-Timestamp"], receiver.accepted[0][1],
                           receiver.accepted[0][0]["X-Cxpulse-Signature"])
@@ -279,7 +248,7 @@ def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstr
 
 
 def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(kafka_bootstrap, tmp_path):
-    receiver = Receiver(fail=10**9)
+    receiver = Receiver(lambda call, since_first: 500)
     pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
     pipeline.env |= {"CXPULSE_WEBHOOK_URLS": receiver.url, "CXPULSE_WEBHOOK_SECRET": "s3cret",
                      "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.05", "CXPULSE_WEBHOOK_MAX_ATTEMPTS": "2"}
@@ -294,7 +263,7 @@ def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(k
         rows = pipeline.query("SELECT reason, stage, event_id FROM cx.dead_letters FINAL")
         assert {r["event_id"] for r in rows} == outreach
         assert {(r["reason"], r["stage"]) for r in rows} == {("webhook_failed", "webhook")}
-        assert receiver.calls == 2 * len(rows)  # max_attempts each
+        assert len(receiver.calls) == 2 * len(rows)  # max_attempts each
     finally:
         pipeline.close()
         receiver.close()

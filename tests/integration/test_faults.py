@@ -12,6 +12,7 @@ from kafka import KafkaConsumer
 
 from streams.simulator.generate import generate
 from tests.integration.pipeline import Pipeline
+from tests.integration.webhooks import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -85,35 +86,12 @@ def test_a_flood_of_malformed_events_among_good_ones_loses_nothing_and_stores_no
 
 def test_a_webhook_that_hangs_then_fails_does_not_hold_up_the_pipeline(pipeline, tmp_path):
     """The endpoint hangs past the timeout, then answers 500; alerts still flow, deliveries end up retried or dead-lettered."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    calls = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            calls.append(time.monotonic())
-            if len(calls) % 2:
-                time.sleep(3)  # past the 1 s timeout
-            self.send_response(500)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    rules = tmp_path / "rules.toml"
-    rules.write_text("[long_queue_wait]\nopen_seconds = 5\nescalate_seconds = 7200\n")
-    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules),
-                     "CXPULSE_WEBHOOK_URLS": f"http://127.0.0.1:{server.server_port}/hook",
-                     "CXPULSE_WEBHOOK_SECRET": "s3cret", "CXPULSE_WEBHOOK_TIMEOUT_SECONDS": "1",
-                     "CXPULSE_WEBHOOK_MAX_ATTEMPTS": "3", "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.2"}
+    receiver = Receiver(hang_then_fail)
+    n = 20
     try:
+        with_fast_alerts(pipeline, tmp_path, receiver.url, timeout=1, max_attempts=3)
         pipeline.start_worker()
         base = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
-        n = 20
         for i in range(n):  # queued half an hour ago (live clock): every threshold has passed
             pipeline.send(queued(i, base + dt.timedelta(seconds=i)))
         pipeline.flush()
@@ -122,11 +100,29 @@ def test_a_webhook_that_hangs_then_fails_does_not_hold_up_the_pipeline(pipeline,
         assert pipeline.stop_worker() == 0
         undelivered = pipeline.scalar("SELECT count() FROM cx.dead_letters FINAL WHERE stage = 'webhook'")
         opened = pipeline.scalar("SELECT count() FROM cx.alerts FINAL WHERE state = 'open'")
-        print(f"hanging webhook: {n} events stored, {opened} alerts opened, {len(calls)} calls, "
+        print(f"hanging webhook: {n} events stored, {opened} alerts opened, {len(receiver.calls)} calls, "
               f"{undelivered} deliveries dead-lettered")
-        assert opened == n and undelivered == n and len(calls) == 3 * n
+        assert opened == n and undelivered == n and len(receiver.calls) == 3 * n
     finally:
-        server.shutdown()
+        receiver.close()
+
+
+def hang_then_fail(call: int, since_first: float) -> int:
+    """Every other call hangs past a 1 s client timeout; every call ends in HTTP 500."""
+    if call % 2:
+        time.sleep(3)
+    return 500
+
+
+def with_fast_alerts(pipeline: Pipeline, tmp_path, url: str, *, timeout: float, max_attempts: int,
+                     retry_max: float = 30.0) -> None:
+    """Queue-wait alerts 5 s after queueing, delivered to url with the secret `s3cret`."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[long_queue_wait]\nopen_seconds = 5\nescalate_seconds = 7200\n")
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_WEBHOOK_URLS": url,
+                     "CXPULSE_WEBHOOK_SECRET": "s3cret", "CXPULSE_WEBHOOK_TIMEOUT_SECONDS": str(timeout),
+                     "CXPULSE_WEBHOOK_MAX_ATTEMPTS": str(max_attempts),
+                     "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.2", "CXPULSE_WEBHOOK_RETRY_MAX_SECONDS": str(retry_max)}
 
 
 def queued(i: int, at: dt.datetime) -> dict:
