@@ -12,7 +12,7 @@ import ssl
 
 import faust
 
-from streams import dedup, delivery, faust_consumer, identity, ingest, metrics, sink
+from streams import consumer_lag, dedup, delivery, faust_consumer, identity, ingest, metrics, sink
 from streams.detect import stage as detect
 from streams.config import Settings
 from streams.topics import PipelineTopics, create_topics
@@ -61,6 +61,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     detect.register(app, settings, topics)
     delivery.register(app, settings, topics)
     sink.register(app, settings, topics, store)
+    consumer_lag.register(app)
     return app, store
 
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of every cxpulse process (labels are bounded: stage, channel, reason, table)."""
+"""Prometheus metrics of every cxpulse process (labels are bounded: stage, channel, reason, table, topic)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ STORE_SECONDS = Histogram("cxpulse_store_latency_seconds", "Time to store one ba
 END_TO_END = Histogram("cxpulse_event_to_stored_seconds", "Event time to row stored", ["channel"],
                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600))
 STATE_KEYS = Gauge("cxpulse_state_keys", "Keys a stage holds in its table (memory:// store)", ["table"])
+CONSUMER_LAG = Gauge("cxpulse_consumer_lag_messages",
+                     "Messages on the worker's assigned partitions not yet committed, per topic", ["topic"])
 DETECT_TIMERS = Gauge("cxpulse_detect_timers", "Customers with an alert timer pending in the detection stage")
 
 

@@ -1,0 +1,189 @@
+"""Debian's Prometheus scrapes a real worker on loopback: every PromQL query of the "Pipeline health"
+board returns data while simulated traffic flows, and cxpulse's rule groups load and evaluate healthy.
+
+The traffic reaches every panel: all channels, malformed events (dead letters by reason), alert
+thresholds of seconds on the live clock (alerts open and escalate), and a webhook that refuses its
+first calls (delivered and retried).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streams.boards import pipeline as pipeline_board
+from streams.embedded_broker import free_port
+from streams.simulator import generate
+from tests.integration.pipeline import Pipeline, wait_until
+from tests.integration.test_alerts import Receiver
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("prometheus") is None,
+                                 reason="prometheus binary missing: apt-get install prometheus (.ci/run does)")]
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
+# What Grafana substitutes: $__rate_interval is at least 4 scrape intervals of the datasource
+# (Grafana's default 15 s), $__range the dashboard's default hour.
+GRAFANA_BUILTINS = {"__rate_interval": "1m", "__range": "1h", "__interval": "15s"}
+CHANNELS = {"voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey"}
+# Thresholds of seconds, so simulated customers waiting in queues and unanswered get alerts at once.
+RULES_FILE = """
+[long_queue_wait]
+open_seconds = 2
+escalate_seconds = 4
+cooldown_seconds = 0
+[unanswered_message]
+open_seconds = 2
+escalate_seconds = 4
+business_hours = 0
+"""
+
+
+class Prometheus:
+    """The prometheus binary on 127.0.0.1, scraping one target every second with cxpulse's rules."""
+
+    def __init__(self, workdir: Path, target: str) -> None:
+        self.port = free_port()
+        config = workdir / "prometheus.yml"
+        config.write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(RULES / "*.yml")],
+            "scrape_configs": [{"job_name": "cxpulse-worker", "static_configs": [{"targets": [target]}]}],
+        }))
+        self.log = open(workdir / "prometheus.log", "wb")
+        self.process = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.process.poll() is not None or self._ready(), 30, "prometheus ready")
+        assert self.process.poll() is None, (workdir / "prometheus.log").read_text()[-2000:]
+
+    def _ready(self) -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1).status == 200
+        except OSError:
+            return False
+
+    def api(self, path: str, **params) -> dict:
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        body = json.loads(urllib.request.urlopen(url, timeout=10).read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        return self.api("query", query=expr)["result"]
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.close()
+
+
+def board_queries(board: dict) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every target, variables expanded as Grafana would with All selected."""
+    values = dict(GRAFANA_BUILTINS)
+    for variable in board["templating"]["list"]:
+        assert variable["includeAll"], f"variable {variable['name']}: pick a value for the test"
+        values[variable["name"]] = variable["allValue"]
+
+    def expand(expr: str) -> str:
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values[m.group(1) or m.group(2)], expr)
+
+    return [(panel["title"], expand(target["expr"])) for panel in board["panels"]
+            for target in panel.get("targets", [])]
+
+
+def finite(result: list[dict]) -> bool:
+    return any(math.isfinite(float(series["value"][1])) for series in result)
+
+
+class Traffic(threading.Thread):
+    """Simulated events from every channel, paced in real time until stopped, as the simulator sends
+    them in the real stack: every counter and histogram moves between scrapes (a rate needs two)."""
+
+    def __init__(self, pipeline: Pipeline, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.pipeline, self.rate, self.stopped = pipeline, rate, threading.Event()
+        self.refused: Counter[str] = Counter()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        for e in generate(seed=5, start=dt.datetime.now(dt.UTC), rate=self.rate, bad_fraction=0.05):
+            if self.stopped.wait(max(0.0, e.at - (time.monotonic() - started))):
+                break
+            self.pipeline.send(e.value, key=e.key, headers=e.headers)
+            if e.expect != "valid":
+                self.refused[e.expect] += 1
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(10)
+
+
+def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bootstrap, tmp_path):
+    receiver = Receiver(fail=2)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES_FILE)
+    pipeline = Pipeline(kafka_bootstrap, tmp_path)
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1",
+                     "CXPULSE_WEBHOOK_URLS": receiver.url, "CXPULSE_WEBHOOK_SECRET": "s3cret",
+                     "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.1"}
+    traffic, prometheus = Traffic(pipeline, rate=200), None
+    try:
+        pipeline.start_worker()
+        prometheus = Prometheus(tmp_path, f"127.0.0.1:{pipeline.metrics_port}")
+        traffic.start()
+        queries = board_queries(pipeline_board.dashboard())
+
+        def without_data():
+            return [(title, expr) for title, expr in queries if not finite(prometheus.query(expr))]
+        wait_until(lambda: not without_data(), 45, lambda: f"data for every board query; none for {without_data()}")
+        print(f"pipeline board: {len(queries)} PromQL queries evaluated through the HTTP API, all with data")
+
+        channels = set(prometheus.api("label/channel/values", **{"match[]": "cxpulse_events_valid_total"}))
+        assert len(channels) >= 5 and channels <= CHANNELS, channels
+        reasons = {s["metric"]["reason"] for s in prometheus.query("cxpulse_dead_letters_total")}
+        assert reasons and reasons <= set(traffic.refused), (reasons, traffic.refused)
+        results = {s["metric"]["result"] for s in prometheus.query("cxpulse_webhook_deliveries_total")}
+        assert {"delivered", "retried"} <= results, results
+        assert prometheus.query('sum(up{job="cxpulse-worker"})')[0]["value"][1] == "1"
+
+        def rule_groups():
+            return prometheus.api("rules")["groups"]
+        wait_until(lambda: all(r["health"] == "ok" for g in rule_groups() for r in g["rules"]), 15,
+                   lambda: f"every rule evaluated healthy: {rule_groups()}")
+        groups = {g["name"]: len(g["rules"]) for g in rule_groups()}
+        assert groups == {"cxpulse-recording": 2, "cxpulse-workers": 3, "cxpulse-events": 2,
+                          "cxpulse-warehouse": 2, "cxpulse-delivery": 2}, groups
+        lag_topics = {s["metric"]["topic"] for s in prometheus.query("topic:cxpulse_consumer_lag_messages:sum")}
+        assert pipeline.input_topic in lag_topics, lag_topics
+        firing = {a["labels"]["alertname"] for a in prometheus.api("alerts")["alerts"]}
+        assert not firing & {"CxpulseWorkerDown", "CxpulseNoWorkerUp", "CxpulseStoreStalled"}, firing
+
+        # lag: seen while events flow, 0 once drained (no phantom lag from changelogs or uncommitted
+        # partitions; the detect stage's ticks never stop, so they are left out)
+        input_lag = f'cxpulse_consumer_lag_messages{{topic="{pipeline.input_topic}"}}'
+        assert float(prometheus.query(f"max_over_time({input_lag}[1m])")[0]["value"][1]) > 0
+        traffic.stop()
+        pipeline.wait_drained(timeout=30)
+        wait_until(lambda: prometheus.query('sum(cxpulse_consumer_lag_messages{topic!~".*ticks.*"}) == 0'), 10,
+                   lambda: f"lag 0 after draining: {prometheus.query('cxpulse_consumer_lag_messages')}")
+    finally:
+        traffic.stop()
+        if prometheus is not None:
+            prometheus.close()
+        pipeline.close()
+        receiver.close()
