@@ -384,3 +384,21 @@ def test_the_cli_redacts_by_default_and_the_switch_allows_identifiers(tmp_path, 
 
     assert logged_after({}) == "to <email>"
     assert logged_after({"CXPULSE_LOG_IDENTIFIERS": "true"}) == f"to {IDENTIFIERS[0]}"
+
+
+def test_redaction_survives_the_workers_logging_setup(capsys):
+    """Faust's worker (mode) replaces the root handlers with its own; the record factory stays."""
+    from mode.utils.logging import setup_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        redact.install()
+        setup_logging(loglevel="INFO")
+        logging.getLogger("faust.agents").info("agent saw %s", IDENTIFIERS[0])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    logged = capsys.readouterr()
+    assert "agent saw <email>" in logged.out + logged.err
+    assert IDENTIFIERS[0] not in logged.out + logged.err
