@@ -11,7 +11,7 @@ from typing import IO, Iterable
 
 import orjson
 
-from streams.topics import kafka_client_config
+from streams.connections import kafka_client_config
 
 
 class Board:

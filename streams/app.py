@@ -8,13 +8,13 @@ links, alerts and the dead-letter topic -> sink. `run_worker` is what `cxpulse w
 from __future__ import annotations
 
 import logging
-import ssl
 
 import faust
 
 from streams import consumer_lag, dedup, delivery, faust_consumer, identity, ingest, metrics, sink
 from streams.detect import stage as detect
 from streams.config import Settings
+from streams.connections import faust_credentials
 from streams.topics import PipelineTopics, create_topics
 from streams.warehouse import open_warehouse, view_settings
 from streams.warehouse.migrate import migrate
@@ -36,7 +36,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     app = CxApp(
         k.app_id,
         broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
-        broker_credentials=_credentials(settings),
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(settings.data_path / "faust"),
         topic_partitions=k.partitions,
@@ -63,15 +63,6 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     sink.register(app, settings, topics, store)
     consumer_lag.register(app)
     return app, store
-
-
-def _credentials(settings: Settings):
-    k = settings.kafka
-    if not k.sasl_mechanism:
-        return None
-    context = ssl.create_default_context() if k.security_protocol.upper() == "SASL_SSL" else None
-    return faust.SASLCredentials(username=k.sasl_username, password=k.sasl_password,
-                                 mechanism=k.sasl_mechanism, ssl_context=context)
 
 
 def run_worker(settings: Settings) -> None:

@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 
+from streams import redact
 from streams.config import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="cxpulse: real-time contact-center event pipeline.", no_args_is_help=True,
@@ -49,6 +50,7 @@ def main_options(
         _fail(str(exc), 2)
     if log_level:
         settings.log_level = log_level
+    redact.install(allow_identifiers=settings.log_identifiers)
     logging.basicConfig(stream=sys.stderr, level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))  # per-connection chatter
@@ -182,7 +184,7 @@ def replay_cmd(
 ) -> None:
     """Publish recorded events at their recorded rhythm times SPEED (event times unchanged)."""
     from streams import replay
-    from streams.topics import kafka_client_config
+    from streams.connections import kafka_security_config
 
     if speed < 0:
         _fail("--speed must be >= 0", 2)
@@ -193,8 +195,8 @@ def replay_cmd(
             records = replay.read(stream)
         except ValueError as exc:
             _fail(f"{file}: {exc}", 2)
-    config = {k: v for k, v in kafka_client_config(settings).items() if k != "bootstrap_servers"}
-    took = replay.replay(records, settings.bootstrap, topic or settings.kafka.input_topics[0], speed, config)
+    took = replay.replay(records, settings.bootstrap, topic or settings.kafka.input_topics[0], speed,
+                         kafka_security_config(settings))
     typer.echo(f"replayed {len(records):,} events in {took:.1f} s", err=True)
 
 
@@ -226,6 +228,7 @@ def simulate(
 ) -> None:
     """Publish realistic traffic for all ten channels to Kafka (CloudEvents, structured and binary mode)."""
     from streams import metrics
+    from streams.connections import kafka_security_config
     from streams.simulator import publish
 
     settings = settings_of(ctx)
@@ -234,7 +237,7 @@ def simulate(
     metrics.serve(settings.metrics.host, settings.metrics.port, required=False)
     stats = publish(settings.bootstrap, topic or settings.kafka.input_topics[0], rate=rate, count=count,
                     duration=duration, seed=seed, bad_fraction=bad_fraction,
-                    max_event_bytes=settings.ingest.max_event_bytes)
+                    max_event_bytes=settings.ingest.max_event_bytes, producer_config=kafka_security_config(settings))
     typer.echo(f"produced\t{stats.produced}\nvalid\t{stats.valid}")
 
 

@@ -4,6 +4,10 @@ The file (``--config``/``CXPULSE_CONFIG``, else ``./cxpulse.toml`` when present)
 defaults below; an environment variable ``CXPULSE_<SECTION>_<KEY>`` overrides the file, so a
 container can be configured without a file. ``config/cxpulse.toml`` documents every key, and a
 test keeps it equal to these defaults.
+
+Secrets (SECRETS below) come only from the environment or from a file named by ``<key>_file``
+(``CXPULSE_KAFKA_SASL_PASSWORD_FILE=/run/secrets/kafka-password``, the Docker/Kubernetes secrets
+convention); one written in the config file is refused with its key named.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import Meta
@@ -51,15 +56,57 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     heartbeat_interval: Positive = 1.0
     rebalance_timeout: Positive = 6.0
     commit_interval: Positive = 1.0
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str = ""
+    # Every Kafka client cxpulse creates (Faust/aiokafka, kafka-python) connects with these.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
     sasl_username: str = ""
-    sasl_password: str = ""
+    sasl_password: str = ""              # secret
+    sasl_password_file: str = ""
+    ssl_cafile: str = ""                 # CA bundle to verify the brokers; empty: the system's
+    ssl_certfile: str = ""               # client certificate (mutual TLS)
+    ssl_keyfile: str = ""
+    ssl_key_password: str = ""           # secret, for an encrypted ssl_keyfile
+    ssl_key_password_file: str = ""
+    ssl_check_hostname: bool = True
+
+    def __post_init__(self) -> None:
+        sasl, tls = self.security_protocol.startswith("SASL_"), self.security_protocol.endswith("SSL")
+        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism, sasl_username "
+                             "and sasl_password (CXPULSE_KAFKA_SASL_PASSWORD or CXPULSE_KAFKA_SASL_PASSWORD_FILE)")
+        if not sasl and self.sasl_mechanism:
+            raise ValueError(f"sasl_mechanism {self.sasl_mechanism} needs security_protocol SASL_PLAINTEXT or SASL_SSL")
+        if self.sasl_mechanism == "PLAIN" and not tls:
+            raise ValueError("sasl_mechanism PLAIN over SASL_PLAINTEXT sends the password in clear: "
+                             "use SASL_SSL, or SCRAM-SHA-256/512")
+        files = [n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, n)]
+        if files and not tls:
+            raise ValueError(f"{', '.join(files)} set, but security_protocol {self.security_protocol} uses no TLS")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile needs ssl_certfile")
 
 
 class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
-    # Empty means the embedded chDB engine under data_dir; else clickhouse://user:pass@host:9000/cx
+    # Empty means the embedded chDB engine under data_dir; else clickhouse://user@host:9000/default
+    # (clickhouses://... or secure = true for TLS, port 9440 by default).
     url: str = ""
+    password: str = ""                   # secret; overrides a password in the URL
+    password_file: str = ""
+    secure: bool = False                 # TLS
+    ca_certs: str = ""                   # CA bundle to verify the server; empty: the system's
+    verify: bool = True                  # verify the server's certificate and host name
+
+    @property
+    def tls(self) -> bool:
+        return self.secure or self.url.startswith("clickhouses://")
+
+    def __post_init__(self) -> None:
+        if not self.url and (self.password or self.secure or self.ca_certs):
+            raise ValueError("password, secure and ca_certs need url (the embedded chDB takes none)")
+        if self.password and urlsplit(self.url).password:
+            raise ValueError("a password both in url and in password: keep one (password)")
+        if self.ca_certs and not self.tls:
+            raise ValueError("ca_certs set, but the connection uses no TLS (secure = true or clickhouses://)")
 
 
 class IngestSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -125,7 +172,7 @@ class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
 class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True):
     urls: list[str] = msgspec.field(default_factory=list)  # every outreach alert change is POSTed to each
     # HMAC-SHA256 key for the X-Cxpulse-Signature header: from CXPULSE_WEBHOOK_SECRET or a file
-    # (secret_file, e.g. a mounted secret), never from this file.
+    # (secret_file, e.g. a mounted secret), never from the config file.
     secret: str = ""
     secret_file: str = ""
     timeout_seconds: Positive = 5.0
@@ -134,11 +181,6 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True):
     retry_max_seconds: Positive = 60.0
 
     def key(self) -> bytes:
-        if self.secret_file:
-            try:
-                return Path(self.secret_file).read_bytes().strip()
-            except OSError as exc:
-                raise ConfigError(f"webhook.secret_file: {exc}") from exc
         return self.secret.encode()
 
 
@@ -157,6 +199,8 @@ class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = ".cxpulse"
     log_level: LogLevel = "info"
+    # Logs never show customer identifiers (emails, phones, handles, kind:value ids) unless this is true.
+    log_identifiers: bool = False
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = msgspec.field(default_factory=ClickHouseSettings)
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
@@ -237,14 +281,58 @@ def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+# (section, key) of every secret: set from CXPULSE_<SECTION>_<KEY> or read from the file named by
+# <key>_file (CXPULSE_<SECTION>_<KEY>_FILE), never from the config file.
+SECRETS = (("kafka", "sasl_password"), ("kafka", "ssl_key_password"), ("clickhouse", "password"),
+           ("webhook", "secret"))
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """data[name] when it is a table (a malformed one is reported by the type check later)."""
+    value = data.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _refuse_secrets(data: dict[str, Any], file: Path) -> None:
+    for section, key in SECRETS:
+        if _section(data, section).get(key):
+            env = f"CXPULSE_{section}_{key}".upper()
+            raise ConfigError(f"{section}.{key} is a secret and must not be written in {file}: set {env}, or name "
+                              f"a file holding it ({section}.{key}_file or {env}_FILE)")
+    if urlsplit(str(_section(data, "clickhouse").get("url", ""))).password:
+        raise ConfigError(f"clickhouse.url in {file} carries a password: set CXPULSE_CLICKHOUSE_PASSWORD or "
+                          "CXPULSE_CLICKHOUSE_PASSWORD_FILE instead")
+
+
+def _read_secret_files(data: dict[str, Any]) -> None:
+    """Fill each secret from its <key>_file; both set is an error, so the source is never ambiguous."""
+    for section, key in SECRETS:
+        values = _section(data, section)
+        path = values.get(f"{key}_file")
+        if not path or not isinstance(path, str):  # a non-string is reported by the type check
+            continue
+        if values.get(key):
+            raise ConfigError(f"{section}.{key} is set both directly and from {section}.{key}_file ({path}); "
+                              "keep one")
+        try:
+            secret = Path(path).read_text().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{section}.{key}_file: cannot read {path}: {exc}") from exc
+        if not secret:
+            raise ConfigError(f"{section}.{key}_file: {path} is empty")
+        data[section] = {**values, key: secret}
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Defaults, then the file, then the environment; raise ConfigError naming the bad key."""
+    """Defaults, then the file, then the environment, then secret files; ConfigError names the bad key."""
     environ = dict(os.environ if environ is None else environ)
     data: dict[str, Any] = {}
     file = config_path(path, environ)
     if file is not None:
         data = read_toml(file)
+        _refuse_secrets(data, file)
     data = _merge(data, _env_overrides(environ))
+    _read_secret_files(data)
     try:
         return msgspec.convert(data, Settings, strict=False)
     except msgspec.ValidationError as exc:

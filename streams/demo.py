@@ -23,9 +23,10 @@ from rich.table import Table
 
 from streams import board
 from streams.config import Settings
+from streams.connections import kafka_client_config, kafka_security_config
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.status import LagProbe, Status, scrape
-from streams.topics import create_topics, kafka_client_config, topic_names
+from streams.topics import create_topics, topic_names
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
             kwargs=dict(bootstrap=settings.bootstrap, topic=settings.kafka.input_topics[0], rate=rate, count=None,
                         duration=duration, seed=seed, bad_fraction=bad_fraction,
                         max_event_bytes=settings.ingest.max_event_bytes, progress=False, stop=stop,
-                        on_emit=on_emit))
+                        on_emit=on_emit, producer_config=kafka_security_config(settings)))
         # lag over every stage's input: the last sink batch is stored only when all of them reach 0
         lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id,
                        [t for t in topic_names(settings) if t != settings.kafka.ticks_topic], exact=False)

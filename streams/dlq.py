@@ -40,8 +40,8 @@ def replay(settings: Settings, warehouse: Warehouse, *, reason: str | None, orig
     """Republish matching dead letters to the first input topic; return how many."""
     from kafka import KafkaProducer
 
+    from streams.connections import kafka_client_config
     from streams.deadletter import original_headers
-    from streams.topics import kafka_client_config
 
     rows = warehouse.query(
         f"SELECT message_key, payload_base64, headers FROM cx.dead_letters FINAL WHERE {_where(reason, origin)} "

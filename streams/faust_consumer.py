@@ -30,8 +30,8 @@ from faust.types import TP
 from kafka import TopicPartition
 
 from streams import metrics
+from streams.connections import kafka_client_config
 from streams.log_end import true_ends_with
-from streams.topics import kafka_client_config
 
 log = logging.getLogger(__name__)
 

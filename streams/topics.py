@@ -15,6 +15,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from streams import metrics
 from streams.config import Settings
+from streams.connections import kafka_client_config
 from streams.deadletter import dead_letter_headers
 from streams.envelopes import Envelopes
 from streams.records import RawMessage
@@ -27,17 +28,6 @@ def topic_names(settings: Settings) -> list[str]:
     k = settings.kafka
     return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
             k.links_topic, k.resolved_topic, k.alerts_topic, k.ticks_topic, k.undelivered_topic]
-
-
-def kafka_client_config(settings: Settings) -> dict[str, Any]:
-    """kafka-python connection settings (SASL only when configured)."""
-    k = settings.kafka
-    config: dict[str, Any] = {"bootstrap_servers": settings.bootstrap.split(","),
-                              "security_protocol": k.security_protocol}
-    if k.sasl_mechanism:
-        config |= {"sasl_mechanism": k.sasl_mechanism, "sasl_plain_username": k.sasl_username,
-                   "sasl_plain_password": k.sasl_password}
-    return config
 
 
 def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:

@@ -15,6 +15,7 @@ import difflib
 import functools
 import itertools
 import json
+import posixpath
 import re
 import shlex
 import tempfile
@@ -59,6 +60,7 @@ class Stack:
     config_xml: ET.Element
     env_example: str
     pyproject: dict
+    boards: dict[str, dict]   # grafana/dashboards/*.json by file name
 
     @property
     def services(self) -> dict[str, dict]:
@@ -77,6 +79,7 @@ def load_stack() -> Stack:
         config_xml=ET.fromstring(read("deploy/clickhouse/config.d/cxpulse.xml")),
         env_example=read(".env.example"),
         pyproject=tomllib.loads(read("pyproject.toml")),
+        boards={p.name: json.loads(p.read_text()) for p in sorted((ROOT / "grafana/dashboards").glob("*.json"))},
     )
 
 
@@ -138,6 +141,17 @@ def is_bind(source: str) -> bool:
 
 def host_path(source: str) -> Path:
     return (ROOT / source).resolve()
+
+
+def host_side(service: dict, container_path: str) -> Path | None:
+    """The repository path a container path comes from through the service's bind mounts (file or
+    directory, the deepest mount wins); None when no bind mount covers it."""
+    covering = [(source, target.rstrip("/") or "/") for source, target in mounts_of(service) if is_bind(source)]
+    covering = [(s, t) for s, t in covering if container_path == t or container_path.startswith(t.rstrip("/") + "/")]
+    if not covering:
+        return None
+    source, target = max(covering, key=lambda m: len(m[1]))
+    return host_path(source) / container_path[len(target):].lstrip("/")
 
 
 def image_service(stack: Stack, prefix: str) -> str | None:
@@ -489,8 +503,8 @@ def _native_port(stack: Stack) -> int:
 
 
 def check_clickhouse(stack: Stack) -> list[str]:
-    """CXPULSE_CLICKHOUSE_URL points at the ClickHouse service's native port as a user that exists, with
-    the password the server reads from the same .env variable."""
+    """CXPULSE_CLICKHOUSE_URL points at the ClickHouse service's native port as a user that exists, and
+    CXPULSE_CLICKHOUSE_PASSWORD comes from the .env variable the server reads the user's password from."""
     from clickhouse_driver import Client
 
     ch = image_service(stack, "clickhouse/clickhouse-server")
@@ -546,11 +560,16 @@ def check_clickhouse(stack: Stack) -> list[str]:
         if user is None:
             problems.append(f"{name}: CXPULSE_CLICKHOUSE_URL user {connection.user} is not a user of users.d ({sorted(users)})")
             continue
-        url_vars = [v for v in variables(raw) if fake(v) == connection.password]
+        if connection.password:
+            problems.append(f"{name}: CXPULSE_CLICKHOUSE_URL carries a password; set CXPULSE_CLICKHOUSE_PASSWORD")
+        raw_password = cxpulse_env(stack, name).get("CXPULSE_CLICKHOUSE_PASSWORD", "")
+        if not raw_password:
+            problems.append(f"{name}: no CXPULSE_CLICKHOUSE_PASSWORD, but user {connection.user} needs its password")
+            continue
         password = user.find("password")
         server_var = password.get("from_env") if password is not None else None
-        if server_var in ch_env and (not url_vars or url_vars != variables(ch_env[server_var])):
-            problems.append(f"{name}: the URL's password ({url_vars or 'a literal'}) is not the server's "
+        if server_var in ch_env and variables(raw_password) != variables(ch_env[server_var]):
+            problems.append(f"{name}: CXPULSE_CLICKHOUSE_PASSWORD={raw_password} is not the server's "
                             f"{server_var}={ch_env[server_var]}")
     return problems
 
@@ -569,6 +588,29 @@ def _scrape_targets(stack: Stack) -> list[tuple[str, str, int | None, str]]:
     return out
 
 
+def _rule_file_problems(stack: Stack, prom: str, config_dir: str) -> list[str]:
+    """Every rule_files glob (relative to the config file, as Prometheus reads it) reaches rule files
+    of the repository through the container's mounts."""
+    problems = []
+    for pattern in stack.prometheus.get("rule_files") or []:
+        path = posixpath.join(config_dir, pattern)
+        parts = path.split("/")
+        fixed = next((i for i, part in enumerate(parts) if any(c in part for c in "*?[")), len(parts) - 1)
+        base = "/".join(parts[:fixed]) or "/"
+        host = host_side(stack.services[prom], base)
+        if host is None:
+            problems.append(f"prometheus.yml: rule_files {pattern}: {base} is not mounted into {prom}")
+            continue
+        files = sorted(p for p in host.glob("/".join(parts[fixed:])) if p.is_file())
+        if not files:
+            problems.append(f"prometheus.yml: rule_files {pattern} matches no file under {host.relative_to(ROOT)}")
+        for file in files:
+            rules = yaml.safe_load(file.read_text()) or {}
+            if not isinstance(rules.get("groups"), list):
+                problems.append(f"{file.relative_to(ROOT)}: not a Prometheus rule file (no groups:)")
+    return problems
+
+
 def check_prometheus(stack: Stack) -> list[str]:
     """Prometheus scrapes every metrics-serving cxpulse service on the port it serves (CXPULSE_METRICS_PORT)."""
     prom = image_service(stack, "prom/prometheus")
@@ -577,9 +619,9 @@ def check_prometheus(stack: Stack) -> list[str]:
     problems = []
     args = [str(a) for a in stack.services[prom].get("command") or []]
     config_file = next((a.split("=", 1)[1] for a in args if a.startswith("--config.file=")), "/etc/prometheus/prometheus.yml")
-    if not any(is_bind(src) and host_path(src) == ROOT / "deploy/prometheus/prometheus.yml" and dst == config_file
-               for src, dst in mounts_of(stack.services[prom])):
+    if host_side(stack.services[prom], config_file) != ROOT / "deploy/prometheus/prometheus.yml":
         problems.append(f"{prom}: deploy/prometheus/prometheus.yml is not mounted at --config.file ({config_file})")
+    problems += _rule_file_problems(stack, prom, posixpath.dirname(config_file))
     targets = _scrape_targets(stack)
     for job, host, port, kind in targets:
         service = host.removeprefix("tasks.")
@@ -620,6 +662,22 @@ def _grafana_env_reference(value: Any) -> str | None:
     return (m[1] or m[2]) if m else None
 
 
+def _board_datasource_uids(node: Any) -> set[str]:
+    """uids of every datasource reference in a dashboard ({"type": ..., "uid": ...} objects), template
+    variables such as ${datasource} excepted."""
+    found = set()
+    if isinstance(node, dict):
+        ref = node.get("datasource")
+        if isinstance(ref, dict) and isinstance(ref.get("uid"), str) and not ref["uid"].startswith("$"):
+            found.add(ref["uid"])
+        for value in node.values():
+            found |= _board_datasource_uids(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _board_datasource_uids(value)
+    return found
+
+
 def check_grafana(stack: Stack) -> list[str]:
     """Grafana gets the ClickHouse plugin, its provisioning, and datasources pointing at the services."""
     grafana = image_service(stack, "grafana/grafana")
@@ -628,9 +686,12 @@ def check_grafana(stack: Stack) -> list[str]:
     service = stack.services[grafana]
     env = env_of(service)
     problems = []
-    plugins = ",".join(env.get(k, "") for k in ("GF_INSTALL_PLUGINS", "GF_PLUGINS_PREINSTALL", "GF_PLUGINS_PREINSTALL_SYNC"))
-    if "grafana-clickhouse-datasource" not in plugins:
-        problems.append(f"{grafana}: the grafana-clickhouse-datasource plugin is not installed (GF_INSTALL_PLUGINS)")
+    plugin = "grafana-clickhouse-datasource"
+    if plugin not in env.get("GF_PLUGINS_PREINSTALL_SYNC", ""):
+        later = [k for k in ("GF_INSTALL_PLUGINS", "GF_PLUGINS_PREINSTALL") if plugin in env.get(k, "")]
+        problems.append(f"{grafana}: {plugin} is installed by {later[0]}, not before Grafana starts; provisioning "
+                        "needs it at start: GF_PLUGINS_PREINSTALL_SYNC" if later else
+                        f"{grafana}: the {plugin} plugin is not installed (GF_PLUGINS_PREINSTALL_SYNC)")
     mounts = mounts_of(service)
     if not any(is_bind(s) and host_path(s) == ROOT / "grafana/provisioning" and d == "/etc/grafana/provisioning" for s, d in mounts):
         problems.append(f"{grafana}: grafana/provisioning is not mounted at /etc/grafana/provisioning")
@@ -643,6 +704,11 @@ def check_grafana(stack: Stack) -> list[str]:
             problems.append(f"dashboards.yml: provider {provider.get('name')} should be type file, folder cxpulse")
     if not stack.dashboards.get("providers"):
         problems.append("dashboards.yml: no dashboard provider")
+    provisioned = {s.get("uid") for s in stack.datasources.get("datasources") or []}
+    for file, board in stack.boards.items():
+        for uid in sorted(_board_datasource_uids(board) - provisioned):
+            problems.append(f"grafana/dashboards/{file}: uses datasource uid {uid}, which datasources.yml does not "
+                            f"provision ({sorted(provisioned)})")
 
     sources = {s.get("uid"): s for s in stack.datasources.get("datasources") or []}
     ch = image_service(stack, "clickhouse/clickhouse-server")
@@ -776,6 +842,55 @@ def check_dependencies(stack: Stack) -> list[str]:
     return problems
 
 
+def one_shot(stack: Stack, name: str) -> bool:
+    """A service that runs to completion: restart "no", and another service waits for it to complete."""
+    waited = any(isinstance(s.get("depends_on"), dict) and (s["depends_on"].get(name) or {}).get("condition")
+                 == "service_completed_successfully" for s in stack.services.values())
+    return waited and str(stack.services[name].get("restart", "no")) == "no"
+
+
+def check_operations(stack: Stack) -> list[str]:
+    """Every long-running service has a healthcheck and a restart policy that brings it back; one-shot
+    services (init) say restart "no" and are exempt from health checks."""
+    problems = []
+    for name, service in stack.services.items():
+        restart = service.get("restart")
+        if one_shot(stack, name):
+            continue
+        health = service.get("healthcheck") or {}
+        if not health.get("test") or health.get("disable") or health.get("test") == ["NONE"]:
+            problems.append(f"{name}: no healthcheck")
+        elif not health.get("interval") or not health.get("retries"):
+            problems.append(f"{name}: its healthcheck sets no interval/retries (Docker's 30 s x 3 defaults)")
+        if restart not in ("always", "unless-stopped", "on-failure") and not str(restart).startswith("on-failure:"):
+            problems.append(f"{name}: restart is {restart!r}; a long-running service needs always, unless-stopped "
+                            "or on-failure")
+    return problems
+
+
+# Where each stateful image keeps its data (Kafka's log.dirs is checked by check_kafka).
+STATE_DIRS = {"clickhouse/clickhouse-server": "/var/lib/clickhouse", "grafana/grafana": "/var/lib/grafana"}
+
+
+def check_persistence(stack: Stack) -> list[str]:
+    """ClickHouse, Grafana and Prometheus keep their data on named volumes (a recreated container keeps it)."""
+    problems = []
+    wanted = dict(STATE_DIRS)
+    prom = image_service(stack, "prom/prometheus")
+    if prom:
+        args = [str(a) for a in stack.services[prom].get("command") or []]
+        wanted["prom/prometheus"] = next((a.split("=", 1)[1] for a in args if a.startswith("--storage.tsdb.path=")),
+                                         "/prometheus")
+    for image, path in wanted.items():
+        name = image_service(stack, image)
+        if name is None:
+            continue
+        named = [dst.rstrip("/") for src, dst in mounts_of(stack.services[name]) if src and not is_bind(src)]
+        if not any(path.rstrip("/") == d or path.startswith(d + "/") for d in named):
+            problems.append(f"{name}: {path} is not on a named volume (mounted: {named})")
+    return problems
+
+
 def check_volumes(stack: Stack) -> list[str]:
     """Bind mounts exist in the repository; named volumes are declared."""
     problems = []
@@ -820,7 +935,8 @@ def check_dockerfile(stack: Stack) -> list[str]:
 
 CHECKS: list[Callable[[Stack], list[str]]] = [
     check_cxpulse_settings, check_cli_commands, check_kafka, check_clickhouse, check_prometheus, check_grafana,
-    check_secrets, check_scaling, check_dependencies, check_volumes, check_dockerfile,
+    check_secrets, check_scaling, check_dependencies, check_operations, check_persistence, check_volumes,
+    check_dockerfile,
 ]
 
 
@@ -868,7 +984,7 @@ def ignore_env_var(monkeypatch, name: str):
     monkeypatch.setattr(config_module, "_env_overrides", lambda environ: real({k: v for k, v in environ.items() if k != name}))
 
 
-URL = "clickhouse://cxpulse:${CLICKHOUSE_PASSWORD:?x}@clickhouse:9000/default"
+URL = "clickhouse://cxpulse@clickhouse:9000/default"
 
 BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
     # settings
@@ -923,9 +1039,15 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
     ("URL database created later by the migrations", check_clickhouse,
      lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL=URL.replace("/default", "/cx")), "must exist when the client connects"),
     ("URL user unknown to the server", check_clickhouse,
-     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL=URL.replace("cxpulse:", "default:")), "user default is not a user"),
-    ("URL password from another variable", check_clickhouse,
-     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL=URL.replace("CLICKHOUSE_PASSWORD", "CH_PASS")), "is not the server's"),
+     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL=URL.replace("cxpulse@", "default@")), "user default is not a user"),
+    ("password from another variable", check_clickhouse,
+     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_PASSWORD="${CH_PASS:?x}"), "is not the server's"),
+    ("no password", check_clickhouse,
+     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_PASSWORD=None), "no CXPULSE_CLICKHOUSE_PASSWORD"),
+    ("password in the URL", check_clickhouse,
+     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_PASSWORD=None,
+                           CXPULSE_CLICKHOUSE_URL=URL.replace("cxpulse@", "cxpulse:${CLICKHOUSE_PASSWORD:?x}@")),
+     "carries a password"),
     ("server reads a variable nobody sets", check_clickhouse,
      lambda s, mp: s.users_xml.find("users/cxpulse/password").set("from_env", "NOPE"), "from NOPE, which the service does not set"),
     ("entrypoint user setup", check_clickhouse,
@@ -935,6 +1057,15 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
     ("server on localhost only", check_clickhouse,
      lambda s, mp: [s.config_xml.remove(e) for e in s.config_xml.findall("listen_host")], "localhost only"),
     # Prometheus
+    ("prometheus.yml mounted elsewhere", check_prometheus,
+     lambda s, mp: s.services["prometheus"]["volumes"].__setitem__(0, "./deploy/prometheus:/etc/prom:ro"),
+     "is not mounted at --config.file"),
+    ("rule files outside the mounted directory", check_prometheus,
+     lambda s, mp: (s.services["prometheus"]["volumes"].__setitem__(
+         0, "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"),
+         s.prometheus.__setitem__("rule_files", ["rules/*.yml"])), "rules is not mounted into prometheus"),
+    ("rule files glob matches nothing", check_prometheus,
+     lambda s, mp: s.prometheus.__setitem__("rule_files", ["rules/no-such-*.yml"]), "matches no file"),
     ("scrape port is not the metrics port", check_prometheus,
      lambda s, mp: set_env(s, "worker", CXPULSE_METRICS_PORT="9465"), "serves metrics on :9465"),
     ("scrape target is not a service", check_prometheus,
@@ -957,9 +1088,15 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
     ("Prometheus datasource elsewhere", check_grafana,
      lambda s, mp: set_in(datasource(s, "prometheus"), "url", "http://prom:9090"), "is not the prometheus service"),
     ("plugin not installed", check_grafana,
-     lambda s, mp: set_env(s, "grafana", GF_INSTALL_PLUGINS=None), "plugin is not installed"),
+     lambda s, mp: set_env(s, "grafana", GF_PLUGINS_PREINSTALL_SYNC=None), "plugin is not installed"),
+    ("plugin installed in the background", check_grafana,
+     lambda s, mp: set_env(s, "grafana", GF_PLUGINS_PREINSTALL_SYNC=None, GF_PLUGINS_PREINSTALL="grafana-clickhouse-datasource"),
+     "not before Grafana starts"),
     ("datasource password not in Grafana's environment", check_grafana,
      lambda s, mp: set_env(s, "grafana", CLICKHOUSE_PASSWORD=None), "which grafana does not set"),
+    ("board uses a datasource that is not provisioned", check_grafana,
+     lambda s, mp: s.boards.__setitem__("x.json", {"panels": [{"datasource": {"type": "loki", "uid": "loki"}}]}),
+     "uses datasource uid loki"),
     ("dashboards not mounted", check_grafana,
      lambda s, mp: set_in(s.dashboards["providers"][0], "options.path", "/dashboards"), "is not mounted"),
     # secrets
@@ -971,7 +1108,11 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL="clickhouse://cxpulse:hunter2@clickhouse:9000/default"),
      "password in its URL"),
     ("defaulted password in the URL", check_secrets,
-     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL=URL.replace(":?x", ":-change me")), "password in its URL"),
+     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL=URL.replace("cxpulse@", "cxpulse:${P:-change me}@")),
+     "password in its URL"),
+    ("defaulted worker password", check_secrets,
+     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_PASSWORD="${CLICKHOUSE_PASSWORD:-changeme}"),
+     "CXPULSE_CLICKHOUSE_PASSWORD is a literal or defaulted secret"),
     ("literal datasource password", check_secrets,
      lambda s, mp: set_in(datasource(s, "clickhouse"), "secureJsonData.password", "hunter2"), "is a literal"),
     ("secret filled in .env.example", check_secrets,
@@ -997,9 +1138,24 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: set_in(s.services, "grafana.depends_on.simulator", {"condition": "service_started"}), "only starts in profile"),
     ("waits for a long-running service to complete", check_dependencies,
      lambda s, mp: set_in(s.services, "init.restart", "unless-stopped"), "restarts unless-stopped"),
+    # health, restart, persistence
+    ("a service without a healthcheck", check_operations,
+     lambda s, mp: set_in(s.services, "prometheus.healthcheck", None), "prometheus: no healthcheck"),
+    ("a healthcheck on Docker's defaults", check_operations,
+     lambda s, mp: set_in(s.services, "grafana.healthcheck.retries", None), "sets no interval/retries"),
+    ("a service that is not restarted", check_operations,
+     lambda s, mp: set_in(s.services, "clickhouse.restart", None), "clickhouse: restart is None"),
+    ("init no longer one-shot", check_operations,
+     lambda s, mp: set_in(s.services, "init.restart", "always"), "init: no healthcheck"),
+    ("ClickHouse data in the container", check_persistence,
+     lambda s, mp: set_in(s.services, "clickhouse.volumes", s.services["clickhouse"]["volumes"][1:]),
+     "/var/lib/clickhouse is not on a named volume"),
+    ("Prometheus TSDB elsewhere", check_persistence,
+     lambda s, mp: s.services["prometheus"]["command"].__setitem__(1, "--storage.tsdb.path=/data"),
+     "/data is not on a named volume"),
     # volumes
     ("bind mount of a missing file", check_volumes,
-     lambda s, mp: s.services["prometheus"]["volumes"].__setitem__(0, "./deploy/prometheus/prom.yml:/etc/prometheus/prometheus.yml:ro"),
+     lambda s, mp: s.services["prometheus"]["volumes"].__setitem__(0, "./deploy/prom:/etc/prometheus:ro"),
      "does not exist"),
     ("undeclared named volume", check_volumes,
      lambda s, mp: s.compose["volumes"].pop("kafka-data"), "kafka-data is not declared"),

@@ -25,6 +25,7 @@ from collections import defaultdict
 import orjson
 
 from streams import metrics
+from streams.connections import kafka_client_config
 from streams.detect import outbox
 from streams.detect.lifecycle import Change, findings_of, next_due, reconcile
 from streams.detect.rules_config import load_rules
@@ -33,7 +34,6 @@ from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
 from streams.records import decode_event
 from streams.simulator.clock import rfc3339_at
-from streams.topics import kafka_client_config
 
 log = logging.getLogger(__name__)
 TICK = b"tick"

@@ -42,7 +42,7 @@ def open_warehouse(settings: Settings) -> Warehouse:
     if settings.clickhouse.url:
         from streams.warehouse.server import ServerWarehouse
 
-        return ServerWarehouse(settings.clickhouse.url)
+        return ServerWarehouse(settings.clickhouse)
     from streams.warehouse.embedded import ChdbWarehouse
 
     return ChdbWarehouse(settings.data_path / "chdb")

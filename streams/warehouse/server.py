@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 
+from streams.config import ClickHouseSettings
+from streams.connections import clickhouse_client
 from streams.warehouse import Result, WarehouseError
 
 
 class ServerWarehouse:
-    def __init__(self, url: str) -> None:
-        self._client = Client.from_url(url)
+    def __init__(self, settings: ClickHouseSettings) -> None:
+        self._client = clickhouse_client(settings)
 
     def execute(self, sql: str) -> None:
         try:
