@@ -11,7 +11,7 @@ import logging
 
 import faust
 
-from streams import consumer_lag, dedup, delivery, faust_consumer, identity, ingest, metrics, sink
+from streams import consumer_lag, dedup, delivery, faust_consumer, identity, ingest, metrics, sink, state_store
 from streams.detect import stage as detect
 from streams.config import Settings
 from streams.connections import faust_credentials
@@ -37,7 +37,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
         k.app_id,
         broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
         broker_credentials=faust_credentials(settings),
-        store="memory://",
+        store=state_store.STORE_URL,
         datadir=str(settings.data_path / "faust"),
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication_factor,
@@ -81,6 +81,7 @@ def run_worker(settings: Settings) -> None:
     log.info("worker starting: broker %s, warehouse %s, metrics :%s", settings.bootstrap,
              "clickhouse server" if settings.clickhouse.url else f"chDB at {settings.data_path / 'chdb'}",
              settings.metrics.port)
+    state_store.drop_local(app)
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

@@ -15,13 +15,11 @@ crash (at-least-once delivery):
 
 from __future__ import annotations
 
-import heapq
-from collections import defaultdict
 from enum import Enum
 
 import msgspec
 
-from streams import metrics
+from streams import metrics, state_store
 from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
 from streams.records import decode_validated, encode
@@ -35,8 +33,9 @@ class Verdict(Enum):
     DUPLICATE = "duplicate"
 
 
-def judge(prior: list | None, origin: str, position: str) -> Verdict:
-    if prior is None:
+def judge(prior: list | None, origin: str, position: str, since: float) -> Verdict:
+    """prior: the kept [origin, position, seen_ts], if any; one seen before `since` has left the window."""
+    if prior is None or prior[2] < since:
         return Verdict.NEW
     if prior[1] == position:
         return Verdict.REPLAY
@@ -45,40 +44,18 @@ def judge(prior: list | None, origin: str, position: str) -> Verdict:
     return Verdict.DUPLICATE
 
 
-class Expiry:
-    """Per-partition min-heaps of (seen_ts, key): which keys left the window, in stream time."""
-
-    def __init__(self, window: float) -> None:
-        self.window = window
-        self._heaps: dict[int, list[tuple[float, str]]] = defaultdict(list)
-
-    def note(self, partition: int, seen_ts: float, key: str) -> None:
-        heapq.heappush(self._heaps[partition], (seen_ts, key))
-
-    def due(self, partition: int, now_ts: float):
-        heap = self._heaps[partition]
-        while heap and heap[0][0] < now_ts - self.window:
-            yield heapq.heappop(heap)
-
-    def rebuild(self, items) -> None:
-        """From the recovered table: value[1] is 'partition:offset', value[2] the seen time."""
-        self._heaps.clear()
-        for key, value in items:
-            if value:
-                self.note(int(value[1].split(":", 1)[0]), value[2], key)
-
-
 def register(app, settings, topics) -> None:
     window = settings.ingest.dedup_window_seconds
     # JSON for keys too: with the app default ("raw") str keys would come back as bytes on recovery.
+    # Entries leave by age, not by deletes: RocksDB drops them at compaction after the window (TTL),
+    # the changelog deletes segments older than twice the window, and `judge` ignores any entry
+    # older than the window that is still there. Nothing per key stays in memory.
     seen = app.Table("dedup_seen", default=None, partitions=settings.kafka.partitions,
-                     key_type=str, value_type=bytes)  # values: JSON [origin, position, seen_ts]
-    expiry = Expiry(window)
-    metrics.STATE_KEYS.labels(table="dedup_seen").set_function(lambda: len(seen.data))
-
-    @seen.on_recover
-    async def _rebuild_expiry() -> None:
-        expiry.rebuild((key, msgspec.json.decode(value)) for key, value in list(seen.data.items()))
+                     key_type=str, value_type=bytes,  # values: JSON [origin, position, seen_ts]
+                     options=state_store.table_options(ttl=int(window) + 1),
+                     extra_topic_configs={"cleanup.policy": "compact,delete",
+                                          "retention.ms": str(int(2 * window * 1000))})
+    metrics.STATE_KEYS.labels(table="dedup_seen").set_function(lambda: state_store.stored_keys(seen))
 
     accepted = topics.name(topics.accepted)
     consumed, valid = metrics.CONSUMED.labels(stage="dedup"), metrics.Children(metrics.VALID)
@@ -93,20 +70,15 @@ def register(app, settings, topics) -> None:
             for event in batch:
                 message = event.message
                 p, now_ts = message.partition, message.timestamp  # Faust gives seconds
-                for seen_ts, old in expiry.due(p, now_ts):
-                    value = writes.get(old)
-                    if value and value[2] == seen_ts:
-                        writes.delete(old, p)
                 for index, value in enumerate(unpack(message.value)):
                     consumed.inc()
                     record = decode_validated(value)
                     ev = record.event
                     key, position = ev.dedup_key, f"{p}:{message.offset}:{index}"
-                    prior = writes.get(key)
-                    verdict = judge(prior, ev.origin, position)
+                    prior = writes.get(key, p)
+                    verdict = judge(prior, ev.origin, position, now_ts - window)
                     if verdict is Verdict.NEW:
                         writes.set(key, [ev.origin, position, now_ts], p)
-                        expiry.note(p, now_ts, key)
                     if verdict in (Verdict.NEW, Verdict.REPLAY):
                         valid(ev.channel).inc()
                         out.add(accepted, ev.customer_key.encode(), encode(ev))

@@ -10,9 +10,12 @@ sends one changelog record per write. `BatchWrites` names the partition explicit
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from faust.serializers import codecs
+from rocksdict import WriteBatch
 
 from streams.produce_batches import send_records
 
@@ -26,12 +29,13 @@ class BatchWrites:
     """A table's writes during one batch, coalesced, with the changelog sent straight to the producer.
 
     A key touched by many records of a batch costs one changelog record instead of one per
-    record. `commit` puts each key's last value into the table's local store and sends the
-    changelog records in produce batches through the app's producer (the one Faust flushes
-    before it commits offsets), skipping Faust's per-write send path (a future, a buffer and
-    three callbacks per write, the largest cost of a table write). The record goes to the
-    partition named by the last `set`/`delete`, the partition the key's records arrive on. Keys and values are serialized with the table's own codecs, so the changelog
-    holds what Faust's own write would have sent and recovery reads it alike.
+    record. `commit` puts each key's last value into the table's local RocksDB (one DB per
+    partition, streams.state_store) and sends the changelog records in produce batches through
+    the app's producer (the one Faust flushes before it commits offsets), skipping Faust's
+    per-write send path (a future, a buffer and three callbacks per write, the largest cost of a
+    table write). Reads and writes name the partition: the one the key's records arrive on. Keys
+    and values are serialized with the table's own codecs, so the local DB and the changelog hold
+    what Faust's own write would have, and recovery reads them alike.
     `commit` must be awaited before the batch is acked.
     """
 
@@ -39,13 +43,18 @@ class BatchWrites:
         self.table, self.decode, self.encode = table, decode, encode
         self._pending: dict[str, tuple[int, Any]] = {}
 
-    def get(self, key: str):
-        """The value as this batch left it, else the table's (decoded), else None."""
+    def get(self, key: str, partition: int):
+        """The value as this batch left it, else the table's (decoded), else None.
+
+        Read from the partition's DB directly: Faust's own lookup takes the partition from its
+        "current event", which take_events moves ahead of the batch being processed.
+        """
         pending = self._pending.get(key)
         if pending is not None:
-            return pending[1]
-        raw = self.table.data.data.get(key)  # the memory store's dict (the app's store is memory://)
-        return None if raw is None else self.decode(raw)
+            return None if pending[1] is _DELETED else pending[1]
+        table = self.table
+        raw = table.data._db_for_partition(partition).get(codecs.dumps(table.key_serializer, key))
+        return None if raw is None else self.decode(codecs.loads(table.value_serializer, raw))
 
     def set(self, key: str, value, partition: int) -> None:
         self._pending[key] = (partition, value)
@@ -56,16 +65,20 @@ class BatchWrites:
     async def commit(self, producer) -> int:
         """Store every pending value locally, then send its changelog record; return keys written."""
         table = self.table
-        store, records = table.data, []
         key_codec, value_codec = table.key_serializer, table.value_serializer  # what recovery decodes with
+        local: dict[int, WriteBatch] = defaultdict(lambda: WriteBatch(raw_mode=True))
+        records = []
         for key, (partition, value) in self._pending.items():
+            raw_key = codecs.dumps(key_codec, key)
             if value is _DELETED:
-                store.pop(key, None)
-                records.append((partition, codecs.dumps(key_codec, key), None))
+                local[partition].delete(raw_key)
+                records.append((partition, raw_key, None))
             else:
-                raw = self.encode(value)
-                store[key] = raw
-                records.append((partition, codecs.dumps(key_codec, key), codecs.dumps(value_codec, raw)))
+                raw = codecs.dumps(value_codec, self.encode(value))
+                local[partition].put(raw_key, raw)
+                records.append((partition, raw_key, raw))
+        for partition, batch in local.items():
+            table.data._db_for_partition(partition).write(batch)
         self._pending = {}
         return await send_records(producer, table.changelog_topic_name, records) if records else 0
 

@@ -21,7 +21,7 @@ import msgspec
 import orjson
 
 from streams import identity_graph as graph
-from streams import metrics
+from streams import metrics, state_store
 from streams.bounded import BoundedSet
 from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
@@ -70,8 +70,9 @@ def register(app, settings, topics) -> None:
     # key_type/value_type on the table itself: Faust derives the changelog codecs from them (a
     # Schema argument alone leaves recovery decoding the values as JSON).
     nodes = app.Table("identity_nodes", default=None, partitions=settings.kafka.partitions,
-                      key_type=str, value_type=bytes)
-    metrics.STATE_KEYS.labels(table="identity_nodes").set_function(lambda: len(nodes.data))
+                      key_type=str, value_type=bytes,
+                      options=state_store.table_options())
+    metrics.STATE_KEYS.labels(table="identity_nodes").set_function(lambda: state_store.stored_keys(nodes))
     blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
 
     graph_topic, resolved_topic, links_topic = (topics.name(t) for t in (topics.identity, topics.resolved, topics.links))
@@ -108,7 +109,7 @@ def register(app, settings, topics) -> None:
                 m = event.message
                 for index, value in enumerate(unpack(m.value)):
                     message = graph.decode_message(value)
-                    node = writes.get(message.node)
+                    node = writes.get(message.node, m.partition)
                     new, fx = graph.handle(node, message, guards, f"{m.partition}:{m.offset}:{index}")
                     if new != node:
                         writes.set(message.node, new, m.partition)

@@ -47,7 +47,7 @@ STORE_SECONDS = Histogram("cxpulse_store_latency_seconds", "Time to store one ba
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 END_TO_END = Histogram("cxpulse_event_to_stored_seconds", "Event time to row stored", ["channel"],
                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600))
-STATE_KEYS = Gauge("cxpulse_state_keys", "Keys a stage holds in its table (memory:// store)", ["table"])
+STATE_KEYS = Gauge("cxpulse_state_keys", "Keys a stage holds in its table on this worker (RocksDB's estimate)", ["table"])
 CONSUMER_LAG = Gauge("cxpulse_consumer_lag_messages",
                      "Messages on the worker's assigned partitions not yet committed, per topic", ["topic"])
 DETECT_TIMERS = Gauge("cxpulse_detect_timers", "Customers with an alert timer pending in the detection stage")

@@ -24,7 +24,7 @@ from collections import defaultdict
 
 import orjson
 
-from streams import metrics
+from streams import metrics, state_store
 from streams.connections import kafka_client_config
 from streams.detect import outbox
 from streams.detect.lifecycle import Change, findings_of, next_due, reconcile
@@ -103,8 +103,8 @@ def register(app, settings, topics) -> None:
     clock = Clock(d.allowed_lateness_seconds, d.clock == "live")
     published = outbox.Published()
     table = app.Table("detect_customers", default=None, partitions=settings.kafka.partitions,
-                      key_type=str, value_type=bytes)
-    metrics.STATE_KEYS.labels(table="detect_customers").set_function(lambda: len(table.data))
+                      key_type=str, value_type=bytes, options=state_store.table_options())
+    metrics.STATE_KEYS.labels(table="detect_customers").set_function(lambda: state_store.stored_keys(table))
 
     @table.on_recover
     async def _after_recovery() -> None:
@@ -117,7 +117,7 @@ def register(app, settings, topics) -> None:
         published.update(found)
         clock.clear()
         missing = []
-        for customer, raw in list(table.data.items()):
+        for customer, raw in table.data.items():
             if not raw:
                 continue
             state = decode_state(raw)
@@ -165,7 +165,7 @@ def register(app, settings, topics) -> None:
                 touched: dict[str, CustomerState] = {}  # evaluated once after this message
                 if m.value == TICK:
                     for customer in clock.pop_due(p, clock.watermark(p, wall)):
-                        state = writes.get(customer)
+                        state = writes.get(customer, p)
                         if state is not None:  # else forgotten since its timer was set
                             touched[customer] = state
                 else:
@@ -176,7 +176,7 @@ def register(app, settings, topics) -> None:
                             continue
                         consumed.inc()
                         clock.saw(p, ev.time.timestamp())
-                        state = touched.get(customer) or writes.get(customer)
+                        state = touched.get(customer) or writes.get(customer, p)
                         if state is None:
                             state = CustomerState(customer=customer, partition=p)
                         apply(state, ev)
