@@ -20,7 +20,9 @@ app = typer.Typer(help="cxpulse: real-time contact-center event pipeline.", no_a
 schema_app = typer.Typer(help="The event contract (JSON Schemas under schemas/events).", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: refused events with their reasons.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
+grafana_app = typer.Typer(help="Grafana boards as code (grafana/dashboards, streams/boards).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+app.add_typer(grafana_app, name="grafana")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topics_app, name="topics")
 
@@ -304,6 +306,37 @@ def dlq_replay(
     count = _with_warehouse(ctx, lambda w: replay(settings, w, reason=reason, origin=origin, limit=limit,
                                                   dry_run=dry_run))
     typer.echo(f"{'would replay' if dry_run else 'replayed'}\t{count}")
+
+
+@grafana_app.command("build")
+def grafana_build(out: Optional[Path] = typer.Option(None, "--out", help="default: grafana/dashboards")) -> None:
+    """Write every board's dashboard JSON (one file per board, named by its uid)."""
+    from streams.boards.build import DASHBOARDS_DIR, build
+
+    for path in build(out or DASHBOARDS_DIR):
+        typer.echo(str(path))
+
+
+@grafana_app.command("push")
+def grafana_push(
+    url: str = typer.Option(..., "--url", help="Grafana base URL, e.g. http://127.0.0.1:3000"),
+    token: Optional[str] = typer.Option(None, "--token", envvar="GRAFANA_TOKEN",
+                                        help="service account token (else GRAFANA_USER / GRAFANA_PASSWORD, "
+                                             "else user:password in the URL)"),
+    datasources: bool = typer.Option(True, "--datasources/--no-datasources",
+                                     help="also create/update the provisioned datasources"),
+) -> None:
+    """Create or update the cxpulse folder, the datasources and every board, idempotently."""
+    from streams.boards.push import PushError, connect, push
+
+    try:
+        done = push(connect(url, token), with_datasources=datasources)
+    except PushError as exc:
+        _fail(str(exc))
+    for name in done.created:
+        typer.echo(f"created\t{name}")
+    for name in done.updated:
+        typer.echo(f"updated\t{name}")
 
 
 def _with_warehouse(ctx: typer.Context, fn):
