@@ -339,6 +339,45 @@ def grafana_push(
         typer.echo(f"updated\t{name}")
 
 
+@grafana_app.command("snapshot")
+def grafana_snapshot(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("docs/boards"), "--out", help="one PNG per board goes here"),
+    simulate: Optional[float] = typer.Option(None, "--simulate", help="draw MINUTES of simulated traffic (stored in "
+                                             "a temporary chDB) instead of the configured warehouse's data"),
+    rate: float = typer.Option(15.0, "--rate", help="with --simulate: events per second"),
+    seed: int = typer.Option(7, "--seed", help="with --simulate: same seed, same traffic"),
+) -> None:
+    """Draw every ClickHouse board with matplotlib from the same queries Grafana runs."""
+    import datetime as dt
+    import tempfile
+
+    from streams.boards.snapshot import snapshot
+
+    if simulate is None:
+        paths = _with_warehouse(ctx, lambda w: snapshot(w.query, out))
+    else:
+        from streams.boards import simulated
+        from streams.warehouse import view_settings
+        from streams.warehouse.embedded import ChdbWarehouse
+        from streams.warehouse.migrate import migrate as run_migrations
+
+        with tempfile.TemporaryDirectory(prefix="cxpulse-snapshot-") as tmp:
+            warehouse = ChdbWarehouse(Path(tmp))
+            try:
+                run_migrations(warehouse)
+                view_settings.publish(warehouse, settings_of(ctx))
+                now = dt.datetime.now(dt.UTC)
+                loaded = simulated.load(warehouse, end=now, minutes=simulate, rate=rate, seed=seed,
+                                        settings=settings_of(ctx))
+                typer.echo(f"simulated {loaded.events:,} events, {loaded.alerts:,} alert changes", err=True)
+                paths = snapshot(warehouse.query, out, now)
+            finally:
+                warehouse.close()
+    for path in paths:
+        typer.echo(str(path))
+
+
 def _with_warehouse(ctx: typer.Context, fn):
     from streams.warehouse import WarehouseError, open_warehouse
 

@@ -106,3 +106,9 @@ def test_every_clickhouse_panel_declares_its_columns():
     for uid, dashboard in BUILT.items():
         titles = {p["title"] for p, _ in macros.clickhouse_targets(dashboard)}
         assert titles == set(MODULES[uid].board().expected), uid
+
+
+def test_alerts_open_now_are_the_open_alerts(traffic):
+    warehouse, _ = traffic
+    now = warehouse.query("SELECT alert_id, version, state FROM cx.alerts_open_now ORDER BY alert_id").rows
+    assert now and now == warehouse.query("SELECT alert_id, version, state FROM cx.open_alerts ORDER BY alert_id").rows

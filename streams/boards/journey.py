@@ -35,16 +35,23 @@ WHERE status != 'blocked' AND customer_id != ''
 ORDER BY identifier
 LIMIT 1"""
 
-# An identifier worth showing (the default a snapshot or a check fills in): the strongest
-# identifier of a customer who used the most channels and has had an alert.
+# An identifier worth showing (the default a snapshot or a check fills in): of the customers with
+# an alert and at most 25 events (after merges), one who used the most channels; its strongest identifier that
+# still belongs to it, else its customer id.
 EXAMPLE_IDENTIFIER = """
-SELECT identifier
-FROM cx.identity_links
-WHERE customer_id = (SELECT customer FROM cx.events
-                     WHERE customer IN (SELECT customer_id FROM cx.alerts)
-                     GROUP BY customer ORDER BY uniqExact(channel) DESC, count() DESC, customer LIMIT 1)
-ORDER BY indexOf(['customer_id', 'account_id', 'email', 'phone', 'social', 'device_id', 'visitor_id'], kind), identifier
-LIMIT 1"""
+WITH (SELECT customer FROM cx.events_resolved
+      WHERE customer IN (SELECT customer_id FROM cx.alerts)
+      GROUP BY customer HAVING count() <= 25
+      ORDER BY uniqExact(channel) DESC, count() DESC, customer LIMIT 1) AS shown
+SELECT ifNull(nullIf((SELECT identifier
+                      FROM (SELECT identifier, any(kind) AS kind, argMax(customer_id, version) AS customer_now
+                            FROM cx.identity_links
+                            WHERE identifier IN (SELECT identifier FROM cx.identity_links WHERE customer_id = shown)
+                            GROUP BY identifier)
+                      WHERE customer_now = shown
+                      ORDER BY indexOf(['customer_id', 'account_id', 'email', 'phone', 'social', 'device_id',
+                                        'visitor_id'], kind), identifier
+                      LIMIT 1), ''), shown)"""
 
 _TIMELINE = "cx.timeline(customer = ${customer:sqlstring})"
 SUMMARY = Sql(f"""

@@ -22,7 +22,7 @@ OLDEST_WAIT = Sql("SELECT ifNull(max(wait_seconds), 0) AS oldest_wait_seconds FR
 SERVICE_LEVEL = Sql(rollup_kpis(["service_level"]), ("service_level",))
 ASA = Sql(rollup_kpis(["asa_seconds"]), ("asa_seconds",))
 ABANDONMENT = Sql(rollup_kpis(["abandonment_rate"]), ("abandonment_rate",))
-OPEN_ALERTS = Sql("SELECT count() AS open_alerts, countIf(state = 'escalated') AS escalated FROM cx.open_alerts",
+OPEN_ALERTS = Sql("SELECT count() AS open_alerts, countIf(state = 'escalated') AS escalated FROM cx.alerts_open_now",
                   ("open_alerts", "escalated"))
 WAITING_BY_QUEUE = Sql("""
 SELECT concat(channel, ' / ', queue) AS queue, count() AS waiting

@@ -1,7 +1,8 @@
 """Proactive outreach: the team's work list and how their alerts end.
 
-Open alerts come from cx.open_alerts (the alert contract, schemas/alerts/v1); counts over the
-range, how resolved alerts were resolved and the time to resolve from cx.alerts_per_minute.
+Open alerts come from cx.alerts_open_now (cx.open_alerts without grouping the resolved ones; the
+alert contract is schemas/alerts/v1); counts over the range, how resolved alerts were resolved and
+the time to resolve from cx.alerts_per_minute.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from streams.boards.common import (AMBER, P1_PRIORITY, P2_PRIORITY, RED, WAIT_RA
 
 UID = "cx-outreach"
 
-OPEN = Sql("SELECT count() AS open_alerts FROM cx.open_alerts", ("open_alerts",))
-ESCALATED = Sql("SELECT countIf(state = 'escalated') AS escalated FROM cx.open_alerts", ("escalated",))
+OPEN = Sql("SELECT count() AS open_alerts FROM cx.alerts_open_now", ("open_alerts",))
+ESCALATED = Sql("SELECT countIf(state = 'escalated') AS escalated FROM cx.alerts_open_now", ("escalated",))
 OPENED = Sql("""
 SELECT sumIf(changes, state = 'open') AS opened
 FROM cx.alerts_per_minute
@@ -34,7 +35,7 @@ WORK_LIST = Sql("""
 SELECT round(priority, 1) AS priority, severity, state, rule, customer_id AS customer, channel,
        since AS waiting_since, dateDiff('second', since, now64(3)) AS waiting_seconds,
        reason, suggested_action, identifiers, contact_id
-FROM cx.open_alerts
+FROM cx.alerts_open_now
 WHERE outreach
 ORDER BY priority DESC, waiting_since
 LIMIT 200""", ("priority", "severity", "state", "rule", "customer", "channel", "waiting_since", "waiting_seconds",
@@ -44,7 +45,7 @@ SELECT rule,
        countIf(priority >= {P1_PRIORITY}) AS p1,
        countIf(priority >= {P2_PRIORITY} AND priority < {P1_PRIORITY}) AS p2,
        countIf(priority < {P2_PRIORITY}) AS p3
-FROM cx.open_alerts
+FROM cx.alerts_open_now
 GROUP BY rule
 ORDER BY count() DESC, rule""", ("rule", "p1", "p2", "p3"))
 RESOLVED_BY = Sql("""
