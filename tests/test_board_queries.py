@@ -112,3 +112,17 @@ def test_alerts_open_now_are_the_open_alerts(traffic):
     warehouse, _ = traffic
     now = warehouse.query("SELECT alert_id, version, state FROM cx.alerts_open_now ORDER BY alert_id").rows
     assert now and now == warehouse.query("SELECT alert_id, version, state FROM cx.open_alerts ORDER BY alert_id").rows
+
+
+def test_snapshot_draws_every_board(traffic, tmp_path):
+    from PIL import Image
+
+    from streams.boards.snapshot import snapshot
+
+    warehouse, _ = traffic
+    paths = snapshot(warehouse.query, tmp_path, NOW)
+    assert sorted(p.name for p in paths) == sorted(f"{uid}.png" for uid in BUILT)
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.width > 1000 and image.height > 500
+            assert len(image.convert("L").getcolors(256)) > 50, f"{path.name} is nearly blank"

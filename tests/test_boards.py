@@ -239,3 +239,38 @@ def test_cli_build_writes_every_board(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(Path(p).name for p in result.output.split()) == sorted(f"{u}.json" for u in IDS)
     assert all((tmp_path / f"{u}.json").read_text() == (DASHBOARDS_DIR / f"{u}.json").read_text() for u in IDS)
+
+
+def test_macros_expand_as_the_clickhouse_plugin_does():
+    import datetime as dt
+
+    from streams.boards import macros
+
+    start = dt.datetime(2026, 3, 2, 9, 0, 30, tzinfo=dt.UTC)
+    span = macros.TimeRange(start, start + dt.timedelta(hours=6))
+    variables = {"one": macros.Value(("it's",)), "many": macros.Value(("a", "b"), multi=True),
+                 "every": macros.Value(("a", "b"), multi=True, all=True)}
+    sql = ("SELECT $__timeInterval(minute) AS t FROM x WHERE $__timeFilter(minute) AND $__dateFilter(day) "
+           "AND c IN ($many) AND d = ${one:sqlstring} AND $__conditionalAll(e IN (${every:sqlstring}), $every) "
+           "AND $__conditionalAll(f IN ($many), $many) AND g >= $__fromTime AND h < $__toTime AND i = $__interval_s")
+    got = macros.expand(sql, span, variables, macros.interval_seconds(span, "1m"))
+    assert got == ("SELECT toStartOfInterval(toDateTime(minute), INTERVAL 60 second) AS t FROM x "
+                   "WHERE minute >= toDateTime(1772442030) AND minute <= toDateTime(1772463630) "
+                   "AND day >= toDate('2026-03-02') AND day <= toDate('2026-03-02') AND c IN ('a','b') "
+                   "AND d = 'it''s' AND 1=1 AND f IN ('a','b') AND g >= toDateTime(1772442030) "
+                   "AND h < toDateTime(1772463630) AND i = 60")
+    assert macros.interval_seconds(macros.TimeRange(start, start + dt.timedelta(days=7))) == 900
+    with pytest.raises(ValueError, match="unknown macro"):
+        macros.expand("SELECT $__nope", span, {}, 60)
+
+
+def test_relative_times_follow_grafanas_date_math():
+    import datetime as dt
+
+    from streams.boards.macros import TimeRange
+
+    now = dt.datetime(2026, 3, 2, 15, 45, 10, tzinfo=dt.UTC)
+    today = TimeRange.of({"from": "now/d", "to": "now"}, now)
+    assert (today.start, today.end) == (dt.datetime(2026, 3, 2, tzinfo=dt.UTC), now)
+    week = TimeRange.of({"from": "now-7d", "to": "now"}, now)
+    assert week.start == now - dt.timedelta(days=7)
