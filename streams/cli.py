@@ -21,7 +21,9 @@ app = typer.Typer(help="cxpulse: real-time contact-center event pipeline.", no_a
 schema_app = typer.Typer(help="The event contract (JSON Schemas under schemas/events).", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: refused events with their reasons.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
+grafana_app = typer.Typer(help="Grafana boards as code (grafana/dashboards, streams/boards).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+app.add_typer(grafana_app, name="grafana")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topics_app, name="topics")
 
@@ -307,6 +309,76 @@ def dlq_replay(
     count = _with_warehouse(ctx, lambda w: replay(settings, w, reason=reason, origin=origin, limit=limit,
                                                   dry_run=dry_run))
     typer.echo(f"{'would replay' if dry_run else 'replayed'}\t{count}")
+
+
+@grafana_app.command("build")
+def grafana_build(out: Optional[Path] = typer.Option(None, "--out", help="default: grafana/dashboards")) -> None:
+    """Write every board's dashboard JSON (one file per board, named by its uid)."""
+    from streams.boards.build import DASHBOARDS_DIR, build
+
+    for path in build(out or DASHBOARDS_DIR):
+        typer.echo(str(path))
+
+
+@grafana_app.command("push")
+def grafana_push(
+    url: str = typer.Option(..., "--url", help="Grafana base URL, e.g. http://127.0.0.1:3000"),
+    token: Optional[str] = typer.Option(None, "--token", envvar="GRAFANA_TOKEN",
+                                        help="service account token (else GRAFANA_USER / GRAFANA_PASSWORD, "
+                                             "else user:password in the URL)"),
+    datasources: bool = typer.Option(True, "--datasources/--no-datasources",
+                                     help="also create/update the provisioned datasources"),
+) -> None:
+    """Create or update the cxpulse folder, the datasources and every board, idempotently."""
+    from streams.boards.push import PushError, connect, push
+
+    try:
+        done = push(connect(url, token), with_datasources=datasources)
+    except PushError as exc:
+        _fail(str(exc))
+    for name in done.created:
+        typer.echo(f"created\t{name}")
+    for name in done.updated:
+        typer.echo(f"updated\t{name}")
+
+
+@grafana_app.command("snapshot")
+def grafana_snapshot(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("docs/boards"), "--out", help="one PNG per board goes here"),
+    simulate: Optional[float] = typer.Option(None, "--simulate", help="draw MINUTES of simulated traffic (stored in "
+                                             "a temporary chDB) instead of the configured warehouse's data"),
+    rate: float = typer.Option(15.0, "--rate", help="with --simulate: events per second"),
+    seed: int = typer.Option(7, "--seed", help="with --simulate: same seed, same traffic"),
+) -> None:
+    """Draw every ClickHouse board with matplotlib from the same queries Grafana runs."""
+    import datetime as dt
+    import tempfile
+
+    from streams.boards.snapshot import snapshot
+
+    if simulate is None:
+        paths = _with_warehouse(ctx, lambda w: snapshot(w.query, out))
+    else:
+        from streams.boards import simulated
+        from streams.warehouse import view_settings
+        from streams.warehouse.embedded import ChdbWarehouse
+        from streams.warehouse.migrate import migrate as run_migrations
+
+        with tempfile.TemporaryDirectory(prefix="cxpulse-snapshot-") as tmp:
+            warehouse = ChdbWarehouse(Path(tmp))
+            try:
+                run_migrations(warehouse)
+                view_settings.publish(warehouse, settings_of(ctx))
+                now = dt.datetime.now(dt.UTC)
+                loaded = simulated.load(warehouse, end=now, minutes=simulate, rate=rate, seed=seed,
+                                        settings=settings_of(ctx))
+                typer.echo(f"simulated {loaded.events:,} events, {loaded.alerts:,} alert changes", err=True)
+                paths = snapshot(warehouse.query, out, now)
+            finally:
+                warehouse.close()
+    for path in paths:
+        typer.echo(str(path))
 
 
 def _with_warehouse(ctx: typer.Context, fn):

@@ -159,6 +159,12 @@ class KpiSettings(msgspec.Struct, forbid_unknown_fields=True):
     short_abandon_seconds: Seconds = 5.0        # abandons quicker than this are not offered contacts
 
 
+class RetentionSettings(msgspec.Struct, forbid_unknown_fields=True):
+    # Days of data ClickHouse keeps (table TTLs, set by `cxpulse migrate` and at worker start); 0 keeps all.
+    events_days: Annotated[int, Meta(ge=0, le=36500)] = 400    # raw: cx.events, cx.dead_letters
+    rollups_days: Annotated[int, Meta(ge=0, le=36500)] = 1100  # the boards' rollups (cx.*_per_minute, daily)
+
+
 class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
     rules_file: str = ""                 # empty: config/rules.toml shipped with cxpulse
     # live: the watermark also follows the wall clock, so a customer waiting alone still gets an
@@ -207,6 +213,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
     timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)
     kpi: KpiSettings = msgspec.field(default_factory=KpiSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     detect: DetectSettings = msgspec.field(default_factory=DetectSettings)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)

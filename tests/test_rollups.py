@@ -1,0 +1,143 @@
+"""The rollups (schemas/clickhouse/0009_rollups.sql) on the real engine: the same KPIs as cx.kpis
+whatever order and batches the events arrive in, retried batches counted once, contacts waiting
+now, and how resolved alerts were resolved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import orjson
+import pytest
+
+from streams.boards.common import rollup_kpis
+from streams.config import Settings
+from streams.warehouse import view_settings
+from tests.test_kpis import DAY, SCENARIO
+
+# The boards' own SQL over the rollup (streams.boards.common.rollup_kpis), against cx.kpis.
+COLUMNS = ["channel", "queue", "offered", "answered", "answered_within_sl", "abandoned", "handled", "service_level",
+           "asa_seconds", "abandonment_rate", "aht_seconds"]
+TOTALS = rollup_kpis(COLUMNS, keys=("channel", "queue"), where="channel != 'unknown'",
+                     having="offered > 0 OR handled > 0", order_by="channel, queue")
+KPIS = (f"SELECT {', '.join(COLUMNS)} FROM cx.kpis(start = '{DAY} 00:00:00', stop = '{DAY} 23:59:59') "
+        "ORDER BY channel, queue")
+SURVEYS = "SELECT sum(csat_responses), sum(csat_satisfied), sum(nps_responses), sum(promoters), sum(detractors) " \
+          "FROM cx.contacts_per_minute"
+
+
+def store(warehouse, rows, batches: int) -> None:
+    for i in range(batches):
+        warehouse.insert("cx.events", rows[i::batches], token=f"t-{random.random()}")
+
+
+def test_rollups_agree_with_cx_kpis(warehouse):
+    view_settings.publish(warehouse, Settings())
+    store(warehouse, SCENARIO, 1)
+    want = warehouse.query(KPIS).rows
+    assert warehouse.query(TOTALS).rows == want
+    assert warehouse.query(SURVEYS).rows == [(3, 2, 3, 1, 1)]  # csat 5, 2, 4; nps 10, 3, 8
+    per_channel = warehouse.query("SELECT channel, sum(csat_responses) FROM cx.contacts_per_minute "
+                                  "GROUP BY channel HAVING sum(csat_responses) > 0 ORDER BY channel").rows
+    assert per_channel == [("chat", 1), ("voice", 2)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_kpi_is_counted_once_whatever_the_order_and_batches(warehouse, seed):
+    view_settings.publish(warehouse, Settings())
+    store(warehouse, SCENARIO, 1)
+    want = warehouse.query(KPIS).rows
+    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.contacts_per_minute"):
+        warehouse.execute(f"TRUNCATE TABLE {table}")
+    rows = list(SCENARIO)
+    random.Random(seed).shuffle(rows)
+    store(warehouse, rows, batches=1 + seed)
+    assert warehouse.query(TOTALS).rows == want
+    # a survey stored before the contact it rates counts, under channel 'unknown'
+    assert warehouse.query(SURVEYS).rows == [(3, 2, 3, 1, 1)]
+
+
+def test_a_retried_batch_is_counted_once(warehouse):
+    view_settings.publish(warehouse, Settings())
+    warehouse.insert("cx.events", SCENARIO, token="same-batch")
+    once = warehouse.query(TOTALS).rows
+    warehouse.insert("cx.events", SCENARIO, token="same-batch")
+    assert warehouse.query(TOTALS).rows == once
+
+
+def test_the_service_level_threshold_comes_from_the_settings(warehouse):
+    settings = Settings()
+    settings.kpi.service_level_seconds = 40.0
+    view_settings.publish(warehouse, settings)
+    store(warehouse, SCENARIO, 2)
+    voice = warehouse.query("SELECT sum(answered_within_sl) FROM cx.contacts_per_minute WHERE channel = 'voice'")
+    assert voice.scalar() == 2  # k1 waited 15 s, k2 40 s: both within 40 s
+
+
+def _now_event(contact: str, type_: str, seconds_ago: float, channel="voice", **attributes):
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago)
+    return {"event_time": at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], "source": f"/t/{channel}",
+            "event_id": f"{contact}-{type_}-{seconds_ago}", "type": type_, "channel": channel, "customer": "c_w",
+            "contact_id": contact, "queue": "billing", "attributes": orjson.dumps(attributes).decode()}
+
+
+def test_contacts_waiting_now(warehouse):
+    store(warehouse, [_now_event("w1", "cx.contact.queued", 30), _now_event("w2", "cx.contact.queued", 90),
+                      _now_event("w3", "cx.contact.queued", 60), _now_event("w3", "cx.contact.answered", 10),
+                      _now_event("w4", "cx.contact.queued", 50, channel="email"),
+                      _now_event("w4", "cx.contact.message", 5, channel="email", author="agent")], 3)
+    waiting = {r[0]: r[1] for r in warehouse.query("SELECT contact_id, wait_seconds FROM cx.contacts_waiting").rows}
+    assert set(waiting) == {"w1", "w2"}
+    assert waiting["w1"] == pytest.approx(30, abs=5) and waiting["w2"] == pytest.approx(90, abs=5)
+    store(warehouse, [_now_event("w2", "cx.contact.abandoned", 0)], 1)
+    assert [r[0] for r in warehouse.query("SELECT contact_id FROM cx.contacts_waiting").rows] == ["w1"]
+
+
+def _alert(n: int, resolved_at: str, resolution: str = "served") -> dict:
+    return {"alert_id": f"al_{n:020d}", "version": 2, "rule": "stuck_journey", "state": "resolved",
+            "severity": "warning", "priority": 1.0, "customer_id": f"c_{n:016d}", "identifiers": "{}",
+            "channel": "web", "contact_id": "", "since": f"{DAY} 09:00:00", "threshold_at": f"{DAY} 09:15:00",
+            "changed_at": resolved_at, "detected_at": resolved_at, "reason": "r", "suggested_action": "a",
+            "do_not_contact": False, "outreach": True, "resolution": resolution}
+
+
+def test_how_resolved_alerts_were_resolved(warehouse):
+    events = [  # the event that ended each incident, at the alert's changed_at
+        {"event_time": f"{DAY} 10:00:00", "source": "/t", "event_id": "e1", "type": "cx.journey.step",
+         "channel": "web", "customer": f"c_{1:016d}", "attributes": '{"status":"completed"}'},
+        {"event_time": f"{DAY} 10:00:00", "source": "/t", "event_id": "e2", "type": "cx.callback.completed",
+         "channel": "voice", "direction": "outbound", "customer": f"c_{2:016d}", "contact_id": "k2"},
+        {"event_time": f"{DAY} 10:00:00", "source": "/t", "event_id": "e3", "type": "cx.contact.answered",
+         "channel": "chat", "customer": f"c_{3:016d}", "contact_id": "k3"},
+    ]
+    warehouse.insert("cx.events", events, token="resolving-events")
+    alerts = [_alert(1, f"{DAY} 10:00:00"), _alert(2, f"{DAY} 10:00:00"), _alert(3, f"{DAY} 10:00:00"),
+              _alert(4, f"{DAY} 10:00:00"), _alert(5, f"{DAY} 10:00:00", resolution="expired")]
+    warehouse.insert("cx.alerts", alerts, token="alerts")
+    got = dict(warehouse.query("SELECT resolved_by, sum(changes) FROM cx.alerts_per_minute GROUP BY resolved_by").rows)
+    assert got == {"self_service": 1, "outreach": 1, "agent": 1, "unknown": 1, "expired": 1}
+    p50 = warehouse.query("SELECT quantilesMerge(0.5, 0.9)(resolve_quantiles)[1] FROM cx.alerts_per_minute").scalar()
+    assert p50 == pytest.approx(45 * 60)  # threshold 09:15 -> resolved 10:00
+
+
+def test_retention_settings_become_table_ttls(warehouse):
+    from streams.warehouse import retention
+
+    settings = Settings()
+    settings.retention.events_days, settings.retention.rollups_days = 30, 90
+    try:
+        view_settings.publish(warehouse, settings)
+        assert retention.current_days(warehouse, "cx.events") == 30
+        assert retention.current_days(warehouse, "cx.contacts_per_minute") == 90
+        assert retention.apply(warehouse, settings.retention) == []  # unchanged: no ALTER at the next start
+        old, recent = (dt.datetime.now(dt.UTC) - dt.timedelta(days=d) for d in (45, 5))
+        warehouse.insert("cx.events", [
+            {"event_time": at.strftime("%Y-%m-%d %H:%M:%S"), "source": "/t", "event_id": f"e{i}", "type": "cx.page.viewed",
+             "channel": "web", "customer": "c_r"} for i, at in enumerate((old, recent))], token="retention")
+        warehouse.execute("OPTIMIZE TABLE cx.events FINAL")
+        assert warehouse.query("SELECT event_id FROM cx.events").rows == [("e1",)]
+        assert warehouse.query("SELECT value FROM cx.settings FINAL WHERE name = 'retention_events_days'").scalar() == 30
+    finally:
+        settings.retention.events_days = settings.retention.rollups_days = 0
+        assert len(retention.apply(warehouse, settings.retention)) == 6
+    assert retention.current_days(warehouse, "cx.events") == 0
