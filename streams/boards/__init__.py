@@ -19,4 +19,5 @@ BOARDS = (
     "streams.boards.outreach",
     "streams.boards.journey",
     "streams.boards.cx_kpis",
+    "streams.boards.pipeline",
 )

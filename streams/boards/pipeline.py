@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from grafana_foundation_sdk.builders import common, prometheus, stat, table, timeseries
-from grafana_foundation_sdk.builders import dashboard as board
+from grafana_foundation_sdk.builders import dashboard as sdk_dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import (
     BigValueColorMode,
@@ -65,7 +65,7 @@ def _stat(title: str, description: str, unit: str, expr: str, red_below: float |
              .graph_mode(BigValueGraphMode.AREA).color_mode(BigValueColorMode.VALUE)
              .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
     if red_below is not None:
-        panel = panel.thresholds(board.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+        panel = panel.thresholds(sdk_dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
             [Threshold(value=None, color="red"), Threshold(value=red_below, color="green")]))
     return panel
 
@@ -79,14 +79,14 @@ def _alert_changes():
                 [("sum by (rule, state) (increase(cxpulse_alerts_total[$__range]))", "")], instant=True)]))
 
 
-def _board() -> board.Dashboard:
-    channel = (board.QueryVariable("channel").label("Channel").datasource(PROMETHEUS)
+def _board() -> sdk_dashboard.Dashboard:
+    channel = (sdk_dashboard.QueryVariable("channel").label("Channel").datasource(PROMETHEUS)
                .query("label_values(cxpulse_events_valid_total, channel)")
                .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True).all_value(".*"))
     return (
-        board.Dashboard("Pipeline health").uid(UID).tags(["cxpulse", "pipeline"]).refresh("10s")
+        sdk_dashboard.Dashboard("Pipeline health").uid(UID).tags(["cxpulse", "pipeline"]).refresh("10s")
         .time("now-1h", "now").timezone("browser").readonly().with_variable(channel)
-        .with_row(board.Row("Flow"))
+        .with_row(sdk_dashboard.Row("Flow"))
         .with_panel(_stat("Workers up", "Worker targets Prometheus scrapes successfully; 0: nothing is processed.",
                           "short", f"sum(up{{{WORKERS}}})", red_below=1))
         .with_panel(_stat("Valid events/s", "Events that passed ingest and dedup, selected channels.", "ops",
@@ -105,14 +105,14 @@ def _board() -> board.Dashboard:
                             [("sum by (topic) (cxpulse_consumer_lag_messages)", "{{topic}}")]))
         .with_panel(_series("Worker up", "1 per worker target scraped; 0 is a worker Prometheus cannot reach.", "short",
                             [(f"up{{{WORKERS}}}", "{{instance}}")]))
-        .with_row(board.Row("Refused and dropped"))
+        .with_row(sdk_dashboard.Row("Refused and dropped"))
         .with_panel(_series("Dead letters/s by reason", "Why messages are refused; `cxpulse dlq list` shows them.",
                             "ops", [(_rate("cxpulse_dead_letters_total", "stage, reason"), "{{stage}}: {{reason}}")]))
         .with_panel(_series("Duplicates and redeliveries dropped/s", "Same source+id seen again, and upstream "
                             "redeliveries after a crash.", "ops",
                             [("sum(rate(cxpulse_duplicates_dropped_total[$__rate_interval]))", "duplicates"),
                              ("sum(rate(cxpulse_redeliveries_dropped_total[$__rate_interval]))", "redeliveries")]))
-        .with_row(board.Row("Warehouse"))
+        .with_row(sdk_dashboard.Row("Warehouse"))
         .with_panel(_series("Store latency by table", "Time to store one batch, p50 and p99.", "s",
                             [(_quantile(0.5, "cxpulse_store_latency_seconds", "table"), "p50 {{table}}"),
                              (_quantile(0.99, "cxpulse_store_latency_seconds", "table"), "p99 {{table}}")]))
@@ -127,7 +127,7 @@ def _board() -> board.Dashboard:
                              for q in (0.5, 0.9, 0.99)]))
         .with_panel(_series("Batch size by table", "Rows per warehouse batch, p50.", "short",
                             [(_quantile(0.5, "cxpulse_store_batch_rows", "table"), "{{table}}")]))
-        .with_row(board.Row("Alerts"))
+        .with_row(sdk_dashboard.Row("Alerts"))
         .with_panel(_series("Alert latency by rule", "Wall clock when an alert opened minus the event time its "
                             "threshold was crossed, p50 and p99.", "s",
                             [(_quantile(0.5, "cxpulse_alert_latency_seconds", "rule"), "p50 {{rule}}"),
@@ -138,7 +138,7 @@ def _board() -> board.Dashboard:
         .with_panel(_series("Alert changes/s by rule and state", "Alert state changes sent to cx.alerts.", "ops",
                             [(_rate("cxpulse_alerts_total", "rule, state"), "{{rule}} {{state}}")]))
         .with_panel(_alert_changes())
-        .with_row(board.Row("State"))
+        .with_row(sdk_dashboard.Row("State"))
         .with_panel(_series("State keys by table", "Keys each stage holds in memory.", "short",
                             [("sum by (table) (cxpulse_state_keys)", "{{table}}"),
                              ("sum(cxpulse_detect_timers)", "detect timers pending")]))
