@@ -11,10 +11,21 @@ import logging
 
 import faust
 
-from streams import consumer_lag, dedup, delivery, faust_consumer, identity, ingest, metrics, sink, state_store
-from streams.detect import stage as detect
+from streams import (
+    consumer_lag,
+    dedup,
+    delivery,
+    faust_consumer,
+    floor_kpis,
+    identity,
+    ingest,
+    metrics,
+    sink,
+    state_store,
+)
 from streams.config import Settings
 from streams.connections import faust_credentials
+from streams.detect import stage as detect
 from streams.topics import PipelineTopics, create_topics
 from streams.warehouse import open_warehouse, view_settings
 from streams.warehouse.migrate import migrate
@@ -62,6 +73,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     delivery.register(app, settings, topics)
     sink.register(app, settings, topics, store)
     consumer_lag.register(app)
+    floor_kpis.register(app, settings, store)
     return app, store
 
 

@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
+from streams.boards.common import ABANDONMENT_RAG, ASA_RAG, SERVICE_LEVEL_RAG, WAIT_RAG
 from streams.status import Status
 
 CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey")
@@ -47,8 +48,34 @@ def render(now: Status, before: Status, produced: int, elapsed: float) -> Group:
         f"[b]blocked values seen[/b] {now.identifiers_blocked:,.0f}   "
         f"[b]identity links stored[/b] {now.rows_by_table.get('cx.identity_links', 0):,.0f}"
     )
-    return Group(Panel(summary, title="cxpulse — live pipeline"), Panel(identity, title="identity stitching"),
-                 alerts_table(now), channels, dead)
+    return Group(Panel(summary, title="cxpulse — live pipeline"), floor_panel(now.floor),
+                 Panel(identity, title="identity stitching"), alerts_table(now), channels, dead)
+
+
+def _rag(value: float, rag: tuple) -> str:
+    """The colour a Grafana threshold set (base colour, then (value, colour) steps) gives value."""
+    colour, *steps = rag
+    for threshold, step_colour in steps:
+        if value >= threshold:
+            colour = step_colour
+    return colour
+
+
+def floor_panel(floor: dict[str, float]) -> Panel:
+    """The live floor board's headline stats (the worker runs its SQL: streams.floor_kpis), in its colours."""
+    if not floor:
+        return Panel("[dim]waiting for the worker's first live-floor reading…[/dim]", title="live floor today")
+    sl, asa, abandoned = floor["service_level"], floor["asa_seconds"], floor["abandonment_rate"]
+    oldest = floor["oldest_wait_seconds"]
+    text = (
+        f"[b]waiting now[/b] {floor['waiting']:,.0f}   "
+        f"[b]oldest wait[/b] [{_rag(oldest, WAIT_RAG)}]{oldest:,.0f}s[/]   "
+        f"[b]service level[/b] [{_rag(sl, SERVICE_LEVEL_RAG)}]{sl:.0%}[/]   "
+        f"[b]ASA[/b] [{_rag(asa, ASA_RAG)}]{asa:,.1f}s[/]   "
+        f"[b]abandonment[/b] [{_rag(abandoned, ABANDONMENT_RAG)}]{abandoned:.1%}[/]   "
+        f"[b]open alerts[/b] {floor['open_alerts']:,.0f} ({floor['escalated']:,.0f} escalated)"
+    )
+    return Panel(text, title="live floor today (the Live floor board's SQL)")
 
 
 def alerts_table(now: Status) -> Table:

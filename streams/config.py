@@ -200,6 +200,7 @@ class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
 class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 9464
+    floor_kpis_seconds: Seconds = 0.0  # > 0: the worker exposes the live floor's headline KPIs (streams/floor_kpis.py)
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):

@@ -140,7 +140,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         metrics_port = free_port()
         env = {**os.environ, "CXPULSE_KAFKA_BOOTSTRAP": settings.bootstrap,
                "CXPULSE_DATA_DIR": str(settings.data_path), "CXPULSE_METRICS_PORT": str(metrics_port),
-               "CXPULSE_METRICS_HOST": "127.0.0.1"}
+               "CXPULSE_METRICS_HOST": "127.0.0.1", "CXPULSE_METRICS_FLOOR_KPIS_SECONDS": "5"}
         err.print(f"starting the worker (log: {settings.data_path / 'worker.log'})…")
         worker = WorkerProcess(env, settings.data_path / "worker.log")
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"

@@ -50,6 +50,9 @@ END_TO_END = Histogram("cxpulse_event_to_stored_seconds", "Event time to row sto
 STATE_KEYS = Gauge("cxpulse_state_keys", "Keys a stage holds in its table on this worker (RocksDB's estimate)", ["table"])
 CONSUMER_LAG = Gauge("cxpulse_consumer_lag_messages",
                      "Messages on the worker's assigned partitions not yet committed, per topic", ["topic"])
+FLOOR = Gauge("cxpulse_floor", "Live-floor KPIs from the board's SQL, every metrics.floor_kpis_seconds "
+              "(waiting, oldest_wait_seconds, service_level, asa_seconds, abandonment_rate, open_alerts, escalated)",
+              ["kpi"])
 DETECT_TIMERS = Gauge("cxpulse_detect_timers", "Customers with an alert timer pending in the detection stage")
 
 

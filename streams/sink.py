@@ -115,6 +115,10 @@ class BatchStore:
         """Run fn(warehouse) on the warehouse thread and wait (start-up and shutdown work)."""
         return self._executor.submit(lambda: fn(self._opened())).result()
 
+    async def with_warehouse(self, fn: Callable[[Warehouse], Any]) -> Any:
+        """Run fn(warehouse) on the warehouse thread, between the sink's inserts."""
+        return await self.run(lambda: fn(self._opened()))
+
     async def run(self, fn: Callable, *args: Any) -> Any:
         """Run a blocking warehouse call on the warehouse thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

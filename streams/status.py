@@ -26,6 +26,7 @@ class Status:
     e2e_count: float = 0.0
     lag: int | None = None
     state_keys: dict[str, float] = field(default_factory=dict)  # table -> keys held
+    floor: dict[str, float] = field(default_factory=dict)  # live-floor KPI -> value (metrics.floor_kpis_seconds)
     worker_up: bool = False
 
 
@@ -57,6 +58,8 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 status.alerts[key] = status.alerts.get(key, 0.0) + value
             elif name == "cxpulse_identifiers_blocked_total":
                 status.identifiers_blocked += value
+            elif name == "cxpulse_floor":
+                status.floor[labels["kpi"]] = value
             elif name == "cxpulse_store_failures_total":
                 status.store_failures += value
             elif name == "cxpulse_consumer_spurious_gap_offsets_total":

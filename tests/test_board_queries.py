@@ -128,3 +128,20 @@ def test_snapshot_draws_every_board(traffic, tmp_path):
         with Image.open(path) as image:
             assert image.width > 1000 and image.height > 500
             assert len(image.convert("L").getcolors(256)) > 50, f"{path.name} is nearly blank"
+
+
+def test_the_workers_live_floor_kpis_agree_with_the_contact_and_alert_views(traffic):
+    """streams.floor_kpis (the demo board's numbers) reads the live floor's SQL; checked against cx.contacts and cx.open_alerts."""
+    from streams import floor_kpis
+
+    warehouse, _ = traffic
+    values = floor_kpis.read(warehouse, NOW)
+    waiting = warehouse.query("""
+        SELECT count() FROM cx.contacts
+        WHERE queued_at >= now64(3) - INTERVAL 1 DAY AND answered_at IS NULL AND abandoned_at IS NULL
+          AND ended_at IS NULL""").scalar()
+    open_alerts = warehouse.query("SELECT count() FROM cx.open_alerts").scalar()
+    assert values["waiting"] == waiting > 0
+    assert values["open_alerts"] == open_alerts > 0
+    assert 0 <= values["service_level"] <= 1 and 0 <= values["abandonment_rate"] <= 1
+    assert values["oldest_wait_seconds"] > 0

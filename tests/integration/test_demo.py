@@ -58,6 +58,8 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
         done = subprocess.CompletedProcess(demo.args, demo.returncode, out, err)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "cxpulse demo summary" in done.stdout
+    floor = re.findall(r"waiting now ([\d,]+) +oldest wait ([\d,]+)s +service level (\d+)%", done.stderr)
+    assert floor, "the board shows the live floor's KPIs (the worker runs the Live floor board's SQL)"
     totals = {label: int(count.replace(",", "")) for label, count in
               re.findall(r"│ (produced|stored in cx\.events|dead-lettered \(cx\.dead_letters\))\s*│\s*([\d,]+) │", done.stdout)}
     assert totals["produced"] > 1000
