@@ -2,11 +2,12 @@
 
 Signed like Stripe's webhooks: `X-Cxpulse-Signature: sha256=HMAC(secret, timestamp + "." + body)`
 with `X-Cxpulse-Timestamp`, so a receiver can check origin and freshness (`verify`).
-`X-Cxpulse-Delivery` (alert id, version) lets it drop a redelivery after a crash. Failures are
-retried with exponential backoff inside the agent (its own consumer flow, so a slow receiver
-delays only deliveries, never detection or storage); after `max_attempts` the alert goes to the
-undelivered topic with the last error, and is stored in cx.dead_letters. Alerts of do-not-contact
-customers are never delivered (they are still on cx.alerts and counted).
+`X-Cxpulse-Delivery` (alert id, version) lets it drop a redelivery after a crash. Deliveries
+read cx.alerts in a consumer group of their own (`<app_id>-webhooks`), so a slow or dead receiver
+delays only deliveries, never detection or storage. Failures are retried with exponential
+backoff; after `max_attempts` the alert goes to the undelivered topic with the last error, and is
+stored in cx.dead_letters. Alerts of do-not-contact customers are never delivered (they are still
+on cx.alerts and counted).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import orjson
 
 from streams import metrics
-from streams.faust_batches import batches
+from streams.connections import kafka_client_config
 from streams.records import RawMessage
 from streams.rejections import Reason, Rejected
 
@@ -55,7 +56,7 @@ async def post(session, url: str, body: bytes, secret: bytes, delivery: str, tim
             if 200 <= resp.status < 300:
                 return None
             return f"HTTP {resp.status}"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return f"timed out after {timeout:.0f}s"
     except aiohttp.ClientError as exc:
         return f"{type(exc).__name__}: {exc}"
@@ -68,21 +69,42 @@ def register(app, settings, topics) -> None:
     secret = w.key()
     if not secret:
         log.warning("webhook.urls set without a secret: deliveries are not signed (set CXPULSE_WEBHOOK_SECRET)")
+    k = settings.kafka
 
-    @app.agent(topics.alerts, name="deliver-webhooks", concurrency=1)
-    async def deliver(stream):
+    @app.task
+    async def deliver_webhooks() -> None:
+        """Read cx.alerts in a consumer group of its own and commit only what was delivered or dead-lettered.
+
+        Not a Faust agent: Faust shares one consumer among its agents, so a receiver down for
+        minutes would fill the agent's buffer, pause the alerts partitions and hold back storing
+        alerts (and commits) with it. Here a slow receiver delays only the next deliveries."""
         import aiohttp
+        from aiokafka import AIOKafkaConsumer
 
-        async with aiohttp.ClientSession() as session:
-            async for batch in batches(stream, 100, within=0.05):
-                for event in batch:
-                    m = event.message
-                    alert = orjson.loads(m.value)
-                    if not alert["outreach"]:
-                        metrics.WEBHOOK.labels(result="skipped_do_not_contact").inc()
-                        continue
-                    for url in w.urls:
-                        await _deliver(session, url, m, alert, secret)
+        consumer = AIOKafkaConsumer(
+            k.alerts_topic, group_id=f"{k.app_id}-webhooks", enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=int(k.session_timeout * 1000),
+            heartbeat_interval_ms=int(k.heartbeat_interval * 1000),
+            # one alert may retry for minutes between two polls
+            max_poll_interval_ms=int(max(300.0, w.max_attempts * (w.timeout_seconds + w.retry_max_seconds)) * 1000),
+            **kafka_client_config(settings))
+        await consumer.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                while True:
+                    fetched = await consumer.getmany(timeout_ms=500, max_records=100)
+                    for tp, messages in fetched.items():
+                        for m in messages:
+                            alert = orjson.loads(m.value)
+                            if not alert["outreach"]:
+                                metrics.WEBHOOK.labels(result="skipped_do_not_contact").inc()
+                                continue
+                            for url in w.urls:
+                                await _deliver(session, url, m, alert, secret)
+                        await app.producer.flush()  # dead letters written before the offsets move on
+                        await consumer.commit({tp: messages[-1].offset + 1})
+        finally:
+            await consumer.stop()
 
     async def _deliver(session, url: str, m, alert: dict, secret: bytes) -> None:
         delivery = f"{alert['alert_id']}:{alert['version']}"
@@ -97,7 +119,7 @@ def register(app, settings, topics) -> None:
             if attempt < w.max_attempts:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, w.retry_max_seconds)
-        raw = RawMessage(key=m.key, value=m.value, headers=list(m.headers or []), timestamp=m.timestamp)
+        raw = RawMessage(key=m.key, value=m.value, headers=list(m.headers or []), timestamp=m.timestamp / 1000)
         await topics.dead_letter(raw, Rejected(Reason.WEBHOOK_FAILED, f"{url}: {error} after {w.max_attempts} attempts"),
                                  stage="webhook", origin=f"{m.topic}:{m.partition}:{m.offset}",
                                  event_id=alert["alert_id"], to=topics.undelivered)

@@ -239,8 +239,9 @@ def test_a_warehouse_unavailable_for_60_seconds_pauses_consumption_and_loses_not
 
 
 def test_a_webhook_down_for_two_minutes_gets_every_alert_once_when_it_comes_back(pipeline, tmp_path):
-    """For two minutes the receiver hangs past the timeout or answers 500; detection and storage go on
-    meanwhile, nothing is given up on, and afterwards each alert arrives once, correctly signed."""
+    """For two minutes the receiver hangs past the timeout or answers 500; detection, storage and the
+    pipeline's commits go on meanwhile (deliveries have a consumer group of their own), nothing is
+    given up on, and afterwards each alert arrives once, correctly signed."""
     outage = 120.0
 
     def down_then_up(call: int, since_first: float) -> int:
@@ -260,6 +261,7 @@ def test_a_webhook_down_for_two_minutes_gets_every_alert_once_when_it_comes_back
         wait_until(lambda: receiver.calls, 60, "the first delivery attempt")
         pipeline.wait_stored(events=n, dead_letters=0, timeout=60)
         wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.alerts", 0) >= n, 60, f"{n} alerts stored")
+        pipeline.wait_drained(timeout=60)  # the pipeline's own group commits everything, alerts included
         stored_in_outage = time.monotonic() - receiver.calls[0] < outage
         wait_until(lambda: len(receiver.accepted) >= n, outage + 120,
                    lambda: f"{n} alerts delivered (now {len(receiver.accepted)})")
@@ -275,7 +277,7 @@ def test_a_webhook_down_for_two_minutes_gets_every_alert_once_when_it_comes_back
               f"{stored_in_outage}), {len(receiver.calls)} calls ({len(receiver.calls) - len(receiver.accepted)} "
               f"failed), {len(deliveries)} alerts delivered, duplicates {sum(deliveries.values()) - len(deliveries)}, "
               f"dead-lettered {undelivered}, valid signatures {signed}/{len(receiver.accepted)}")
-        assert stored_in_outage, "detection or storage waited for the webhook"
+        assert stored_in_outage, "detection, storage or the pipeline's commits waited for the webhook"
         assert opened == n and len(deliveries) == n
         assert all(count == 1 for count in deliveries.values()), "an alert delivered twice"
         assert undelivered == 0 and signed == len(receiver.accepted)
