@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.measure import machine, process_rss, write_results  # noqa: E402
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.status import LagProbe  # noqa: E402
-from tests.integration.pipeline import PIPELINE_TOPICS, Pipeline  # noqa: E402
+from tests.integration.pipeline import Pipeline  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -81,8 +81,7 @@ def main() -> None:
             [sys.executable, "-m", "streams.cli", "simulate", "--rate", str(args.rate), "--duration",
              str(args.minutes * 60), "--seed", str(args.seed), "--topic", pipeline.input_topic],
             env=pipeline.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = LagProbe({"bootstrap_servers": bootstrap}, pipeline.env["CXPULSE_KAFKA_APP_ID"],
-                         [pipeline.input_topic, *(pipeline.env[f"CXPULSE_KAFKA_{t}_TOPIC"] for t in PIPELINE_TOPICS)])
+        probe = LagProbe({"bootstrap_servers": bootstrap}, pipeline.groups())
         started, stored_before = time.monotonic(), 0.0
         try:
             while simulator.poll() is None:

@@ -66,13 +66,13 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     topics = PipelineTopics.declare(app, settings)
     store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
                             settings.sink.retry_max_seconds)
-    ingest.register(app, settings, topics)
+    sources = [ingest.register(app, settings, topics)]
     dedup.register(app, settings, topics)
     identity.register(app, settings, topics)
     detect.register(app, settings, topics)
     delivery.register(app, settings, topics)
-    sink.register(app, settings, topics, store)
-    consumer_lag.register(app)
+    sources += sink.register(app, settings, topics, store)
+    consumer_lag.register(app, sources)
     floor_kpis.register(app, settings, store)
     return app, store
 

@@ -1,6 +1,6 @@
 """Consumer lag per topic as a worker metric (cxpulse_consumer_lag_messages), for boards and alerts.
 
-Read from the worker's own consumer once a second on the app's loop, with no extra Kafka request:
+Read from the worker's own consumers (Faust's and the batch sources') once a second on the app's loop, with no extra Kafka request:
 for each assigned partition of a topic whose offsets the worker commits (changelogs are not
 committed), the log end the last fetch reported minus the committed offset. Each partition is
 assigned to one worker, so the sum over workers is the group's lag. Topics no longer assigned read
@@ -12,6 +12,7 @@ from __future__ import annotations
 import faust
 
 from streams import metrics
+from streams.batch_source import BatchSource
 
 
 def by_topic(app: faust.App) -> dict[str, int]:
@@ -29,12 +30,15 @@ def by_topic(app: faust.App) -> dict[str, int]:
     return lag
 
 
-def register(app: faust.App, interval: float = 1.0) -> None:
+def register(app: faust.App, sources: list[BatchSource], interval: float = 1.0) -> None:
+    """sources: the batch sources (streams.batch_source), whose consumers are not Faust's."""
     gauge, seen = metrics.Children(metrics.CONSUMER_LAG), set()
 
     @app.timer(interval=interval, name="consumer-lag")
     async def measure_lag() -> None:
         lag = dict.fromkeys(seen, 0) | by_topic(app)
+        for source in sources:
+            lag |= source.lag()
         for topic, messages in lag.items():
             gauge(topic).set(messages)
         seen.update(lag)

@@ -26,7 +26,7 @@ from streams.config import Settings
 from streams.connections import kafka_client_config, kafka_security_config
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.status import LagProbe, Status, scrape
-from streams.topics import create_topics, topic_names
+from streams.topics import committing_groups, create_topics
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                         max_event_bytes=settings.ingest.max_event_bytes, progress=False, stop=stop,
                         on_emit=on_emit, producer_config=kafka_security_config(settings)))
         # lag over every stage's input: the last sink batch is stored only when all of them reach 0
-        lag = LagProbe(kafka_client_config(settings), settings.kafka.app_id,
-                       [t for t in topic_names(settings) if t != settings.kafka.ticks_topic], exact=False)
+        lag = LagProbe(kafka_client_config(settings), committing_groups(settings), exact=False)
         started = time.monotonic()
         simulator.start()
         before = Status()

@@ -1,6 +1,7 @@
 """Ingest stage: inbound CloudEvents -> validated, normalized records (or the dead-letter topic).
 
-Records in: raw Kafka messages on the input topics (structured or binary mode).
+Records in: raw Kafka messages on the input topics (structured or binary mode), read in batches
+by a consumer group of its own (streams.batch_source: one message per event is too many for Faust).
 Records out: `Validated` on the validated topic (in envelopes), routed by source+id so the dedup
 stage sees every copy of an event on one partition; anything refused goes to the DLQ untouched.
 """
@@ -11,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from streams import cloudevents, contract, metrics
-from streams.faust_batches import batches
+from streams.batch_source import BatchSource
 from streams.config import IngestSettings
 from streams.normalize import normalize
 from streams.records import CxEvent, RawMessage, Validated, encode
@@ -30,25 +31,24 @@ def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origi
     return normalize(event, mode=mode, origin=origin, received_at=received_at, settings=settings, now=now)
 
 
-def register(app, settings, topics) -> None:
-    """Declare the ingest agent on `app` (one stage, concurrency 1: see DESIGN pitfalls)."""
+def register(app, settings, topics) -> BatchSource:
+    """Read the input topics in batches (a plain consumer group: streams.batch_source) on `app`."""
     ingest_settings = settings.ingest
     validated = topics.name(topics.validated)
     consumed = metrics.CONSUMED.labels(stage="ingest")
+    source = BatchSource(app, settings, "ingest", list(settings.kafka.input_topics), settings.sink.batch_size, within=0.05)
 
-    @app.agent(topics.inputs, name="ingest", concurrency=1)
-    async def ingest(stream):
-        async for batch in batches(stream, settings.sink.batch_size, within=0.05):
-            received_at = time.time()
-            out = topics.envelopes()
-            now = datetime.fromtimestamp(received_at, UTC)
-            consumed.inc(len(batch))
-            for event in batch:
-                message = event.message
+    async def handle(batch) -> None:
+        received_at = time.time()
+        out = topics.envelopes()
+        now = datetime.fromtimestamp(received_at, UTC)
+        for records in batch.values():
+            consumed.inc(len(records))
+            for message in records:
                 origin = f"{message.topic}:{message.partition}:{message.offset}"
                 headers = list(message.headers or [])
                 raw = RawMessage(key=message.key, value=message.value or b"", headers=headers,
-                                 timestamp=message.timestamp or received_at)
+                                 timestamp=message.timestamp / 1000 if message.timestamp else received_at)
                 try:
                     record = parse(message.value, headers, origin=origin, received_at=received_at,
                                    settings=ingest_settings, now=now)
@@ -56,4 +56,10 @@ def register(app, settings, topics) -> None:
                     await topics.dead_letter(raw, rejected, stage="ingest", origin=origin)
                     continue
                 out.add(validated, record.dedup_key.encode(), encode(Validated(event=record, raw=raw)))
-            await topics.send_envelopes(out)
+        await topics.send_envelopes(out)
+
+    @app.task
+    async def ingest() -> None:
+        await source.run(handle)
+
+    return source

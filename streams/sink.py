@@ -21,6 +21,7 @@ from typing import Any, Callable
 import orjson
 
 from streams import metrics
+from streams.batch_source import BatchSource
 from streams.deadletter import read_detail
 from streams.envelopes import unpack
 from streams.faust_batches import batches
@@ -145,7 +146,7 @@ class BatchStore:
         self._executor.shutdown()
 
 
-def register(app, settings, topics, store: BatchStore) -> None:
+def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     size, within = settings.sink.batch_size, settings.sink.batch_seconds
     end_to_end = metrics.Children(metrics.END_TO_END)
 
@@ -159,12 +160,20 @@ def register(app, settings, topics, store: BatchStore) -> None:
             for ev, _ in events:
                 end_to_end(ev.channel).observe(now - ev.time.timestamp())
 
-    @app.agent(topics.links, name="sink-identity-links", concurrency=1)
-    async def sink_identity_links(stream):
-        async for batch in batches(stream, size, within):
-            rows = [link_row(orjson.loads(e.message.value)) for e in batch]
-            await store.store("cx.identity_links", rows, batch_token(
-                "cx.identity_links", [f"{r['identifier']}\x1f{r['version']}\x1f{r['status']}" for r in rows]))
+    # The links topic carries a record per identity change (about one per event): read in batches
+    # outside Faust (streams.batch_source). A warehouse outage holds a batch for as long as it lasts,
+    # hence the long poll interval: the group keeps its partitions meanwhile.
+    links = BatchSource(app, settings, "sink-identity-links", [topics.name(topics.links)], size, within,
+                        max_poll_interval=3600.0)
+
+    async def store_links(batch) -> None:
+        rows = [link_row(orjson.loads(m.value)) for records in batch.values() for m in records]
+        await store.store("cx.identity_links", rows, batch_token(
+            "cx.identity_links", [f"{r['identifier']}\x1f{r['version']}\x1f{r['status']}" for r in rows]))
+
+    @app.task
+    async def sink_identity_links() -> None:
+        await links.run(store_links)
 
     @app.agent(topics.alerts, name="sink-alerts", concurrency=1)
     async def sink_alerts(stream):
@@ -178,3 +187,5 @@ def register(app, settings, topics, store: BatchStore) -> None:
             rows = [dead_letter_row(e.message.key, e.message.value, list(e.message.headers or []),
                                     e.message.partition, e.message.offset) for e in batch]
             await store.store("cx.dead_letters", rows, batch_token("cx.dead_letters", [f"{r['origin']}/{r['reason']}" for r in rows]))
+
+    return [links]

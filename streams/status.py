@@ -73,35 +73,40 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
 
 
 class LagProbe:
-    """Total lag of the worker's consumer group over the given topics."""
+    """Total lag of consumer groups over their topics ({group: topics}, see topics.committing_groups)."""
 
-    def __init__(self, kafka_config: dict, group: str, topics: list[str], exact: bool = True) -> None:
+    def __init__(self, kafka_config: dict, groups: dict[str, list[str]], exact: bool = True) -> None:
         """exact: read each partition's last batch for its true end (streams.log_end); seconds per call,
         so a live board, polled every second, takes the broker's reported ends instead."""
         from kafka import KafkaAdminClient, KafkaConsumer
 
         self._admin = KafkaAdminClient(**kafka_config)
         self._consumer = KafkaConsumer(enable_auto_commit=False, **kafka_config)
-        self.group, self.topics, self.exact = group, topics, exact
+        self.groups, self.exact = groups, exact
 
     def by_partition(self) -> dict | None:
-        """{TopicPartition: messages not yet committed by the group}, or None when Kafka is unreachable."""
+        """{TopicPartition: messages not yet committed by its group}, or None when Kafka is unreachable."""
         from kafka import TopicPartition
         from kafka.errors import KafkaError
 
         from streams.log_end import true_ends
 
         try:
-            committed = self._admin.list_group_offsets(self.group).get(self.group, {})
-            tps = [TopicPartition(t, p) for t in self.topics
-                   for p in (self._consumer.partitions_for_topic(t) or ())]
+            committed, tps = {}, []
+            for group, topics in self.groups.items():
+                offsets = self._admin.list_group_offsets(group).get(group, {})
+                for t in topics:
+                    for p in self._consumer.partitions_for_topic(t) or ():
+                        tp = TopicPartition(t, p)
+                        tps.append(tp)
+                        if tp in offsets and offsets[tp].offset >= 0:
+                            committed[tp] = offsets[tp].offset
             ends = self._consumer.end_offsets(tps)
             if self.exact:
                 ends = true_ends(self._consumer, ends)
         except (KafkaError, OSError, TimeoutError):
             return None
-        return {tp: max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
-                for tp, end in ends.items()}
+        return {tp: max(0, end - committed.get(tp, 0)) for tp, end in ends.items()}
 
     def lag(self) -> int | None:
         parts = self.by_partition()

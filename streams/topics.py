@@ -30,6 +30,21 @@ def topic_names(settings: Settings) -> list[str]:
             k.links_topic, k.resolved_topic, k.alerts_topic, k.ticks_topic, k.undelivered_topic]
 
 
+def committing_groups(settings: Settings) -> dict[str, list[str]]:
+    """{consumer group: topics} for every stage input whose offsets the worker commits.
+
+    The Faust stages commit under `app_id`; the batch sources (streams.batch_source) under groups
+    of their own. The ticks topic is left out: it never drains (a tick per partition per second).
+    """
+    from streams.batch_source import group_of
+
+    k = settings.kafka
+    return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic, k.alerts_topic,
+                       k.dlq_topic, k.undelivered_topic],
+            group_of(k.app_id, "ingest"): list(k.input_topics),
+            group_of(k.app_id, "sink-identity-links"): [k.links_topic]}
+
+
 def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
     """Create missing topics with the configured partitions; return the ones created."""
     admin = KafkaAdminClient(client_id="cxpulse-admin", **kafka_client_config(settings))

@@ -48,10 +48,6 @@ def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt
     }
 
 
-# The topics after the input, by their setting name (CXPULSE_KAFKA_<NAME>_TOPIC).
-PIPELINE_TOPICS = ("VALIDATED", "ACCEPTED", "DLQ", "IDENTITY", "LINKS", "RESOLVED", "ALERTS", "UNDELIVERED")  # not TICKS
-
-
 class Pipeline:
     def __init__(self, bootstrap: str, workdir: Path, partitions: int = 4) -> None:
         suffix = uuid.uuid4().hex[:8]
@@ -124,10 +120,16 @@ class Pipeline:
         wait_until(done, timeout, lambda: f"{events} events and {dead_letters} dead letters stored "
                                           f"(now {self.metrics().rows_by_table})")
 
+    def groups(self) -> dict[str, list[str]]:
+        """{consumer group: topics} the worker commits, as the worker names them."""
+        from streams.config import load_settings
+        from streams.topics import committing_groups
+
+        return committing_groups(load_settings(environ=self.env))
+
     def wait_drained(self, timeout: float = 300.0) -> None:
         """Every stage's consumer has committed up to the end of its topics (nothing left to store)."""
-        probe = LagProbe({"bootstrap_servers": self.bootstrap}, self.env["CXPULSE_KAFKA_APP_ID"],
-                         [self.input_topic, *(self.env[f"CXPULSE_KAFKA_{t}_TOPIC"] for t in PIPELINE_TOPICS)])
+        probe = LagProbe({"bootstrap_servers": self.bootstrap}, self.groups())
         try:
             wait_until(lambda: probe.lag() == 0, timeout,
                        lambda: f"consumer lag 0 on every pipeline topic (now {probe.by_partition()})")
