@@ -10,6 +10,8 @@ sends one changelog record per write. `BatchWrites` names the partition explicit
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -17,7 +19,10 @@ from typing import Any
 from faust.serializers import codecs
 from rocksdict import WriteBatch
 
+from streams import metrics
 from streams.produce_batches import send_records
+
+log = logging.getLogger(__name__)
 
 
 async def batches(stream, size: int, within: float) -> AsyncIterator[Sequence]:
@@ -66,21 +71,41 @@ class BatchWrites:
         """Store every pending value locally, then send its changelog record; return keys written."""
         table = self.table
         key_codec, value_codec = table.key_serializer, table.value_serializer  # what recovery decodes with
-        local: dict[int, WriteBatch] = defaultdict(lambda: WriteBatch(raw_mode=True))
         records = []
         for key, (partition, value) in self._pending.items():
             raw_key = codecs.dumps(key_codec, key)
-            if value is _DELETED:
-                local[partition].delete(raw_key)
-                records.append((partition, raw_key, None))
-            else:
-                raw = codecs.dumps(value_codec, self.encode(value))
-                local[partition].put(raw_key, raw)
-                records.append((partition, raw_key, raw))
-        for partition, batch in local.items():
-            table.data._db_for_partition(partition).write(batch)
+            raw = None if value is _DELETED else codecs.dumps(value_codec, self.encode(value))
+            records.append((partition, raw_key, raw))
+        await _write_local(table, records)
         self._pending = {}
         return await send_records(producer, table.changelog_topic_name, records) if records else 0
 
 
 _DELETED = object()
+
+
+async def _write_local(table, records: list[tuple[int, bytes, bytes | None]], retry_initial: float = 0.5,
+                       retry_max: float = 30.0) -> None:
+    """Write (partition, key, value or None for a delete) to the partitions' local DBs, one write
+    batch each, retrying with backoff while that fails (a full disk): the stage waits, and its input
+    waits in Kafka, instead of the agent crashing mid-batch (Faust restarts a crashed agent, but the
+    batch it held stays unacked and commits stop behind it). Puts and deletes are idempotent, so a
+    retry rewrites what had been written; a write batch is spent even by a failed write, so each
+    attempt builds its own."""
+    delay = retry_initial
+    while True:
+        batches: dict[int, WriteBatch] = defaultdict(lambda: WriteBatch(raw_mode=True))
+        for partition, key, value in records:
+            if value is None:
+                batches[partition].delete(key)
+            else:
+                batches[partition].put(key, value)
+        try:
+            for partition, batch in batches.items():
+                table.data._db_for_partition(partition).write(batch)
+            return
+        except Exception as exc:  # rocksdict raises a plain Exception("IO error: ...")
+            metrics.STORE_FAILURES.labels(table=table.name).inc()
+            log.warning("writing table %s locally failed (%s); retrying in %.1fs", table.name, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, retry_max)

@@ -82,11 +82,11 @@ def register(app, settings, topics) -> None:
     @app.agent(topics.accepted, name="identity-route", concurrency=1)
     async def route(stream):
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
-            out, blocked_records = topics.envelopes(), []
+            out, blocked_records, read = topics.envelopes(), [], 0
             for event in batch:
                 for value in unpack(event.message.value):
                     ev = decode_event(value)
-                    consumed.inc()
+                    read += 1
                     observes, blocked = graph.observations(ev.customer, ev.time.timestamp(), value, guards)
                     for identifier, reason in blocked:
                         blocked_kinds(kind_of(identifier)).inc()
@@ -96,6 +96,7 @@ def register(app, settings, topics) -> None:
                         out.add(resolved_topic, b"", value)
                     for message in observes:
                         out.add(graph_topic, message.node.encode(), graph.encode(message))
+            consumed.inc(read)
             await topics.send_envelopes(out)
             await send_records(app.producer, links_topic,
                                [(None, r["identifier"].encode(), orjson.dumps(r)) for r in blocked_records])

@@ -159,6 +159,7 @@ def register(app, settings, topics) -> None:
         consumed = metrics.CONSUMED.labels(stage="detect")
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
             out: list[tuple[CustomerState, Change]] = []
+            read = 0
             for event in batch:
                 m = event.message
                 p, wall = m.partition, time.time()
@@ -174,7 +175,7 @@ def register(app, settings, topics) -> None:
                         customer = ev.resolved_customer
                         if not customer:
                             continue
-                        consumed.inc()
+                        read += 1
                         clock.saw(p, ev.time.timestamp())
                         state = touched.get(customer) or writes.get(customer, p)
                         if state is None:
@@ -185,6 +186,7 @@ def register(app, settings, topics) -> None:
                 for customer, state in touched.items():
                     evaluate(state, p, watermark, out)
                     writes.set(customer, state, p)
+            consumed.inc(read)
             await writes.commit(app.producer)
             await send(out)
             metrics.DETECT_TIMERS.set(clock.pending())

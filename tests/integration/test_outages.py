@@ -162,9 +162,9 @@ def test_a_broker_outage_of_30_seconds_loses_nothing_and_duplicates_nothing(own_
 
 
 @contextmanager
-def small_disk(path: Path, size: str):
+def small_disk(path: Path, size: str, exist_ok: bool = False):
     """A tmpfs of its own: filling it is a real warehouse outage for chDB (NOT_ENOUGH_SPACE on every insert)."""
-    path.mkdir()
+    path.mkdir(exist_ok=exist_ok)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
                              capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
@@ -193,14 +193,17 @@ def fill(path: Path) -> Path:
     return ballast
 
 
-def test_a_warehouse_unavailable_for_60_seconds_pauses_consumption_and_loses_nothing(kafka_bootstrap, tmp_path):
+@pytest.mark.parametrize("full", ["chdb", "."], ids=["warehouse disk", "whole data disk"])
+def test_a_warehouse_unavailable_for_60_seconds_pauses_consumption_and_loses_nothing(kafka_bootstrap, tmp_path, full):
     """The disk under chDB fills up: writes fail and are retried with backoff, the sink stops consuming
-    (the rest waits in Kafka, not in memory), and everything is stored once when space comes back."""
+    (the rest waits in Kafka, not in memory), and everything is stored once when space comes back.
+    With the whole data disk full, the stages' local table writes (RocksDB) fail too and are retried
+    the same way, instead of crashing an agent mid-batch."""
     events = simulated(10_000, seed=37)
     before, during = events[:3_000], events[3_000:]
-    with small_disk(tmp_path / "disk", "512m") as disk:
+    (tmp_path / "data").mkdir()
+    with small_disk(tmp_path / "data" / full, "512m", exist_ok=full == ".") as disk:
         pipeline = Pipeline(kafka_bootstrap, tmp_path)
-        pipeline.env["CXPULSE_DATA_DIR"] = str(disk / "data")
         try:
             pipeline.start_worker()
             publish(pipeline, before)
@@ -223,7 +226,7 @@ def test_a_warehouse_unavailable_for_60_seconds_pauses_consumption_and_loses_not
             pipeline.wait_drained(timeout=300)
             assert pipeline.worker.poll() is None, "the worker died while the warehouse was unavailable"
             assert pipeline.stop_worker() == 0
-            counts = check_exactly_once(pipeline, events, "warehouse unavailable (disk full, 60 s)")
+            counts = check_exactly_once(pipeline, events, f"warehouse unavailable ({'chDB' if full == 'chdb' else 'whole data'} disk full, 60 s)")
             print(f"warehouse outage: {failures:.0f} failed stores retried, events stored during it "
                   f"{stored_during:.0f}, worker RSS {rss_before / 2**20:.0f} MiB before, "
                   f"{rss_peak / 2**20:.0f} MiB at most during it")

@@ -28,7 +28,7 @@ from streams.boards import pipeline as pipeline_board
 from streams.embedded_broker import free_port
 from streams.simulator import generate
 from tests.integration.pipeline import Pipeline, wait_until
-from tests.integration.test_alerts import Receiver
+from tests.integration.webhooks import Receiver, fail_first
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("prometheus") is None,
@@ -134,7 +134,7 @@ class Traffic(threading.Thread):
 
 
 def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bootstrap, tmp_path):
-    receiver = Receiver(fail=2)
+    receiver = Receiver(fail_first(2))
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES_FILE)
     pipeline = Pipeline(kafka_bootstrap, tmp_path)
