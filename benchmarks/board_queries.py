@@ -184,8 +184,8 @@ def measure(warehouse: ChdbWarehouse, now: dt.datetime, runs: int, other_runs: i
     for dashboard in dashboards():
         uid = dashboard["uid"]
         n = runs if uid == "cx-live-floor" else other_runs
-        if not n:
-            continue
+        if not n or not any(macros.clickhouse_targets(dashboard)):
+            continue  # the pipeline board is Prometheus only
         time_range = macros.TimeRange.of(dashboard["time"], now)
         given = {"identifier": warehouse.query(EXAMPLE_IDENTIFIER).scalar()} if uid == "cx-journey" else {}
         variables = macros.resolve_variables(dashboard, time_range, lambda s: warehouse.query(s).rows, given)
