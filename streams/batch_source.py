@@ -46,6 +46,7 @@ class _WaitForBatch(ConsumerRebalanceListener):
         async with self.source._lock:  # the batch in flight is committed before the partitions go
             for tp in revoked:
                 self.source.committed.pop(tp, None)
+                self.source.fetched.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned) -> None:
         pass
@@ -64,6 +65,7 @@ class BatchSource:
         self.size, self.within, self.max_poll_interval = size, within, max_poll_interval
         self.consumer: AIOKafkaConsumer | None = None
         self.committed: dict[TopicPartition, int] = {}
+        self.fetched: dict[TopicPartition, int] = {}  # next offset after the last record handed out
         self._lock = asyncio.Lock()
 
     async def run(self, handle: Handler) -> None:
@@ -98,6 +100,7 @@ class BatchSource:
             for tp, records in fetched.items():
                 batch.setdefault(tp, []).extend(records)
                 count += len(records)
+                self.fetched[tp] = records[-1].offset + 1
             if count and deadline is None:
                 deadline = time.monotonic() + self.within
             if count >= self.size or (count and time.monotonic() >= deadline):
@@ -113,14 +116,16 @@ class BatchSource:
         self.committed.update(offsets)
 
     def lag(self) -> dict[str, int]:
-        """{topic: messages not yet committed} on this source's assigned partitions (last fetched ends).
+        """{topic: messages not yet committed} on this source's assigned partitions.
 
-        A partition counts from its first commit here: until then its committed offset is unknown."""
+        The end is the log end the last fetch reported, or past the last record handed out when that
+        is further (the embedded broker under-reports log ends: streams.log_end), so a batch in flight
+        counts. A partition counts from its first commit here: until then its committed offset is unknown."""
         consumer, lag = self.consumer, {}
         if consumer is None:
             return lag
         for tp in consumer.assignment():
-            end, committed = consumer.highwater(tp), self.committed.get(tp)
-            if end is not None and committed is not None:
+            end, committed = max(consumer.highwater(tp) or 0, self.fetched.get(tp, 0)), self.committed.get(tp)
+            if committed is not None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - committed)
         return lag

@@ -350,8 +350,11 @@ def grafana_snapshot(
                                              "a temporary chDB) instead of the configured warehouse's data"),
     rate: float = typer.Option(15.0, "--rate", help="with --simulate: events per second"),
     seed: int = typer.Option(7, "--seed", help="with --simulate: same seed, same traffic"),
+    prometheus: Optional[str] = typer.Option(None, "--prometheus", help="also draw the Prometheus boards (pipeline "
+                                             "health) from the Prometheus at this URL"),
 ) -> None:
-    """Draw every ClickHouse board with matplotlib from the same queries Grafana runs."""
+    """Draw every ClickHouse board (and with --prometheus the Prometheus ones) with matplotlib from the
+    same queries Grafana runs."""
     import datetime as dt
     import tempfile
 
@@ -377,6 +380,10 @@ def grafana_snapshot(
                 paths = snapshot(warehouse.query, out, now)
             finally:
                 warehouse.close()
+    if prometheus:
+        from streams.boards import prometheus_snapshot
+
+        paths += prometheus_snapshot.snapshot(prometheus_snapshot.http_api(prometheus), out)
     for path in paths:
         typer.echo(str(path))
 

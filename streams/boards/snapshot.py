@@ -164,15 +164,28 @@ DRAW: dict[str, Callable] = {"stat": _stat, "bargauge": _bargauge, "piechart": _
 
 def render(dashboard: dict, run: Callable[[str], Any], now: dt.datetime, out: Path,
            given: dict[str, str] | None = None) -> Path:
-    """Draw one dashboard to out/<uid>.png; `run` executes SQL and returns a Result."""
+    """Draw one ClickHouse dashboard to out/<uid>.png; `run` executes SQL and returns a Result."""
     time_range = macros.TimeRange.of(dashboard["time"], now)
     variables = macros.resolve_variables(dashboard, time_range, lambda sql: run(sql).rows, given)
+    targets = {p["id"]: t for p, t in macros.clickhouse_targets(dashboard)}
+
+    def data(panel: dict) -> tuple[list, list] | None:
+        if panel["id"] not in targets:
+            return None
+        result = run(macros.panel_sql(panel, targets[panel["id"]], time_range, variables))
+        return result.columns, result.rows
+
+    return draw(dashboard, time_range, data, out)
+
+
+def draw(dashboard: dict, time_range: macros.TimeRange, data: Callable[[dict], tuple[list, list] | None],
+         out: Path) -> Path:
+    """Every panel at its place on the grid, drawn from data(panel) = (columns, rows); None: no query here."""
     height = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in dashboard["panels"])
     fig = plt.figure(figsize=(WIDTH_INCHES, height * ROW_INCHES + 0.8), facecolor=BACKGROUND)
     top = height * ROW_INCHES / (height * ROW_INCHES + 0.8)
     fig.text(0.01, 1 - 0.3 / (height * ROW_INCHES + 0.8), f"{dashboard['title']}   ·   "
              f"{time_range.start:%Y-%m-%d %H:%M} → {time_range.end:%H:%M} UTC", color=TEXT, fontsize=14, va="top")
-    targets = {p["id"]: t for p, t in macros.clickhouse_targets(dashboard)}
     for panel in dashboard["panels"]:
         g = panel["gridPos"]
         box = [g["x"] / 24 + 0.003, top * (1 - (g["y"] + g["h"]) / height) + 0.004, g["w"] / 24 - 0.006,
@@ -191,11 +204,11 @@ def render(dashboard: dict, run: Callable[[str], Any], now: dt.datetime, out: Pa
         if panel["type"] not in ("timeseries", "barchart"):
             ax.set_xticks([])
             ax.set_yticks([])
-        if panel["id"] not in targets:
-            ax.text(0.5, 0.5, "(Prometheus)", ha="center", color=MUTED)
+        found = data(panel)
+        if found is None:
+            ax.text(0.5, 0.5, "(no query)", ha="center", color=MUTED)
             continue
-        result = run(macros.panel_sql(panel, targets[panel["id"]], time_range, variables))
-        DRAW[panel["type"]](ax, panel, result.columns, result.rows)
+        DRAW[panel["type"]](ax, panel, *found)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{dashboard['uid']}.png"
     fig.savefig(path, dpi=72, facecolor=BACKGROUND)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from streams.boards import macros, prometheus_snapshot
 from streams.boards import pipeline as pipeline_board
 from streams.embedded_broker import free_port
 from streams.simulator import generate
@@ -177,6 +179,20 @@ def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bo
         # partitions; the detect stage's ticks never stop, so they are left out)
         input_lag = f'cxpulse_consumer_lag_messages{{topic="{pipeline.input_topic}"}}'
         assert float(prometheus.query(f"max_over_time({input_lag}[1m])")[0]["value"][1]) > 0
+        # its picture, from the same Prometheus over the time it has scraped (CXPULSE_BOARD_PICTURES=docs/boards
+        # redraws the README's), once it holds half a minute of samples; the flow panels get data through the
+        # range API as well
+        wait_until(lambda: float(prometheus.query('count_over_time(up{job="cxpulse-worker"}[10m])')[0]["value"][1]) >= 30,
+                   60, "30 s of scrapes")
+        board, api = pipeline_board.dashboard(), prometheus_snapshot.http_api(f"http://127.0.0.1:{prometheus.port}")
+        last = dt.timedelta(seconds=float(prometheus.query('count_over_time(up{job="cxpulse-worker"}[10m])')[0]["value"][1]))
+        now = dt.datetime.now(dt.UTC)
+        time_range = macros.TimeRange(now - last, now)
+        flow = [p for p in board["panels"] if p["title"] in ("Valid events/s by channel", "Records/s by stage", "Worker up")]
+        assert len(flow) == 3 and all(len(prometheus_snapshot.panel_data(p, board, time_range, api)[1]) >= 20 for p in flow)
+        drawn = prometheus_snapshot.snapshot(api, Path(os.environ.get("CXPULSE_BOARD_PICTURES", tmp_path)), now, last)
+        assert [p.name for p in drawn] == ["cxpulse-pipeline.png"] and drawn[0].stat().st_size > 20_000
+
         traffic.stop()
         pipeline.wait_drained(timeout=30)
         wait_until(lambda: prometheus.query('sum(cxpulse_consumer_lag_messages{topic!~".*ticks.*"}) == 0'), 10,
