@@ -21,6 +21,7 @@ import time
 import orjson
 
 from streams import metrics
+from streams.batch_source import group_of
 from streams.connections import kafka_client_config
 from streams.records import RawMessage
 from streams.rejections import Reason, Rejected
@@ -82,7 +83,7 @@ def register(app, settings, topics) -> None:
         from aiokafka import AIOKafkaConsumer
 
         consumer = AIOKafkaConsumer(
-            k.alerts_topic, group_id=f"{k.app_id}-webhooks", enable_auto_commit=False,
+            k.alerts_topic, group_id=group_of(k.app_id, "webhooks"), enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=int(k.session_timeout * 1000),
             heartbeat_interval_ms=int(k.heartbeat_interval * 1000),
             # one alert may retry for minutes between two polls

@@ -73,7 +73,6 @@ class PipelineTopics:
     """
 
     app: Any
-    inputs: Any
     validated: Any
     accepted: Any
     dlq: Any
@@ -93,7 +92,7 @@ class PipelineTopics:
             return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
                              value_serializer="raw", partitions=k.partitions)
 
-        return cls(app=app, inputs=raw(*k.input_topics), validated=raw(k.validated_topic),
+        return cls(app=app, validated=raw(k.validated_topic),
                    accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic), identity=raw(k.identity_topic),
                    links=raw(k.links_topic), resolved=raw(k.resolved_topic), alerts=raw(k.alerts_topic),
                    detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),

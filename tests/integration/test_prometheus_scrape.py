@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import threading
@@ -39,7 +38,6 @@ pytestmark = [pytest.mark.integration,
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 # What Grafana substitutes: $__rate_interval is at least 4 scrape intervals of the datasource
 # (Grafana's default 15 s), $__range the dashboard's default hour.
-GRAFANA_BUILTINS = {"__rate_interval": "1m", "__range": "1h", "__interval": "15s"}
 CHANNELS = {"voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey"}
 # Thresholds of seconds, so simulated customers waiting in queues and unanswered get alerts at once.
 RULES_FILE = """
@@ -95,17 +93,17 @@ class Prometheus:
 
 
 def board_queries(board: dict) -> list[tuple[str, str]]:
-    """(panel title, PromQL) of every target, variables expanded as Grafana would with All selected."""
-    values = dict(GRAFANA_BUILTINS)
+    """(panel title, PromQL) of every target, variables expanded as Grafana would with All selected
+    (prometheus_snapshot.expand, as the board's picture is drawn), over the board's hour."""
     for variable in board["templating"]["list"]:
-        assert variable["includeAll"], f"variable {variable['name']}: pick a value for the test"
-        values[variable["name"]] = variable["allValue"]
-
-    def expand(expr: str) -> str:
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values[m.group(1) or m.group(2)], expr)
-
-    return [(panel["title"], expand(target["expr"])) for panel in board["panels"]
-            for target in panel.get("targets", [])]
+        assert variable["includeAll"] and variable["allValue"], f"variable {variable['name']}: pick a value for the test"
+    now = dt.datetime.now(dt.UTC)
+    time_range = macros.TimeRange(now - dt.timedelta(hours=1), now)
+    queries = [(panel["title"], prometheus_snapshot.expand(target["expr"], board, time_range))
+               for panel in board["panels"] for target in panel.get("targets", [])]
+    unexpanded = [(title, expr) for title, expr in queries if "$" in expr]
+    assert not unexpanded, f"variables Grafana would expand but the test does not know: {unexpanded}"
+    return queries
 
 
 def finite(result: list[dict]) -> bool:
