@@ -67,6 +67,7 @@ class BatchSource:
         self.committed: dict[TopicPartition, int] = {}
         self.fetched: dict[TopicPartition, int] = {}  # next offset after the last record handed out
         self._lock = asyncio.Lock()
+        self._peak: dict[str, int] = {}  # highest lag per topic since the last lag() read
 
     async def run(self, handle: Handler) -> None:
         k = self.settings.kafka
@@ -84,6 +85,7 @@ class BatchSource:
                     assigned = consumer.assignment()
                     batch = {tp: records for tp, records in batch.items() if tp in assigned}
                     if batch:
+                        self._note_peak()
                         await handle(batch)
                         await self.app.producer.flush()  # what the batch sent is in Kafka before its offsets move
                         await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
@@ -115,8 +117,8 @@ class BatchSource:
             return
         self.committed.update(offsets)
 
-    def lag(self) -> dict[str, int]:
-        """{topic: messages not yet committed} on this source's assigned partitions.
+    def _current(self) -> dict[str, int]:
+        """{topic: messages not yet committed} on this source's assigned partitions, now.
 
         The end is the log end the last fetch reported, or past the last record handed out when that
         is further (the embedded broker under-reports log ends: streams.log_end), so a batch in flight
@@ -128,4 +130,20 @@ class BatchSource:
             end, committed = max(consumer.highwater(tp) or 0, self.fetched.get(tp, 0)), self.committed.get(tp)
             if committed is not None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - committed)
+        return lag
+
+    def _note_peak(self) -> None:
+        for topic, messages in self._current().items():
+            self._peak[topic] = max(self._peak.get(topic, 0), messages)
+
+    def lag(self) -> dict[str, int]:
+        """The highest lag per topic since the last call (see _current), then the peaks start again.
+
+        A batch source commits every few tens of milliseconds, so a gauge read once a second between
+        batches would almost always see 0 while events flow; the lag a batch started with is what the
+        worker was behind."""
+        lag = self._current()
+        for topic, messages in self._peak.items():
+            lag[topic] = max(lag.get(topic, 0), messages)
+        self._peak = {}
         return lag
