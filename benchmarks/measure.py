@@ -18,15 +18,16 @@ RESULTS = Path(__file__).resolve().parent / "results"
 FAST_RULES = "[long_queue_wait]\nopen_seconds = 5\nescalate_seconds = 60\ncooldown_seconds = 0\n"
 
 
-def fast_alert_pipeline(bootstrap: str, prefix: str):
-    """A test-harness pipeline (own topics and data dir) whose alerts come within seconds: FAST_RULES, 1 s lateness."""
+def fast_alert_pipeline(bootstrap: str, prefix: str, lateness: float = 1.0):
+    """A test-harness pipeline (own topics and data dir) whose alerts come within seconds: FAST_RULES and
+    `lateness` seconds of allowed lateness (instead of the default 10 s)."""
     from tests.integration.pipeline import Pipeline
 
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     (workdir / "rules.toml").write_text(FAST_RULES)
     pipeline = Pipeline(bootstrap, workdir)
     pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(workdir / "rules.toml"),
-                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1"}
+                     "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": str(lateness)}
     return pipeline
 
 

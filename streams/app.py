@@ -20,6 +20,7 @@ from streams import (
     identity,
     ingest,
     metrics,
+    readiness,
     sink,
     state_store,
 )
@@ -73,6 +74,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     delivery.register(app, settings, topics)
     sources += sink.register(app, settings, topics, store)
     consumer_lag.register(app, sources)
+    readiness.register(app, sources)
     floor_kpis.register(app, settings, store)
     return app, store
 

@@ -49,7 +49,7 @@ class _WaitForBatch(ConsumerRebalanceListener):
                 self.source.fetched.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned) -> None:
-        pass
+        self.source.joined.set()  # even with no partitions: the group has more members than partitions
 
 
 class BatchSource:
@@ -68,6 +68,7 @@ class BatchSource:
         self.fetched: dict[TopicPartition, int] = {}  # next offset after the last record handed out
         self._lock = asyncio.Lock()
         self._peak: dict[str, int] = {}  # highest lag per topic since the last lag() read
+        self.joined = asyncio.Event()  # set at the first assignment (streams.readiness)
 
     async def run(self, handle: Handler) -> None:
         k = self.settings.kafka
@@ -75,6 +76,7 @@ class BatchSource:
             group_id=group_of(k.app_id, self.name), enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=int(k.session_timeout * 1000), heartbeat_interval_ms=int(k.heartbeat_interval * 1000),
             max_poll_interval_ms=int(self.max_poll_interval * 1000), max_poll_records=self.size,
+            fetch_max_wait_ms=int(k.fetch_max_wait * 1000),
             **kafka_client_config(self.settings))
         consumer.subscribe(self.topics, listener=_WaitForBatch(self))
         await consumer.start()

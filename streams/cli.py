@@ -227,6 +227,8 @@ def simulate(
     seed: int = typer.Option(1, "--seed", help="same seed, same events"),
     bad_fraction: float = typer.Option(0.02, "--bad-fraction", help="share of malformed events (0..1)"),
     topic: Optional[str] = typer.Option(None, "--topic", help="default: the first input topic"),
+    ahead: bool = typer.Option(False, "--ahead", help="generate every event before publishing (needs --duration), "
+                               "so a load test measures the pipeline, not the generator"),
 ) -> None:
     """Publish realistic traffic for all ten channels to Kafka (CloudEvents, structured and binary mode)."""
     from streams import metrics
@@ -236,10 +238,13 @@ def simulate(
     settings = settings_of(ctx)
     if not 0 <= bad_fraction <= 1 or rate <= 0:
         _fail("--rate must be > 0 and --bad-fraction within 0..1", 2)
+    if ahead and duration is None:
+        _fail("--ahead needs --duration", 2)
     metrics.serve(settings.metrics.host, settings.metrics.port, required=False)
     stats = publish(settings.bootstrap, topic or settings.kafka.input_topics[0], rate=rate, count=count,
                     duration=duration, seed=seed, bad_fraction=bad_fraction,
-                    max_event_bytes=settings.ingest.max_event_bytes, producer_config=kafka_security_config(settings))
+                    max_event_bytes=settings.ingest.max_event_bytes, producer_config=kafka_security_config(settings),
+                    ahead=ahead)
     typer.echo(f"produced\t{stats.produced}\nvalid\t{stats.valid}")
 
 

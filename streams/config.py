@@ -56,6 +56,9 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     heartbeat_interval: Positive = 1.0
     rebalance_timeout: Positive = 6.0
     commit_interval: Positive = 1.0
+    # Longest a fetch waits at the broker for new records. Apache Kafka answers as soon as a record
+    # arrives; the embedded broker waits out about a quarter of it even then, once per stage hop.
+    fetch_max_wait: Positive = 0.1
     # Every Kafka client cxpulse creates (Faust/aiokafka, kafka-python) connects with these.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""

@@ -85,6 +85,7 @@ def register(app, settings, topics) -> None:
         consumer = AIOKafkaConsumer(
             k.alerts_topic, group_id=group_of(k.app_id, "webhooks"), enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=int(k.session_timeout * 1000),
+            fetch_max_wait_ms=int(k.fetch_max_wait * 1000),
             heartbeat_interval_ms=int(k.heartbeat_interval * 1000),
             # one alert may retry for minutes between two polls
             max_poll_interval_ms=int(max(300.0, w.max_attempts * (w.timeout_seconds + w.retry_max_seconds)) * 1000),

@@ -53,6 +53,7 @@ CONSUMER_LAG = Gauge("cxpulse_consumer_lag_messages",
 FLOOR = Gauge("cxpulse_floor", "Live-floor KPIs from the board's SQL, every metrics.floor_kpis_seconds "
               "(waiting, oldest_wait_seconds, service_level, asa_seconds, abandonment_rate, open_alerts, escalated)",
               ["kpi"])
+CONSUMING = Gauge("cxpulse_worker_consuming", "1 once tables are recovered and every consumer group is joined (streams.readiness)")
 DETECT_TIMERS = Gauge("cxpulse_detect_timers", "Customers with an alert timer pending in the detection stage")
 
 

@@ -72,3 +72,16 @@ def test_customers_move_across_channels(emissions):
         for kind, value in data["customer"].items():
             channels[(kind, value)].add(e.channel)
     assert max(len(c) for c in channels.values()) >= 3
+
+
+def test_generated_ahead_is_the_same_stream_starting_when_publishing_will():
+    from streams.simulator.publish import generate_ahead
+
+    before = dt.datetime.now(dt.UTC)
+    start, ahead = generate_ahead(seed=5, rate=500, bad_fraction=0.0, max_event_bytes=65536, count=None,
+                                  duration=4.0, progress=False)
+    live = list(itertools.takewhile(lambda e: e.at <= 4.0, generate(seed=5, start=start, rate=500, bad_fraction=0.0)))
+    assert ahead == live and 1500 < len(ahead) < 2600  # ~500/s for 4 s, the story mix decides the rest
+    first = parse(ahead[0].value, ahead[0].headers, origin="t:0:0", received_at=0.0, settings=IngestSettings(),
+                  now=start)
+    assert start <= first.time <= start + dt.timedelta(seconds=1) and before < start

@@ -21,6 +21,7 @@ import orjson
 from kafka import KafkaProducer
 
 from streams.embedded_broker import free_port
+from streams.readiness import CONSUMING_LOG
 from streams.status import LagProbe, scrape
 
 
@@ -83,7 +84,7 @@ class Pipeline:
         self._log = open(log_path, "wb")
         self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env,
                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: self.worker.poll() is not None or b"Worker]: Ready" in log_path.read_bytes(),
+        wait_until(lambda: self.worker.poll() is not None or CONSUMING_LOG.encode() in log_path.read_bytes(),
                    timeout, f"worker ready (log {log_path})")
         assert self.worker.poll() is None, log_path.read_text()[-3000:]
 

@@ -104,6 +104,7 @@ from streams.config import Settings
 from streams.embedded_broker import free_port
 from streams.identity import guards_of
 from streams.normalize import identifiers
+from streams.readiness import CONSUMING_LOG
 from streams.simulator.generate import generate
 from tests.integration.pipeline import Pipeline, wait_until
 from tests.test_identity_graph import expected
@@ -142,7 +143,7 @@ def start_second_worker(pipeline: Pipeline, workdir) -> subprocess.Popen:
     log = workdir / "worker-b.log"
     worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=open(log, "wb"),
                               stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(lambda: worker.poll() is not None or b"Worker]: Ready" in log.read_bytes(), 90, "worker b ready")
+    wait_until(lambda: worker.poll() is not None or CONSUMING_LOG.encode() in log.read_bytes(), 90, "worker b ready")
     return worker
 
 
