@@ -3,6 +3,7 @@
 Records in: resolved `CxEvent` envelopes routed by customer, and clock ticks (one per partition
 every `detect.tick_seconds`) on a co-partitioned topic, in one stream, so timer work runs inside
 stream iteration like any event and its table writes land on the right changelog partition.
+Timers due by the watermark fire after every message; the ticks are for partitions with no events.
 A customer with several events in one envelope is folded once and evaluated once after them;
 the table is written once per customer and batch.
 
@@ -164,12 +165,7 @@ def register(app, settings, topics) -> None:
                 m = event.message
                 p, wall = m.partition, time.time()
                 touched: dict[str, CustomerState] = {}  # evaluated once after this message
-                if m.value == TICK:
-                    for customer in clock.pop_due(p, clock.watermark(p, wall)):
-                        state = writes.get(customer, p)
-                        if state is not None:  # else forgotten since its timer was set
-                            touched[customer] = state
-                else:
+                if m.value != TICK:
                     for value in unpack(m.value):
                         ev = decode_event(value)
                         customer = ev.resolved_customer
@@ -183,6 +179,12 @@ def register(app, settings, topics) -> None:
                         apply(state, ev)
                         touched[customer] = state
                 watermark = clock.watermark(p, wall)
+                # timers due by now fire on any message, so a busy partition does not wait for its tick
+                for customer in clock.pop_due(p, watermark):
+                    if customer not in touched:
+                        state = writes.get(customer, p)
+                        if state is not None:  # else forgotten since its timer was set
+                            touched[customer] = state
                 for customer, state in touched.items():
                     evaluate(state, p, watermark, out)
                     writes.set(customer, state, p)

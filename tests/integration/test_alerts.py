@@ -219,6 +219,29 @@ def test_live_clock_fires_for_a_customer_waiting_alone(kafka_bootstrap, tmp_path
         pipeline.close()
 
 
+def test_a_busy_partition_fires_due_alerts_without_waiting_for_a_tick(kafka_bootstrap, tmp_path):
+    """Ticks an hour apart: a customer waiting on a partition where others' events flow is alerted
+    by those events' messages, within the lateness and a batch of the threshold."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[long_queue_wait]\nopen_seconds = 3\nescalate_seconds = 600\n")
+    pipeline = Pipeline(kafka_bootstrap, tmp_path, partitions=1)
+    pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "0.5",
+                     "CXPULSE_DETECT_TICK_SECONDS": "3600"}
+    try:
+        pipeline.start_worker()
+        pipeline.send(cloudevent(1, dt.datetime.now(dt.UTC), "waiting", 0, "cx.contact.queued", "voice", "b1", {}))
+        for i in range(2, 40):  # someone browsing, an event every 0.25 s
+            time.sleep(0.25)
+            pipeline.send(cloudevent(i, dt.datetime.now(dt.UTC), "browsing", 0, "cx.page.viewed", "web", "", {}))
+            pipeline.flush()
+        records = alerts_on_topic(pipeline, 1, timeout=30)
+        assert [(r["rule"], r["state"]) for r in records] == [("long_queue_wait", "open")]
+        lag = (dt.datetime.fromisoformat(records[0]["detected_at"]) - dt.datetime.fromisoformat(records[0]["threshold_at"]))
+        assert 0.5 <= lag.total_seconds() < 3, lag  # the lateness, then the next browsing event's trip (0.25 s apart)
+    finally:
+        pipeline.close()
+
+
 def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstrap, tmp_path):
     from streams.delivery import verify
 
