@@ -41,14 +41,22 @@ class Emission:
     id: str
 
 
-def _mean_events_per_story(seed: int) -> float:
-    """Measured once per seed on a private RNG, so the arrival rate hits the requested event rate."""
+def _mean_events_per_story(seed: int, horizon: float) -> float:
+    """Events a story has within `horizon` seconds of its start, on average: measured once per seed on
+    a private RNG, so the arrival rate hits the requested event rate. Only the events within the
+    warm-up count: a story's later steps (an email answered hours on) fall after the stream has
+    ended, and counting them made the stream 10 % (200/s) to 55 % (5,000/s) thinner than asked."""
     rng = random.Random(seed ^ 0x5EED)
     stories, weights = zip(*STORIES)
     total = 0
     for n in range(400):
         story = rng.choices(stories, weights)[0]
-        total += sum(1 for _ in story(rng, new_customer(rng, n)))
+        elapsed = 0.0
+        for delay, _, _ in story(rng, new_customer(rng, n)):
+            elapsed += delay
+            if elapsed > horizon:
+                break
+            total += 1
     return total / 400
 
 
@@ -63,11 +71,11 @@ def generate(seed: int, start: dt.datetime, rate: float, bad_fraction: float = 0
              max_event_bytes: int = 65536) -> Iterator[Emission]:
     rng = random.Random(seed)
     stories, weights = zip(*STORIES)
-    arrivals_per_s = rate / _mean_events_per_story(seed)
+    warmup = min(900.0, 450_000 / rate)  # bounded: skipping costs ~8 µs per unemitted event
+    arrivals_per_s = rate / _mean_events_per_story(seed, warmup)
     heap: list = []
     seq = 0
     recent: deque[Emission] = deque(maxlen=500)
-    warmup = min(900.0, 450_000 / rate)  # bounded: skipping costs ~8 µs per unemitted event
 
     def schedule(at: float, steps) -> None:
         nonlocal seq

@@ -50,10 +50,13 @@ def generate_ahead(seed: int, rate: float, bad_fraction: float, max_event_bytes:
     now = dt.datetime.now(dt.UTC)
     sample = min(2000, count or 2000)
     timer = time.perf_counter()
-    list(_emissions(seed, now, rate, bad_fraction, max_event_bytes, sample, duration))
-    per_event = (time.perf_counter() - timer) / sample
+    stream = _emissions(seed, now, rate, bad_fraction, max_event_bytes, sample + 1, duration)
+    next(stream, None)  # the generator's warm-up (stories already running at second 0) comes first
+    warmup = time.perf_counter() - timer
+    n = sum(1 for _ in stream)
+    per_event = (time.perf_counter() - timer - warmup) / max(n, 1)
     expected = min(count or math.inf, rate * duration * 1.05)
-    start = now + dt.timedelta(seconds=2.0 * per_event * expected + 2.0)
+    start = now + dt.timedelta(seconds=1.5 * (warmup + per_event * expected) + 2.0)
     start = start.replace(microsecond=start.microsecond // 1000 * 1000)  # events carry milliseconds
     if progress:
         print(f"simulate: generating ~{expected:,.0f} events ahead, publishing from {start:%H:%M:%S}",
