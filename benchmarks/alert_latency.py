@@ -26,7 +26,6 @@ from benchmarks.measure import (alert_latencies, alerts_on_topic, fast_alert_pip
                                 write_results)
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator.publish import publish  # noqa: E402
-from tests.integration.pipeline import wait_until  # noqa: E402
 
 
 def run(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float) -> dict:
@@ -36,8 +35,7 @@ def run(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float)
         stats = publish(bootstrap, pipeline.input_topic, rate=rate, duration=seconds, seed=seed, progress=False,
                         ahead=True)
         published_at = time.monotonic()
-        wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= stats.valid, 900,
-                   "every event stored", interval=0.2)
+        pipeline.wait_stored(events=stats.valid, dead_letters=0, timeout=900)
         kept_up = stats.produced / (stats.elapsed + time.monotonic() - published_at)  # publishing + storing the rest
         pipeline.wait_drained(timeout=900)  # escalations come up to escalate_seconds after the traffic
         pipeline.stop_worker()

@@ -163,8 +163,7 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
             raise RuntimeError(simulator.stderr[-3000:])
         traffic_ended = time.monotonic()
         valid = int(dict(line.split("\t") for line in simulator.stdout.splitlines())["valid"])
-        wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= valid, 1800, "every event stored",
-                   interval=0.2)
+        pipeline.wait_stored(events=valid, dead_letters=0, timeout=1800)
         stored_after = time.monotonic() - traffic_ended
         pipeline.wait_drained(timeout=1800)  # escalations come up to escalate_seconds after the traffic
         pipeline.stop_worker()
