@@ -18,6 +18,18 @@ gap of ~40 offsets right after "Seek stream partitions to committed offsets".
 Highwaters (how far table recovery reads a changelog) are corrected by reading
 the last batch: the embedded broker under-reports them (see streams.log_end).
 
+Commits never pass an offset that was not acked. Faust's `_new_offset` lets a commit skip the one
+offset right after the committed one when it was never acked (an off-by-one in its "gap at the
+head" check); in issue 6's rebalance test that lost graph messages, so merges. Such a hole (an
+offset a rebalance's flow control dropped before any agent saw it) now holds the commit instead,
+and when it has held it for `kafka.hole_timeout` seconds the partition is read again from its
+committed offset: the stages are idempotent for replays, as after a crash.
+
+Waiting for in-flight messages before a rebalance or a stop ends after `kafka.wait_empty_timeout`:
+a message Faust put in two agents' queues keeps a reference count when one queue is cleared, so
+Faust waited for its ack forever (a worker then ignored SIGTERM). What is not acked by then is not
+committed, so the next owner reads it again.
+
 Faust fixes the fetch wait at 1.5 s; the embedded broker holds a fetch for about a quarter of it
 even when records arrive, which cost ~0.4 s per stage hop. It is kafka.fetch_max_wait here.
 """
@@ -26,10 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, AsyncIterator, Mapping, Set
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
+from faust.utils.functional import consecutive_numbers
 from kafka import TopicPartition
 
 from streams import metrics
@@ -37,6 +51,34 @@ from streams.connections import kafka_client_config
 from streams.log_end import true_ends_with
 
 log = logging.getLogger(__name__)
+
+
+def next_commit(acked: list[int], index: set[int], gaps, committed: int | None) -> int | None:
+    """The offset to commit: one past the run of acked offsets (gap offsets count as acked) that
+    starts at `committed`; None while `committed` itself is not acked. Takes the run out of
+    `acked`/`index` and the gap offsets it used out of `gaps` (an IntervalTree), as Faust does."""
+    if not acked:
+        return None
+    if gaps:
+        top = max(acked)
+        covered = [n for iv in sorted(gaps.overlap(0, top), key=lambda iv: iv.begin) for n in range(iv.begin, iv.end)]
+        if covered:
+            acked.extend(covered)
+            index.update(covered)
+            gaps.chop(0, max(covered[-1], top) + 1)
+    if committed is not None and min(acked) < committed:  # gap offsets before the committed one
+        acked[:] = [a for a in acked if a >= committed]
+        if not acked:
+            return None
+    if len(acked) != len(set(acked)):
+        acked[:] = set(acked)
+    acked.sort()
+    if committed is not None and acked[0] > committed:
+        return None
+    run = next(consecutive_numbers(acked))
+    acked[: len(run)] = []
+    index.difference_update(run)
+    return run[-1] + 1
 
 
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -47,11 +89,13 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
 
 class GapSafeConsumer(aiokafka_driver.Consumer):
-    """Records gaps only over offsets never delivered; dedupes acked offsets; true highwaters."""
+    """Gaps only over offsets never delivered; commits never past an unacked offset (holes are
+    read again); bounded waits for in-flight messages; true highwaters."""
 
     def __post_init__(self) -> None:  # mode.Service hook, runs at the end of __init__
         super().__post_init__()
         self._delivered: dict[TP, int] = {}  # highest offset handed to the streams, per assigned partition
+        self._hole_since: dict[TP, float] = {}  # when a partition's commit started waiting on a hole
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         delivered = self._delivered
@@ -75,7 +119,62 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         for tp in revoked:
             self._delivered.pop(tp, None)
+            self._hole_since.pop(tp, None)
         await super().on_partitions_revoked(revoked)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        offset = next_commit(self._acked[tp], self._acked_index[tp], self._gap[tp], self._committed_offset[tp])
+        if offset is None and self._acked[tp]:
+            self._hole_since.setdefault(tp, time.monotonic())
+        else:
+            self._hole_since.pop(tp, None)
+        return offset
+
+    async def commit(self, *args, **kwargs) -> bool:
+        committed = await super().commit(*args, **kwargs)
+        await self._read_holes_again()
+        return committed
+
+    async def _read_holes_again(self) -> None:
+        """Seek a partition whose commit has waited on a hole for hole_timeout back to its committed offset."""
+        if self.app.rebalancing or self.app.should_stop or not self._hole_since:
+            return
+        limit = self.app.cx_settings.kafka.hole_timeout
+        now, assigned = time.monotonic(), self.assignment()
+        stuck = {tp: self._committed_offset[tp] for tp, since in list(self._hole_since.items())
+                 if now - since >= limit and tp in assigned and self._committed_offset[tp] is not None}
+        if not stuck:
+            return
+        for tp, offset in stuck.items():
+            log.warning("%s: offset %d was never acked and held commits for %.0f s; reading from it again "
+                        "(%d later offsets acked)", tp, offset, now - self._hole_since.pop(tp), len(self._acked[tp]))
+            metrics.HOLES_READ_AGAIN.inc()
+            self._acked[tp].clear()
+            self._acked_index[tp].clear()
+            self._gap.pop(tp, None)
+            self._delivered.pop(tp, None)
+        await self.seek_wait(stuck)
+
+    async def wait_empty(self) -> None:
+        """Faust's wait for in-flight messages to be acked, for at most kafka.wait_empty_timeout."""
+        deadline = time.monotonic() + self.app.cx_settings.kafka.wait_empty_timeout
+        while not self.should_stop and self._pending_acks():
+            if time.monotonic() >= deadline:
+                left = sorted((m.tp.topic, m.tp.partition, m.offset) for m in self._pending_acks())
+                log.warning("gave up waiting for %d messages to be acked (they are not committed and will be "
+                            "read again): %s", len(left), left[:10])
+                break
+            await self.commit()
+            if not self._pending_acks():
+                break
+            await self._wait_for_ack(timeout=1)
+            self._clean_unacked_messages()
+        await self.commit_and_end_transactions()
+
+    def _pending_acks(self) -> list:
+        """Unacked messages of the current generation (older ones are read again after the seek)."""
+        generation = self.app.consumer_generation_id
+        return [m for m in list(self._unacked_messages) if not m.acked and m.generation_id == generation]
 
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
         reported = await super().highwaters(*partitions)
@@ -86,12 +185,6 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    def _new_offset(self, tp: TP) -> int | None:
-        acked = self._acked[tp]
-        if len(acked) != len(set(acked)):
-            acked[:] = sorted(set(acked))
-        return super()._new_offset(tp)
 
 
 class Transport(aiokafka_driver.Transport):

@@ -29,6 +29,9 @@ REDELIVERIES = Counter("cxpulse_redeliveries_dropped_total",
 SPURIOUS_GAP_OFFSETS = Counter("cxpulse_consumer_spurious_gap_offsets_total",
                                "Offsets Faust took for a gap after a seek although they had been delivered "
                                "(they commit when acked, not before)")
+HOLES_READ_AGAIN = Counter("cxpulse_consumer_holes_read_again_total",
+                           "Partitions read again from their committed offset because an offset was never acked "
+                           "and held their commits for kafka.hole_timeout")
 IDENTIFIERS_BLOCKED = Counter("cxpulse_identifiers_blocked_total",
                               "Identifiers on events that identify no one (blocked values)", ["kind"])
 IDENTITY_CHANGES = Counter("cxpulse_identity_changes_total",
