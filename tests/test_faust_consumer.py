@@ -43,3 +43,32 @@ def test_duplicate_acks_count_once():
     acked = [5, 6, 6, 7, 9]
     assert next_commit(acked, set(acked), IntervalTree(), committed=5) == 8
     assert acked == [9]
+
+
+def test_a_partition_held_by_a_hole_for_hole_timeout_is_read_again_from_its_committed_offset():
+    import asyncio
+    import time
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from streams.faust_consumer import GapSafeConsumer
+
+    held, fresh = TP("cx.events.resolved", 4), TP("cx.events.resolved", 5)
+    seeks = []
+
+    async def seek_wait(partitions):
+        seeks.append(dict(partitions))
+
+    consumer = SimpleNamespace(
+        app=SimpleNamespace(rebalancing=False, should_stop=False,
+                            cx_settings=SimpleNamespace(kafka=SimpleNamespace(hole_timeout=10.0))),
+        _hole_since={held: time.monotonic() - 11, fresh: time.monotonic() - 1},
+        assignment=lambda: {held, fresh}, _committed_offset=defaultdict(lambda: None, {held: 19, fresh: 7}),
+        _acked=defaultdict(list, {held: [20, 21], fresh: [9]}), _acked_index=defaultdict(set, {held: {20, 21}, fresh: {9}}),
+        _gap=defaultdict(IntervalTree), _delivered={held: 21, fresh: 9}, seek_wait=seek_wait)
+    asyncio.run(GapSafeConsumer._read_holes_again(consumer))
+    assert seeks == [{held: 19}]  # only the partition held for longer than hole_timeout
+    assert consumer._acked[held] == [] and consumer._acked_index[held] == set() and held not in consumer._delivered
+    assert consumer._acked[fresh] == [9] and fresh in consumer._hole_since
