@@ -64,7 +64,6 @@ def next_commit(acked: list[int], index: set[int], gaps, committed: int | None) 
         covered = [n for iv in sorted(gaps.overlap(0, top), key=lambda iv: iv.begin) for n in range(iv.begin, iv.end)]
         if covered:
             acked.extend(covered)
-            index.update(covered)
             gaps.chop(0, max(covered[-1], top) + 1)
     if committed is not None and min(acked) < committed:  # gap offsets before the committed one
         acked[:] = [a for a in acked if a >= committed]
