@@ -25,6 +25,15 @@ offset a rebalance's flow control dropped before any agent saw it) now holds the
 and when it has held it for `kafka.hole_timeout` seconds the partition is read again from its
 committed offset: the stages are idempotent for replays, as after a crash.
 
+A partition with no committed offset is read from its beginning, and commits start there. Faust
+resumes the stream partitions before "Seek stream partitions to committed offsets", so records
+fetched in between reach the streams while flow control is still off and are skipped, unacked;
+the seek puts a partition with a committed offset back before them, but leaves a partition with
+none where it was, and Faust (which keeps an unknown committed offset, and an offset 0, as None)
+then commits the first offsets acked after them. In issue 6's kill -9 test the restarted worker
+skipped resolved envelopes 0-2 of every partition (1,208 events the killed worker had not
+committed yet) and committed offset 4: they were never stored.
+
 Waiting for in-flight messages before a rebalance or a stop ends after `kafka.wait_empty_timeout`:
 a message Faust put in two agents' queues keeps a reference count when one queue is cleared, so
 Faust waited for its ack forever (a worker then ignored SIGTERM). What is not acked by then is not
@@ -95,6 +104,7 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
         super().__post_init__()
         self._delivered: dict[TP, int] = {}  # highest offset handed to the streams, per assigned partition
         self._hole_since: dict[TP, float] = {}  # when a partition's commit started waiting on a hole
+        self._read_from: dict[TP, int] = {}  # first offset of a partition with no committed offset
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         delivered = self._delivered
@@ -119,10 +129,30 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
         for tp in revoked:
             self._delivered.pop(tp, None)
             self._hole_since.pop(tp, None)
+            self._read_from.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets, and partitions with none to their beginning."""
+        await super().perform_seek()
+        await self._seek_unknown_to_beginning()
+
+    async def _seek_unknown_to_beginning(self) -> None:
+        unknown = [tp for tp in self.assignment()
+                   if self._committed_offset[tp] is None and self.app.topics.acks_enabled_for(tp.topic)]
+        if not unknown:
+            return
+        for tp, offset in (await self.earliest_offsets(*unknown)).items():
+            await self.seek(tp, offset)
+            self._read_from[tp] = offset
+
+    def _base(self, tp: TP) -> int | None:
+        """Where commits of tp must start: its committed offset, else where reading started."""
+        committed = self._committed_offset[tp]
+        return committed if committed is not None else self._read_from.get(tp)
+
     def _new_offset(self, tp: TP) -> int | None:
-        offset = next_commit(self._acked[tp], self._acked_index[tp], self._gap[tp], self._committed_offset[tp])
+        offset = next_commit(self._acked[tp], self._acked_index[tp], self._gap[tp], self._base(tp))
         if offset is None and self._acked[tp]:
             self._hole_since.setdefault(tp, time.monotonic())
         else:
@@ -140,8 +170,8 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
             return
         limit = self.app.cx_settings.kafka.hole_timeout
         now, assigned = time.monotonic(), self.assignment()
-        stuck = {tp: self._committed_offset[tp] for tp, since in list(self._hole_since.items())
-                 if now - since >= limit and tp in assigned and self._committed_offset[tp] is not None}
+        stuck = {tp: self._base(tp) for tp, since in list(self._hole_since.items())
+                 if now - since >= limit and tp in assigned and self._base(tp) is not None}
         if not stuck:
             return
         for tp, offset in stuck.items():
