@@ -104,7 +104,6 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
         super().__post_init__()
         self._delivered: dict[TP, int] = {}  # highest offset handed to the streams, per assigned partition
         self._hole_since: dict[TP, float] = {}  # when a partition's commit started waiting on a hole
-        self._read_from: dict[TP, int] = {}  # first offset of a partition with no committed offset
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         delivered = self._delivered
@@ -129,7 +128,6 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
         for tp in revoked:
             self._delivered.pop(tp, None)
             self._hole_since.pop(tp, None)
-            self._read_from.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def perform_seek(self) -> None:
@@ -138,21 +136,18 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
         await self._seek_unknown_to_beginning()
 
     async def _seek_unknown_to_beginning(self) -> None:
+        """Seek each partition with no committed offset to its beginning and take that as its committed
+        offset, so commits start there (Faust clears it on revoke; the first commit replaces it)."""
         unknown = [tp for tp in self.assignment()
                    if self._committed_offset[tp] is None and self.app.topics.acks_enabled_for(tp.topic)]
         if not unknown:
             return
         for tp, offset in (await self.earliest_offsets(*unknown)).items():
             await self.seek(tp, offset)
-            self._read_from[tp] = offset
-
-    def _base(self, tp: TP) -> int | None:
-        """Where commits of tp must start: its committed offset, else where reading started."""
-        committed = self._committed_offset[tp]
-        return committed if committed is not None else self._read_from.get(tp)
+            self._committed_offset[tp] = offset
 
     def _new_offset(self, tp: TP) -> int | None:
-        offset = next_commit(self._acked[tp], self._acked_index[tp], self._gap[tp], self._base(tp))
+        offset = next_commit(self._acked[tp], self._acked_index[tp], self._gap[tp], self._committed_offset[tp])
         if offset is None and self._acked[tp]:
             self._hole_since.setdefault(tp, time.monotonic())
         else:
@@ -170,8 +165,8 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
             return
         limit = self.app.cx_settings.kafka.hole_timeout
         now, assigned = time.monotonic(), self.assignment()
-        stuck = {tp: self._base(tp) for tp, since in list(self._hole_since.items())
-                 if now - since >= limit and tp in assigned and self._base(tp) is not None}
+        stuck = {tp: self._committed_offset[tp] for tp, since in list(self._hole_since.items())
+                 if now - since >= limit and tp in assigned and self._committed_offset[tp] is not None}
         if not stuck:
             return
         for tp, offset in stuck.items():

@@ -69,8 +69,7 @@ def test_a_partition_held_by_a_hole_for_hole_timeout_is_read_again_from_its_comm
         _hole_since={held: time.monotonic() - 11, fresh: time.monotonic() - 1},
         assignment=lambda: {held, fresh}, _committed_offset=defaultdict(lambda: None, {held: 19, fresh: 7}),
         _acked=defaultdict(list, {held: [20, 21], fresh: [9]}), _acked_index=defaultdict(set, {held: {20, 21}, fresh: {9}}),
-        _gap=defaultdict(IntervalTree), _delivered={held: 21, fresh: 9}, seek_wait=seek_wait, _read_from={})
-    consumer._base = lambda tp: GapSafeConsumer._base(consumer, tp)
+        _gap=defaultdict(IntervalTree), _delivered={held: 21, fresh: 9}, seek_wait=seek_wait)
     asyncio.run(GapSafeConsumer._read_holes_again(consumer))
     assert seeks == [{held: 19}]  # only the partition held for longer than hole_timeout
     assert consumer._acked[held] == [] and consumer._acked_index[held] == set() and held not in consumer._delivered
@@ -100,10 +99,9 @@ def test_a_partition_with_no_committed_offset_is_read_from_its_beginning_and_com
     consumer = SimpleNamespace(
         app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: not topic.endswith("changelog"))),
         assignment=lambda: {fresh, known, changelog}, _committed_offset=defaultdict(lambda: None, {known: 7}),
-        earliest_offsets=earliest_offsets, seek=seek, _read_from={}, _hole_since={},
+        earliest_offsets=earliest_offsets, seek=seek, _hole_since={},
         _acked=defaultdict(list, {fresh: [3], known: [7, 8]}), _acked_index=defaultdict(set, {fresh: {3}, known: {7, 8}}),
         _gap=defaultdict(IntervalTree))
-    consumer._base = lambda tp: GapSafeConsumer._base(consumer, tp)
     asyncio.run(GapSafeConsumer._seek_unknown_to_beginning(consumer))
     assert seeks == {fresh: 0}  # the partition with a committed offset stays where Faust's seek put it
     assert GapSafeConsumer._new_offset(consumer, fresh) is None  # 0-2 unacked: no commit past them
