@@ -141,6 +141,7 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True):
     # Add shared test numbers here (the simulator's customers use 555-01xx and example.com).
     blocked_patterns: list[str] = msgspec.field(default_factory=lambda: [
         r"[0\s+-]+", r"phone:\+\d{1,3}0{6,}", r"email:(test|noreply|no-reply|donotreply)@.*"])
+    cached_nodes: Annotated[int, Meta(ge=0)] = 50_000  # graph nodes kept decoded between batches; 0: none
 
     def __post_init__(self) -> None:
         import re
@@ -182,6 +183,7 @@ class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
     allowed_lateness_seconds: Seconds = 10.0  # events this late still count; alerts wait this long
     tick_seconds: Positive = 0.5              # how often idle partitions are checked
     forget_after_seconds: Positive = 8 * 24 * 3600.0  # per-customer state older than this is dropped
+    cached_customers: Annotated[int, Meta(ge=0)] = 20_000  # states kept decoded between batches; 0: none
 
 
 class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True):

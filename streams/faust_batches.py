@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -42,11 +42,22 @@ class BatchWrites:
     and values are serialized with the table's own codecs, so the local DB and the changelog hold
     what Faust's own write would have, and recovery reads them alike.
     `commit` must be awaited before the batch is acked.
+
+    `cache` > 0 keeps that many committed values decoded (least recently used out): a stage whose
+    keys come back (a customer's next event, an identifier seen again) skips the DB read and the
+    decode, a fifth of the detection stage's time at 5,000 ev/s. Only this agent writes these
+    partitions between rebalances, so the cache is exact until the next one; it is dropped and unused
+    while one runs (a partition may come back rebuilt from another worker's writes).
+    A value taken from the cache may be changed in place: it is the one the next `set` stores, and
+    an agent that fails mid-batch is restarted with a new BatchWrites.
     """
 
-    def __init__(self, table, decode: Callable[[bytes], Any], encode: Callable[[Any], bytes]) -> None:
+    def __init__(self, table, decode: Callable[[bytes], Any], encode: Callable[[Any], bytes], cache: int = 0) -> None:
         self.table, self.decode, self.encode = table, decode, encode
         self._pending: dict[str, tuple[int, Any]] = {}
+        self._cache_size = cache
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._generation = table.app.consumer_generation_id
 
     def get(self, key: str, partition: int):
         """The value as this batch left it, else the table's (decoded), else None.
@@ -57,6 +68,10 @@ class BatchWrites:
         pending = self._pending.get(key)
         if pending is not None:
             return None if pending[1] is _DELETED else pending[1]
+        cache = self._cache
+        if self._cache_usable() and key in cache:
+            cache.move_to_end(key)
+            return cache[key]
         table = self.table
         raw = table.data._db_for_partition(partition).get(codecs.dumps(table.key_serializer, key))
         return None if raw is None else self.decode(codecs.loads(table.value_serializer, raw))
@@ -77,8 +92,34 @@ class BatchWrites:
             raw = None if value is _DELETED else codecs.dumps(value_codec, self.encode(value))
             records.append((partition, raw_key, raw))
         await _write_local(table, records)
+        self._remember()
         self._pending = {}
         return await send_records(producer, table.changelog_topic_name, records) if records else 0
+
+
+    def _cache_usable(self) -> bool:
+        """False, with the cache emptied, during a rebalance (recovery may still be writing the DBs) and
+        the first time after one (what was read before it may have changed)."""
+        app = self.table.app
+        if app.rebalancing or app.consumer_generation_id != self._generation:
+            self._cache.clear()
+            self._generation = app.consumer_generation_id
+            return False
+        return True
+
+    def _remember(self) -> None:
+        """Keep the values just stored decoded, unless a rebalance came since they were read."""
+        if not self._cache_size or not self._cache_usable():
+            return
+        cache = self._cache
+        for key, (_, value) in self._pending.items():
+            if value is _DELETED:
+                cache.pop(key, None)
+            else:
+                cache[key] = value
+                cache.move_to_end(key)
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
 
 
 _DELETED = object()

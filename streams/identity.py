@@ -103,7 +103,7 @@ def register(app, settings, topics) -> None:
 
     @app.agent(topics.identity, name="identity-graph", concurrency=1)
     async def resolve(stream):
-        writes = BatchWrites(nodes, graph.decode_node, graph.encode)
+        writes = BatchWrites(nodes, graph.decode_node, graph.encode, cache=settings.identity.cached_nodes)
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
             effects: list[graph.Effects] = []
             for event in batch:

@@ -32,10 +32,7 @@ class RuleSet:
         self._rules = rules
         self.calendar = calendar
         self.params = lru_cache(maxsize=4096)(self._params)
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name in RULES if self._rules[name].get("enabled", 1.0)]
+        self.names: list[str] = [name for name in RULES if rules[name].get("enabled", 1.0)]  # read per evaluation
 
     def _params(self, rule: str, channel: str, queue: str) -> SimpleNamespace:
         spec = self._rules[rule]

@@ -156,7 +156,7 @@ def register(app, settings, topics) -> None:
 
     @app.agent(topics.detect_inputs, name="detect", concurrency=1)
     async def detect(stream):
-        writes = BatchWrites(table, decode_state, encode)
+        writes = BatchWrites(table, decode_state, encode, cache=d.cached_customers)
         consumed = metrics.CONSUMED.labels(stage="detect")
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
             out: list[tuple[CustomerState, Change]] = []

@@ -7,15 +7,18 @@ watermark, so the same events give the same alerts whatever the speed they are r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import ModuleType
+
+import msgspec
 
 from streams.detect.rules import (abandoned_without_callback, channel_hopping, long_hold, long_queue_wait,
                                   negative_survey, repeat_contact, stuck_journey, unanswered_message)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
+    """One incident a rule sees. A Struct, not a dataclass: rules build several per customer
+    evaluation, and a frozen dataclass's __init__ cost 3 µs against 0.2 µs."""
+
     rule: str
     subject: str                 # what the incident is about: a contact, a journey step, the customer
     since: float                 # event time the problem began
