@@ -8,8 +8,9 @@ with the same pre-published events:
      chDB) on the backlog: events/s (first event read -> every row stored), CPU per event, and
      memory per customer (worker RSS growth / customers stitched);
 then live traffic at 50% and 80% of the pipeline's backlog rate: p50/p99 end-to-end latency (event
-time -> row stored, from cx.events.stored_at) and p50/p99 alert latency (threshold passed -> alert
-on cx.alerts; queue-wait threshold 5 s). Writes results/harness-<when>.{json,md}. Not a test.
+time -> row stored, from cx.events.stored_at) with its split per hop, and p50/p99 alert latency
+(threshold passed -> alert on cx.alerts; queue-wait threshold 5 s). Writes
+results/harness-<when>.{json,md}. Not a test.
 
     .venv/bin/python benchmarks/harness.py                  # 50,000 events, 60 s per load level
     .venv/bin/python benchmarks/harness.py --events 100000 --live-seconds 120
@@ -35,8 +36,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import (alert_latencies, alerts_on_topic, fast_alert_pipeline, machine, process_cpu_seconds,  # noqa: E402
-                                process_rss, quantile, write_results)
+from benchmarks.measure import (HOPS, alert_latencies, alerts_on_topic, fast_alert_pipeline, hop_latencies,  # noqa: E402
+                                machine, process_cpu_seconds, process_rss, quantile, write_results)
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator import generate  # noqa: E402
 from tests.integration.pipeline import Pipeline, wait_until  # noqa: E402
@@ -174,7 +175,8 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
         return {"rate_asked": round(rate), "stored": lat["n"], "stored_per_traffic_s": round(lat["n"] / seconds),
                 "all_stored_after_traffic_s": round(stored_after, 1),
                 "e2e_p50_s": round(lat["q"][0], 3), "e2e_p99_s": round(lat["q"][1], 3), "alerts_opened": len(alerts),
-                "alert_p50_s": round(quantile(alerts, 0.50), 3), "alert_p99_s": round(quantile(alerts, 0.99), 3)}
+                "alert_p50_s": round(quantile(alerts, 0.50), 3), "alert_p99_s": round(quantile(alerts, 0.99), 3),
+                "hops_p50_p99_s": hop_latencies(pipeline)}
     finally:
         pipeline.close()
 
@@ -195,6 +197,10 @@ def markdown(result: dict) -> str:
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {level} | {r['rate_asked']:,} | {r['stored_per_traffic_s']:,} | {r['all_stored_after_traffic_s']} | {r['e2e_p50_s']} "
               f"| {r['e2e_p99_s']} | {r['alerts_opened']:,} | {r['alert_p50_s']} | {r['alert_p99_s']} |"
+              for level, r in result["live"].items()]
+    lines += ["", "Where the live rows' end-to-end latency goes, p50 / p99 seconds per hop (envelope produce times):", "",
+              "| live load | " + " | ".join(HOPS) + " |", "|---|" + "---:|" * len(HOPS)]
+    lines += [f"| {level} | " + " | ".join(f"{r['hops_p50_p99_s'][h][0]} / {r['hops_p50_p99_s'][h][1]}" for h in HOPS) + " |"
               for level, r in result["live"].items()]
     return "\n".join(lines)
 

@@ -63,6 +63,54 @@ def alert_latencies(alerts: list[dict]) -> list[float]:
                   for a in alerts if a["state"] == "open")
 
 
+HOPS = ("event time -> ingest read", "ingest -> validated", "dedup -> accepted", "identity -> resolved",
+        "resolved -> row stored")
+
+
+def hop_latencies(pipeline) -> dict[str, tuple[float, float]]:
+    """p50/p99 seconds of each hop an event takes, from the produce time of the envelope that first
+    carried it on each internal topic (Kafka CreateTime, set by the stage's producer) and the row's
+    received_at and stored_at: where end-to-end latency goes."""
+    rows = pipeline.query("SELECT source, event_id, toUnixTimestamp64Milli(event_time) / 1000 AS et, "
+                          "toUnixTimestamp64Milli(received_at) / 1000 AS rx, toUnixTimestamp64Milli(stored_at) / 1000 AS st "
+                          "FROM cx.events")
+    from streams.records import decode_event, decode_validated
+
+    env = pipeline.env
+    sent = [_first_sent(pipeline.bootstrap, env[f"CXPULSE_KAFKA_{name}_TOPIC"], decode)
+            for name, decode in (("VALIDATED", lambda v: decode_validated(v).event), ("ACCEPTED", decode_event),
+                                 ("RESOLVED", decode_event))]
+    hops: list[list[float]] = [[] for _ in HOPS]
+    for r in rows:
+        key = (r["source"], r["event_id"])
+        times = [r["et"], r["rx"], *(s.get(key) for s in sent), r["st"]]
+        if None not in times:
+            for i, hop in enumerate(hops):
+                hop.append(times[i + 1] - times[i])
+    return {name: (round(quantile(sorted(h), 0.50), 3), round(quantile(sorted(h), 0.99), 3)) for name, h in zip(HOPS, hops)}
+
+
+def _first_sent(bootstrap: str, topic: str, decode) -> dict[tuple[str, str], float]:
+    """(source, id) -> produce time of the first envelope on `topic` that carried the event."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from streams.envelopes import unpack
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        out: dict[tuple[str, str], float] = {}
+        for m in consumer:
+            for value in unpack(m.value):
+                ev = decode(value)
+                out.setdefault((ev.source, ev.id), m.timestamp / 1000)
+        return out
+    finally:
+        consumer.close()
+
+
 def process_cpu_seconds(pid: int) -> float:
     """CPU time of a process and its children (user + system)."""
     proc = psutil.Process(pid)

@@ -150,15 +150,25 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     size, within = settings.sink.batch_size, settings.sink.batch_seconds
     end_to_end = metrics.Children(metrics.END_TO_END)
 
-    @app.agent(topics.resolved, name="sink-events", concurrency=1)
-    async def sink_events(stream):
-        async for batch in batches(stream, size, within):
-            events = [(decode_event(value), e.message) for e in batch for value in unpack(e.message.value)]
-            rows = [event_row(ev, m.partition, m.offset) for ev, m in events]
-            await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]))
-            now = time.time()
-            for ev, _ in events:
-                end_to_end(ev.channel).observe(now - ev.time.timestamp())
+    # Resolved events are read by a batch source of their own, not a second Faust agent beside
+    # detection: a Faust hop cost 2.0-2.4 s p50 of a live run's end-to-end latency at 1,451 ev/s
+    # (benchmarks/harness.py, hops table) against 0.05 s for ingest's batch source, and a topic read
+    # by two Faust agents kept a message's second reference after flow control cleared one queue
+    # (README, Faust pitfalls). Same delivery: stored, then committed.
+    resolved = BatchSource(app, settings, "sink-events", [topics.name(topics.resolved)], size, within,
+                           max_poll_interval=3600.0)
+
+    async def store_events(batch) -> None:
+        events = [(decode_event(value), m) for records in batch.values() for m in records for value in unpack(m.value)]
+        rows = [event_row(ev, m.partition, m.offset) for ev, m in events]
+        await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]))
+        now = time.time()
+        for ev, _ in events:
+            end_to_end(ev.channel).observe(now - ev.time.timestamp())
+
+    @app.task
+    async def sink_events() -> None:
+        await resolved.run(store_events)
 
     # The links topic carries a record per identity change (about one per event): read in batches
     # outside Faust (streams.batch_source). A warehouse outage holds a batch for as long as it lasts,
@@ -188,4 +198,4 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
                                     e.message.partition, e.message.offset) for e in batch]
             await store.store("cx.dead_letters", rows, batch_token("cx.dead_letters", [f"{r['origin']}/{r['reason']}" for r in rows]))
 
-    return [links]
+    return [resolved, links]

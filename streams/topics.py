@@ -42,6 +42,7 @@ def committing_groups(settings: Settings) -> dict[str, list[str]]:
     return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic, k.alerts_topic,
                        k.dlq_topic, k.undelivered_topic],
             group_of(k.app_id, "ingest"): list(k.input_topics),
+            group_of(k.app_id, "sink-events"): [k.resolved_topic],
             group_of(k.app_id, "sink-identity-links"): [k.links_topic]}
 
 
