@@ -17,6 +17,7 @@ from streams import (
     delivery,
     faust_consumer,
     floor_kpis,
+    gc_pauses,
     identity,
     ingest,
     metrics,
@@ -90,6 +91,7 @@ def run_worker(settings: Settings) -> None:
     from faust.worker import Worker
 
     metrics.serve(settings.metrics.host, settings.metrics.port)
+    gc_pauses.observe()
     created = create_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from streams import metrics
+from streams import gc_pauses, metrics
 from streams.batch_source import BatchSource
 
 log = logging.getLogger(__name__)
@@ -23,5 +23,7 @@ def register(app, sources: list[BatchSource]) -> None:
     async def announce_consuming() -> None:
         await app.tables.recovery.completed.wait()
         await asyncio.gather(*(source.joined.wait() for source in sources))
+        frozen = gc_pauses.freeze_survivors()  # what start-up and recovery made lives as long as the worker
         metrics.CONSUMING.set(1)
-        log.info("%s: tables recovered, groups joined (%s)", CONSUMING_LOG, ", ".join(s.name for s in sources))
+        log.info("%s: tables recovered, groups joined (%s); %d start-up objects frozen out of the collector's walks",
+                 CONSUMING_LOG, ", ".join(s.name for s in sources), frozen)

@@ -142,6 +142,11 @@ def _board() -> sdk_dashboard.Dashboard:
         .with_panel(_series("State keys by table", "Keys each stage holds in memory.", "short",
                             [("sum by (table) (cxpulse_state_keys)", "{{table}}"),
                              ("sum(cxpulse_detect_timers)", "detect timers pending")]))
+        .with_panel(_series("Garbage-collector pauses", "Time every stage of a worker stood still in one collection, "
+                            "p99 by generation, and the share of time paused; a p99 latency rise with long full "
+                            "(generation 2) pauses is the collector, not a stage.", "s",
+                            [(_quantile(0.99, "cxpulse_gc_pause_seconds", "generation"), "p99 generation {{generation}}"),
+                             ("sum(rate(cxpulse_gc_pause_seconds_sum[$__rate_interval]))", "paused per second")]))
     )
 
 
