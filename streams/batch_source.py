@@ -52,11 +52,24 @@ class _WaitForBatch(ConsumerRebalanceListener):
         self.source.joined.set()  # even with no partitions: the group has more members than partitions
 
 
+def batch_deadline(now: float, wall: float, oldest_produced: float, within: float) -> float:
+    """When a batch whose oldest record was produced at `oldest_produced` (wall clock) closes, on the
+    clock `now` reads: `within` seconds after that record was produced, never later than `within`
+    from now (a producer's clock ahead of ours) and never before now.
+
+    Counting from when the record was produced rather than when it was read: records that arrived
+    while the previous batch was being stored are already late, and waiting a whole `within` for
+    them again made the resolved events' way into the warehouse the largest hop of live latency
+    (p50 0.66-0.90 s at 2,400 ev/s with `sink.batch_seconds` 0.5)."""
+    return now + min(within, max(0.0, within - (wall - oldest_produced)))
+
+
 class BatchSource:
     """One consumer group over `topics`; `run(handle)` feeds batches of up to `size` records.
 
-    A batch is what arrived within `within` seconds of its first record (or `size` records),
-    so a busy topic gives large batches and a quiet one a batch per record at most `within` late.
+    A batch is what arrived until `within` seconds after its oldest record was produced (or `size`
+    records; `batch_deadline`), so a busy topic gives large batches and a quiet one a batch per
+    record at most `within` late.
     """
 
     def __init__(self, app, settings, name: str, topics: list[str], size: int, within: float,
@@ -106,7 +119,8 @@ class BatchSource:
                 count += len(records)
                 self.fetched[tp] = records[-1].offset + 1
             if count and deadline is None:
-                deadline = time.monotonic() + self.within
+                oldest = min(records[0].timestamp for records in batch.values()) / 1000
+                deadline = batch_deadline(time.monotonic(), time.time(), oldest, self.within)
             if count >= self.size or (count and time.monotonic() >= deadline):
                 return batch
 

@@ -7,6 +7,7 @@ social handles, trimmed strings. Runs after schema validation, so shapes are alr
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -35,7 +36,11 @@ def check_skew(time: datetime, now: datetime, settings: IngestSettings) -> None:
                        f"{settings.max_age_seconds:g}s in the past", "/time")
 
 
+@lru_cache(maxsize=16_384)
 def phone_e164(raw: str, region: str) -> str:
+    """E.164 of a phone, remembered: parsing costs ~26 µs (phonenumbers), several times a bare consume
+    loop's whole cost per event, and a contact's events repeat its phone (a call: started, queued,
+    answered, ended). Refused numbers raise each time (exceptions are not cached)."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
