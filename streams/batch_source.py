@@ -119,7 +119,7 @@ class BatchSource:
                 count += len(records)
                 self.fetched[tp] = records[-1].offset + 1
             if count and deadline is None:
-                oldest = min(records[0].timestamp for records in batch.values()) / 1000
+                oldest = min(gathered[0].timestamp for gathered in batch.values()) / 1000
                 deadline = batch_deadline(time.monotonic(), time.time(), oldest, self.within)
             if count >= self.size or (count and time.monotonic() >= deadline):
                 return batch
