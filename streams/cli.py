@@ -77,6 +77,27 @@ def worker(ctx: typer.Context) -> None:
 
 
 @app.command()
+def gateway(
+    ctx: typer.Context,
+    host: Optional[str] = typer.Option(None, "--host", help="listen address (default gateway.host)"),
+    port: Optional[int] = typer.Option(None, "--port", help="listen port (default gateway.port)"),
+) -> None:
+    """HTTP gateway: CloudEvents (binary, structured, batched) on /v1/events and vendors' webhooks on
+    /v1/vendors/<vendor>, answered 202 once the broker acknowledged (docs/gateway.md)."""
+    from streams.gateway.app import serve
+
+    settings = settings_of(ctx)
+    settings.gateway.host = host or settings.gateway.host
+    settings.gateway.port = settings.gateway.port if port is None else port
+    try:
+        serve(settings)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(str(exc))
+
+
+@app.command()
 def migrate(ctx: typer.Context) -> None:
     """Apply pending ClickHouse migrations (schemas/clickhouse), idempotently."""
     from streams.warehouse.migrate import migrate as run_migrations

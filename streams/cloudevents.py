@@ -16,7 +16,7 @@ CE_PREFIX = "ce_"
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 
 
-def _json(value: bytes, what: str) -> Any:
+def json_of(value: bytes, what: str) -> Any:
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -48,12 +48,12 @@ def decode(value: bytes, headers: list[tuple[str, bytes]] | None) -> tuple[dict[
                 event[name[len(CE_PREFIX):]] = _header_text(name, raw or b"")
             elif name.lower() == "content-type":
                 event["datacontenttype"] = _header_text(name, raw or b"")
-        data = _json(value, "data")
+        data = json_of(value, "data")
         if not isinstance(data, dict):
             raise Rejected(Reason.NOT_AN_OBJECT, f"binary-mode data must be a JSON object, got {type(data).__name__}")
         event["data"] = data
         return event, "binary"
-    event = _json(value, "event")
+    event = json_of(value, "event")
     if not isinstance(event, dict):
         raise Rejected(Reason.NOT_AN_OBJECT, f"structured-mode event must be a JSON object, got {type(event).__name__}")
     return event, "structured"

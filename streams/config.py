@@ -124,6 +124,13 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True):
     max_age_seconds: Positive = 7 * 24 * 3600.0
     default_phone_region: str = "US"
     dedup_window_seconds: Positive = 3600.0
+    # Caller IDs that say the number was withheld (matched lowercased, ignoring spaces, dashes, dots and
+    # brackets; a blank phone is withheld too): kept raw on the event, never stitched. Sources in
+    # config/cxpulse.toml.
+    withheld_caller_ids: list[str] = msgspec.field(default_factory=lambda: [
+        "anonymous", "private", "private number", "restricted", "unknown", "unavailable", "withheld", "blocked",
+        "sip:anonymous@anonymous.invalid", "+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253",
+        "0000000000"])
 
 
 IDENTIFIER_KINDS = ("customer_id", "account_id", "email", "phone", "social", "device_id", "visitor_id")
@@ -208,6 +215,32 @@ class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
     retry_max_seconds: Positive = 30.0
 
 
+class GatewaySource(msgspec.Struct, forbid_unknown_fields=True):
+    """One credential of the HTTP gateway: a channel system, or a vendor's webhook signing secret."""
+
+    # bearer: Authorization: Bearer <secret>; hmac: X-Cxpulse-Source/-Timestamp/-Signature (as our webhooks
+    # sign); twilio, zendesk: the vendor's own webhook signature, on /v1/vendors/<vendor> only.
+    auth: Literal["bearer", "hmac", "twilio", "zendesk"] = "bearer"
+    # The secret comes from CXPULSE_SOURCE_<NAME>_SECRET (name upper-cased, - as _) or this file; never the config.
+    secret_file: str = ""
+
+
+class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Port = 8088
+    metrics_port: Port = 9465
+    # Requests from 127.0.0.1/::1 need no credentials (the demo); never behind a proxy on the same host.
+    allow_anonymous_loopback: bool = False
+    # The address vendors call, e.g. https://cx.example.com (Twilio signs the URL it called); empty: the request's.
+    public_url: str = ""
+    max_body_bytes: Count = 1_048_576
+    max_batch_events: Count = 1000
+    ack_timeout_seconds: Positive = 5.0    # longest a request waits for the broker's acknowledgement, then 503
+    retry_after_seconds: Count = 5         # the Retry-After of a 503
+    hmac_tolerance_seconds: Positive = 300.0
+    sources: dict[str, GatewaySource] = msgspec.field(default_factory=dict)
+
+
 class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 9464
@@ -229,6 +262,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     detect: DetectSettings = msgspec.field(default_factory=DetectSettings)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 
     @property

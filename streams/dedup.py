@@ -2,7 +2,9 @@
 
 Records in: `Validated` envelopes on the validated topic, routed by source+id (every copy on one
 partition). Records out: `CxEvent` envelopes on the accepted topic, routed by the customer's
-strongest identifier; true duplicates go to the DLQ with reason "duplicate".
+strongest identifier (source+id when it has none: an anonymous contact); true duplicates go to
+the DLQ with reason "duplicate". Identifiers refused at ingest are counted here, once per
+accepted event, beside the valid events.
 
 The seen-table is a changelogged Faust table, so the window survives restarts. Its value is
 [origin, position, seen_ts]: origin = where the inbound message was, position = where this
@@ -60,6 +62,7 @@ def register(app, settings, topics) -> None:
 
     accepted = topics.name(topics.accepted)
     consumed, valid = metrics.CONSUMED.labels(stage="dedup"), metrics.Children(metrics.VALID)
+    identifiers_refused = metrics.Children(metrics.IDENTIFIERS_REFUSED)
 
     @app.agent(topics.validated, name="dedup", concurrency=1)
     async def dedup(stream):
@@ -67,7 +70,7 @@ def register(app, settings, topics) -> None:
         # whatever its length, which made the dedup window cost 4 KiB per event (found in the soak run)
         writes = BatchWrites(seen, msgspec.json.decode, msgspec.json.encode)
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
-            out, duplicates, read, by_channel = topics.envelopes(), [], 0, Counter()
+            out, duplicates, read, by_channel, refused = topics.envelopes(), [], 0, Counter(), Counter()
             for event in batch:
                 message = event.message
                 p, now_ts = message.partition, message.timestamp  # Faust gives seconds
@@ -82,7 +85,8 @@ def register(app, settings, topics) -> None:
                         writes.set(key, [ev.origin, position, now_ts], p)
                     if verdict in (Verdict.NEW, Verdict.REPLAY):
                         by_channel[ev.channel] += 1
-                        out.add(accepted, ev.customer_key.encode(), encode(ev))
+                        refused.update((issue.kind, issue.reason) for issue in ev.identifier_issues)
+                        out.add(accepted, ev.route_key.encode(), encode(ev))
                     elif verdict is Verdict.REDELIVERY:
                         metrics.REDELIVERIES.inc()
                     else:
@@ -91,6 +95,8 @@ def register(app, settings, topics) -> None:
             consumed.inc(read)  # counters once per batch: an update per record showed in profiles
             for channel, n in by_channel.items():
                 valid(channel).inc(n)
+            for labels, n in refused.items():
+                identifiers_refused(*labels).inc(n)
             await writes.commit(app.producer)
             await topics.send_envelopes(out)
             for record, first in duplicates:

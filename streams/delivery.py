@@ -40,7 +40,8 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, tolerance
         fresh = abs((now or time.time()) - float(timestamp)) <= tolerance
     except ValueError:
         return False
-    return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
+    # as bytes: compare_digest refuses a str with non-ASCII characters, and a forged header may have them
+    return fresh and hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode())
 
 
 async def post(session, url: str, body: bytes, secret: bytes, delivery: str, timeout: float) -> str | None:

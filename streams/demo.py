@@ -1,7 +1,8 @@
 """`cxpulse demo`: the whole pipeline on one machine with no infrastructure.
 
 Starts the embedded broker (unless CXPULSE_KAFKA_BOOTSTRAP names one), creates topics, runs the
-worker as a child process (it migrates the warehouse and holds chDB), publishes simulated traffic
+worker and the HTTP gateway as child processes (the worker migrates the warehouse and holds chDB),
+publishes simulated traffic (email through the gateway, the rest straight to Kafka)
 from a thread, and draws the live board on stderr. At the end (--duration or Ctrl-C) it drains,
 stops every child, and prints a summary of what the warehouse holds on stdout.
 """
@@ -25,15 +26,18 @@ from streams import board
 from streams.config import Settings
 from streams.connections import kafka_client_config, kafka_security_config
 from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.simulator.publish import POSTABLE
 from streams.status import LagProbe, Status, scrape
 from streams.topics import committing_groups, create_topics
 
 log = logging.getLogger(__name__)
+GATEWAY_CHANNELS = frozenset({"email"})  # help desks post webhooks: the demo's email goes through the gateway
 
 
 @dataclass
 class DemoResult:
     produced: int = 0
+    via_gateway: int = 0
     stored_by_channel: dict[str, int] = field(default_factory=dict)
     dead_by_reason: dict[str, int] = field(default_factory=dict)
     customers: int = 0
@@ -41,12 +45,12 @@ class DemoResult:
     example_identifier: str = ""
 
 
-class WorkerProcess:
-    """`cxpulse worker` as a child in its own process group, logging to a file."""
+class ChildProcess:
+    """`cxpulse <command>` (the worker, the gateway) as a child in its own process group, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log_path) -> None:
-        self._log = open(log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+    def __init__(self, command: str, env: dict[str, str], log_path) -> None:
+        self.command, self._log = command, open(log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", command], env=env,
                                          stdout=self._log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -56,11 +60,28 @@ class WorkerProcess:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                log.warning("worker did not stop within %.0fs; killing it", timeout)
+                log.warning("%s did not stop within %.0fs; killing it", self.command, timeout)
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+def _wait_ready(gateway: ChildProcess, url: str, log_path, timeout: float = 60.0) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gateway.process.poll() is not None:
+            raise RuntimeError(f"the gateway exited with code {gateway.process.returncode}; see {log_path}")
+        try:
+            if urllib.request.urlopen(url + "/readyz", timeout=1).status == 200:
+                return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the gateway was not ready after {timeout:.0f}s; see {log_path}")
 
 
 def _drain(metrics_url: str, lag: LagProbe, produced: int, timeout: float) -> None:
@@ -132,9 +153,10 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         err.print("starting the embedded broker (Tansu)…")
         broker = EmbeddedBroker(log_path=settings.data_path / "tansu.log").start()
         settings.kafka.bootstrap = broker.bootstrap
-    worker = None
+    worker = gateway = None
     stop = threading.Event()
     produced = [0]
+    posted = [0]
     try:
         create_topics(settings)
         metrics_port = free_port()
@@ -142,18 +164,28 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                "CXPULSE_DATA_DIR": str(settings.data_path), "CXPULSE_METRICS_PORT": str(metrics_port),
                "CXPULSE_METRICS_HOST": "127.0.0.1", "CXPULSE_METRICS_FLOOR_KPIS_SECONDS": "5"}
         err.print(f"starting the worker (log: {settings.data_path / 'worker.log'})…")
-        worker = WorkerProcess(env, settings.data_path / "worker.log")
+        worker = ChildProcess("worker", env, settings.data_path / "worker.log")
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        gateway_url = f"http://127.0.0.1:{free_port()}"
+        err.print(f"starting the HTTP gateway on {gateway_url} (email arrives through it, as help desks post "
+                  f"webhooks; log: {settings.data_path / 'gateway.log'})…")
+        gateway = ChildProcess("gateway", {**env, "CXPULSE_GATEWAY_PORT": gateway_url.rsplit(":", 1)[1],
+                                           "CXPULSE_GATEWAY_METRICS_PORT": "0",
+                                           "CXPULSE_GATEWAY_ALLOW_ANONYMOUS_LOOPBACK": "true"},
+                               settings.data_path / "gateway.log")
+        _wait_ready(gateway, gateway_url, settings.data_path / "gateway.log")
 
-        def on_emit(_emission) -> None:
+        def on_emit(emission) -> None:
             produced[0] += 1
+            posted[0] += emission.channel in GATEWAY_CHANNELS and emission.expect in POSTABLE
 
         simulator = threading.Thread(
             target=publish, name="simulator", daemon=True,
             kwargs=dict(bootstrap=settings.bootstrap, topic=settings.kafka.input_topics[0], rate=rate, count=None,
                         duration=duration, seed=seed, bad_fraction=bad_fraction,
                         max_event_bytes=settings.ingest.max_event_bytes, progress=False, stop=stop,
-                        on_emit=on_emit, producer_config=kafka_security_config(settings)))
+                        on_emit=on_emit, producer_config=kafka_security_config(settings),
+                        gateway=gateway_url, gateway_channels=GATEWAY_CHANNELS))
         # lag over every stage's input: the last sink batch is stored only when all of them reach 0
         lag = LagProbe(kafka_client_config(settings), committing_groups(settings), exact=False)
         started = time.monotonic()
@@ -180,6 +212,8 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         lag.close()
     finally:
         stop.set()
+        if gateway is not None:
+            gateway.stop()
         if worker is not None:
             code = worker.stop()
             if code not in (0, -signal.SIGTERM):
@@ -187,7 +221,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         if broker is not None:
             broker.stop()
     result = summarize(settings, since)
-    result.produced = produced[0]
+    result.produced, result.via_gateway = produced[0], posted[0]
     return result
 
 
@@ -197,6 +231,7 @@ def print_summary(result: DemoResult) -> None:
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("produced", f"{result.produced:,}")
+    table.add_row("  posted through the HTTP gateway (email)", f"{result.via_gateway:,}")
     table.add_row("stored in cx.events", f"{sum(result.stored_by_channel.values()):,}")
     for channel, count in result.stored_by_channel.items():
         table.add_row(f"  {channel}", f"{count:,}")

@@ -92,8 +92,8 @@ def register(app, settings, topics) -> None:
                         blocked_kinds(kind_of(identifier)).inc()
                         if blocked_seen.add(identifier):
                             blocked_records.append(blocked_record(identifier, reason, time.time()))
-                    if not observes:
-                        out.add(resolved_topic, b"", value)
+                    if not observes:  # no usable identifier: stored with customer "", detection skips it
+                        out.add(resolved_topic, ev.dedup_key.encode(), value)
                     for message in observes:
                         out.add(graph_topic, message.node.encode(), graph.encode(message))
             consumed.inc(read)

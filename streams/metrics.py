@@ -34,6 +34,9 @@ HOLES_READ_AGAIN = Counter("cxpulse_consumer_holes_read_again_total",
                            "and held their commits for kafka.hole_timeout")
 IDENTIFIERS_BLOCKED = Counter("cxpulse_identifiers_blocked_total",
                               "Identifiers on events that identify no one (blocked values)", ["kind"])
+IDENTIFIERS_REFUSED = Counter("cxpulse_identifiers_refused_total",
+                              "Identifiers with no normal form on accepted events, stored raw and not stitched "
+                              "(reason: withheld, invalid, malformed)", ["kind", "reason"])
 IDENTITY_CHANGES = Counter("cxpulse_identity_changes_total",
                            "Changes of an identifier's customer: new, merged, over_cap, republished", ["change"])
 ALERTS = Counter("cxpulse_alerts_total", "Alert state changes sent to cx.alerts", ["rule", "state"])
@@ -60,6 +63,18 @@ CONSUMING = Gauge("cxpulse_worker_consuming", "1 once tables are recovered and e
 GC_PAUSE = Histogram("cxpulse_gc_pause_seconds", "Time the event loop stood still in one cyclic garbage collection",
                      ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 DETECT_TIMERS = Gauge("cxpulse_detect_timers", "Customers with an alert timer pending in the detection stage")
+GATEWAY_REQUESTS = Counter("cxpulse_gateway_requests_total", "HTTP requests to the gateway by answer",
+                           ["source", "route", "code"])
+GATEWAY_EVENTS = Counter("cxpulse_gateway_events_total", "Events the broker acknowledged for the gateway",
+                         ["source", "route"])
+GATEWAY_BYTES = Counter("cxpulse_gateway_request_bytes_total", "Request body bytes received", ["source", "route"])
+GATEWAY_SECONDS = Histogram("cxpulse_gateway_request_seconds", "Request received to answer sent",
+                            ["source", "route"],
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+GATEWAY_REFUSALS = Counter("cxpulse_gateway_refusals_total",
+                           "Requests answered 4xx/503, by reason (dead-letter reasons, unauthorized, unavailable…)",
+                           ["source", "reason"])
+GATEWAY_READY = Gauge("cxpulse_gateway_ready", "1 while the gateway's producer is connected to the broker")
 
 
 def serve(host: str, port: int, required: bool = True) -> bool:

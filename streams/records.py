@@ -14,6 +14,15 @@ import msgspec
 IDENTIFIER_PRIORITY = ("customer_id", "account_id", "email", "phone", "social", "device_id", "visitor_id")
 
 
+class IdentifierIssue(msgspec.Struct, array_like=True, frozen=True):
+    """An identifier with no normal form (a withheld caller ID, an impossible number, a malformed
+    email): kept raw for the record in cx.events, never used for stitching."""
+
+    kind: str  # identifier kind, as in `customer`
+    reason: str  # streams.normalize.Refusal: withheld | invalid | malformed
+    raw: str  # the value as sent
+
+
 class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One valid, normalized inbound event."""
 
@@ -33,6 +42,7 @@ class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     received_at: float  # ingest wall clock, seconds since the epoch
     mode: str = "structured"  # CloudEvents Kafka binding mode it arrived in
     resolved_customer: str = ""  # canonical customer id (c_...), set by the identity stage
+    identifier_issues: list[IdentifierIssue] = msgspec.field(default_factory=list)  # not in `customer`
 
     @property
     def customer_key(self) -> str:
@@ -42,6 +52,12 @@ class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
             if value:
                 return f"{kind}:{value}"
         return ""
+
+    @property
+    def route_key(self) -> str:
+        """customer_key, else source+id: events with no usable identifier (anonymous contacts) share
+        no state, so they spread over the partitions instead of all landing on the one of ""."""
+        return self.customer_key or self.dedup_key
 
     @property
     def dedup_key(self) -> str:

@@ -21,7 +21,6 @@ class Reason(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"
     INVALID_TIME = "invalid_time"
     TIME_SKEW = "time_skew"
-    INVALID_IDENTIFIER = "invalid_identifier"
     DUPLICATE = "duplicate"
     UNMAPPED = "unmapped"  # a vendor event type its adapter does not map (stage "gateway", the vendor named)
     WEBHOOK_FAILED = "webhook_failed"  # an alert a webhook kept refusing (stage "webhook")

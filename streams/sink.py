@@ -46,6 +46,10 @@ def event_row(ev: CxEvent, partition: int, offset: int) -> dict[str, Any]:
     }
     for kind in IDENTIFIER_PRIORITY:
         row[kind] = ev.customer.get(kind, "")
+    issues = ev.identifier_issues
+    row["identifier_issue_kinds"] = [i.kind for i in issues]
+    row["identifier_issue_reasons"] = [i.reason for i in issues]
+    row["identifier_issue_values"] = [i.raw for i in issues]
     return row
 
 

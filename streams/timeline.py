@@ -15,14 +15,13 @@ import orjson
 
 from streams.identity_graph import PRIORITY
 from streams.normalize import identifiers
-from streams.rejections import Rejected
 from streams.warehouse import Result, Warehouse, sql_string
 
 _KIND = re.compile(r"^(%s):(.+)$" % "|".join(PRIORITY))
 _PHONE = re.compile(r"^[+(]?[\d\s().-]{6,}$")
 COLUMNS = ("customer_seq", "event_time", "journey", "channel", "channel_switch", "type", "contact_id",
            "queue", "agent_id", "source", "event_id", "attributes", "journey_id", "customer",
-           "customer_when_processed")
+           "customer_when_processed", "identifier_issue_kinds", "identifier_issue_reasons", "identifier_issue_values")
 
 
 def candidates(text: str, region: str) -> list[str]:
@@ -37,14 +36,8 @@ def candidates(text: str, region: str) -> list[str]:
         kinds, raw = ["phone", "customer_id", "account_id"], text
     else:
         kinds, raw = ["customer_id", "account_id", "visitor_id", "device_id", "social"], text
-    out = []
-    for kind in kinds:
-        try:
-            value = identifiers({kind: raw}, region)[kind]
-        except Rejected:
-            continue
-        out.append(f"{kind}:{value}")
-    return out
+    usable, _ = identifiers({kind: raw for kind in kinds}, region, [])
+    return [f"{kind}:{value}" for kind, value in usable.items()]
 
 
 def find_customer(warehouse: Warehouse, text: str, region: str) -> str | None:
@@ -75,6 +68,12 @@ def _summary(attributes: str) -> str:
     return " ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, (dict, list)))[:60]
 
 
+def _issues(row: dict) -> str:
+    """The identifiers of the event that were not used, as sent: 'phone withheld "anonymous"'."""
+    return " ".join(f"{kind} {reason} {orjson.dumps(raw).decode()}" for kind, reason, raw in
+                    zip(row["identifier_issue_kinds"], row["identifier_issue_reasons"], row["identifier_issue_values"]))
+
+
 def write_table(result: Result, customer: str, out: IO[str]) -> None:
     """A readable table: one row per event, a rule between journeys, ⇄ where the channel changed."""
     from rich.console import Console
@@ -95,5 +94,5 @@ def write_table(result: Result, customer: str, out: IO[str]) -> None:
         channel = ("⇄ " if r["channel_switch"] else "  ") + r["channel"]
         table.add_row(str(r["customer_seq"]), str(r["event_time"])[:19], str(r["journey"]), channel,
                       r["type"].removeprefix("cx."), r["contact_id"], r["queue"], r["agent_id"],
-                      _summary(r["attributes"]))
+                      " ".join(filter(None, (_summary(r["attributes"]), _issues(r)))))
     Console(file=out, width=160).print(table)

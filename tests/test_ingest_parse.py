@@ -44,6 +44,39 @@ def test_structured_and_binary_mode_give_the_same_event():
     assert from_headers == structured
 
 
+@pytest.mark.parametrize("customer, usable, issues", [
+    ({"phone": "anonymous", "account_id": "A-1"}, {"account_id": "A-1"}, [("phone", "withheld", "anonymous")]),
+    ({"phone": "12", "account_id": "A-1"}, {"account_id": "A-1"}, [("phone", "invalid", "12")]),
+    ({"phone": " +266 696 687 "}, {}, [("phone", "withheld", " +266 696 687 ")]),
+    ({"email": "dana at example", "social": "@dana", "visitor_id": "v-1"}, {"visitor_id": "v-1"},
+     [("email", "malformed", "dana at example"), ("social", "malformed", "@dana")]),
+])
+def test_an_identifier_with_no_normal_form_is_kept_raw_beside_the_event_not_refused(customer, usable, issues):
+    event = sample("cx.contact.queued")
+    event["data"]["customer"] = customer
+    for parsed in (run(orjson.dumps(event)), run(*binary(event))):
+        assert parsed.customer == usable
+        assert [(i.kind, i.reason, i.raw) for i in parsed.identifier_issues] == issues
+
+
+def test_an_event_with_no_usable_identifier_is_routed_by_source_and_id():
+    event = sample("cx.contact.queued")
+    event["data"]["customer"] = {"phone": "Private Number"}
+    parsed = run(orjson.dumps(event))
+    assert parsed.customer == {} and parsed.customer_key == ""
+    assert parsed.route_key == parsed.dedup_key
+
+
+def test_an_event_of_an_older_worker_decodes_with_no_issues():
+    from streams.records import IdentifierIssue, decode_event, encode
+
+    parsed = run(orjson.dumps(sample("cx.contact.queued")))
+    assert b"identifier_issues" not in encode(parsed)  # omitted when empty: old and new records are alike
+    assert decode_event(encode(parsed)).identifier_issues == []
+    parsed.identifier_issues = [IdentifierIssue(kind="phone", reason="withheld", raw="anonymous")]
+    assert decode_event(encode(parsed)) == parsed
+
+
 def test_normalized_fields():
     event = sample("cx.contact.message", id=" m-1 ", time="2026-11-24T13:00:00+01:00")
     event["data"]["customer"] = {"email": " Dana@Example.COM ", "phone": "(202) 555-0143"}
@@ -83,7 +116,9 @@ def test_size_limit_is_checked_before_parsing():
     (lambda e: e.__setitem__("time", "2026-13-45T00:00:00Z"), Reason.INVALID_TIME),
     (lambda e: e.__setitem__("time", "2026-11-25T12:00:00Z"), Reason.TIME_SKEW),
     (lambda e: e.__setitem__("time", "2025-11-24T12:00:00Z"), Reason.TIME_SKEW),
-    (lambda e: e["data"].__setitem__("customer", {"phone": "12"}), Reason.INVALID_IDENTIFIER),
+    (lambda e: e["data"].__setitem__("customer", {"phone": 2025550143}), Reason.WRONG_TYPE),
+    (lambda e: e["data"].__setitem__("customer", {"email": {"address": "a@b.co"}}), Reason.WRONG_TYPE),
+    (lambda e: e["data"].__setitem__("customer", {"phone": "1" * 65}), Reason.SCHEMA_VIOLATION),
 ])
 def test_contract_and_normalization_failures(change, reason):
     event = sample()

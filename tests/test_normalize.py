@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import IngestSettings
-from streams.normalize import check_skew, identifiers, parse_time, phone_e164, social_handle
+from streams.normalize import Refusal, check_skew, identifiers, is_withheld, parse_time, phone_e164, social_handle
+from streams.records import IdentifierIssue
 from streams.rejections import Reason, Rejected
 
 REGIONS = ["US", "GB", "DE", "FR", "BR", "IN", "JP", "AU", "ZA", "MX"]
@@ -27,20 +28,62 @@ def test_every_spelling_of_a_number_normalizes_to_one_e164(region, fmt, pad):
     assert phone_e164(e164, "US") == e164  # idempotent, whatever the default region
 
 
-@pytest.mark.parametrize("raw", ["12", "000", "+1 555", "not a number", "+999 1234567"])
-def test_impossible_phones_are_refused(raw):
-    with pytest.raises(Rejected) as refused:
-        phone_e164(raw, "US")
-    assert refused.value.reason == Reason.INVALID_IDENTIFIER
+WITHHELD = IngestSettings().withheld_caller_ids
+
+
+def usable(customer: dict[str, str], region: str = "US") -> dict[str, str]:
+    found, issues = identifiers(customer, region, WITHHELD)
+    assert not issues, issues
+    return found
+
+
+@pytest.mark.parametrize("raw", ["12", "000", "+1 555", "not a number", "+999 1234567", "+1 202 555 014"])
+def test_impossible_phones_are_kept_as_invalid(raw):
+    assert phone_e164(raw, "US") is None
+    assert identifiers({"phone": raw, "account_id": "A-1"}, "US", WITHHELD) == (
+        {"account_id": "A-1"}, [IdentifierIssue(kind="phone", reason=Refusal.INVALID, raw=raw)])
+
+
+@pytest.mark.parametrize("raw", ["anonymous", "Anonymous", " ANONYMOUS ", "Private Number", "private-number", "Restricted",
+                                 "unknown", "UNAVAILABLE", "withheld", "+266696687", "+266 696 687", "+7 (378) 742-833",
+                                 "+86 282 452 253", "sip:anonymous@anonymous.invalid", "000-000-0000", "", "   "])
+def test_withheld_caller_ids_in_words_or_pseudo_numbers(raw):
+    assert is_withheld(raw, WITHHELD)
+    assert identifiers({"phone": raw}, "US", WITHHELD) == ({}, [IdentifierIssue("phone", Refusal.WITHHELD, raw)])
+
+
+def test_the_withheld_list_is_the_configured_one():
+    """A carrier's own pseudo-number is withheld once listed, and a word dropped from the list is only invalid."""
+    from streams.config import load_settings
+
+    settings = load_settings(None, environ={"CXPULSE_INGEST_WITHHELD_CALLER_IDS": "anonymous,+1 202 555 0143"})
+    assert settings.ingest.withheld_caller_ids == ["anonymous", "+1 202 555 0143"]
+    listed = settings.ingest.withheld_caller_ids
+    assert identifiers({"phone": "(202) 555-0143"}, "US", listed)[1] == []  # the list matches spellings, not numbers
+    assert identifiers({"phone": "+12025550143"}, "US", listed)[1] == [IdentifierIssue("phone", "withheld", "+12025550143")]
+    assert identifiers({"phone": "restricted"}, "US", listed)[1] == [IdentifierIssue("phone", "invalid", "restricted")]
+    assert not is_withheld("+7378742833", listed)
+
+
+def test_every_default_withheld_value_is_withheld_not_invalid():
+    """The pseudo-numbers are no valid numbers either; the list tells a caller who hid the number from bad data."""
+    for raw in WITHHELD:
+        found, issues = identifiers({"phone": raw}, "US", WITHHELD)
+        assert found == {} and [i.reason for i in issues] == [Refusal.WITHHELD]
 
 
 @given(local=st.from_regex(r"[A-Za-z0-9._%+-]{1,20}", fullmatch=True),
        domain=st.from_regex(r"[A-Za-z0-9-]{1,12}\.[A-Za-z]{2,6}", fullmatch=True),
        pad=st.sampled_from(["", " ", "\t "]))
 def test_emails_are_trimmed_lowercase_and_idempotent(local, domain, pad):
-    once = identifiers({"email": f"{pad}{local}@{domain}{pad}"}, "US")["email"]
+    once = usable({"email": f"{pad}{local}@{domain}{pad}"})["email"]
     assert once == f"{local}@{domain}".lower()
-    assert identifiers({"email": once}, "US")["email"] == once
+    assert usable({"email": once})["email"] == once
+
+
+@pytest.mark.parametrize("raw", ["dana", "dana@", "@example.com", "dana@example", "da na@example.com", "a@b@c.de", " "])
+def test_malformed_emails_are_kept_as_malformed(raw):
+    assert identifiers({"email": raw}, "US", WITHHELD) == ({}, [IdentifierIssue("email", Refusal.MALFORMED, raw)])
 
 
 @given(network=st.sampled_from(["X", "x", "Instagram"]), handle=st.from_regex(r"@?[A-Za-z0-9_]{1,15}", fullmatch=True))
@@ -50,8 +93,36 @@ def test_social_handles_are_lowercase_and_idempotent(network, handle):
     assert social_handle(once) == once
 
 
+@pytest.mark.parametrize("raw", ["@dana", "x:", ":dana", "x: @dana", "1x:@dana", ""])
+def test_unparsable_social_handles_are_kept_as_malformed(raw):
+    assert identifiers({"social": raw}, "US", WITHHELD) == ({}, [IdentifierIssue("social", Refusal.MALFORMED, raw)])
+
+
 def test_other_identifiers_are_trimmed_but_keep_their_case():
-    assert identifiers({"customer_id": "  Cust-42 ", "visitor_id": "v-AB"}, "US") == {"customer_id": "Cust-42", "visitor_id": "v-AB"}
+    assert usable({"customer_id": "  Cust-42 ", "visitor_id": "v-AB"}) == {"customer_id": "Cust-42", "visitor_id": "v-AB"}
+
+
+def _phones():
+    """Real numbers in every format, the withheld spellings with noise, and any text at all."""
+    real = st.builds(lambda region, fmt: phonenumbers.format_number(phonenumbers.example_number(region), fmt),
+                     st.sampled_from(REGIONS), st.sampled_from(FORMATS))
+    noisy = st.builds(lambda v, upper, pad: pad + (v.upper() if upper else v) + pad,
+                      st.sampled_from(WITHHELD), st.booleans(), st.sampled_from(["", " ", "\t"]))
+    return st.one_of(real, noisy, st.text(max_size=64), st.from_regex(r"[+(]?[0-9 ().-]{0,20}", fullmatch=True))
+
+
+@settings(max_examples=500)
+@given(kind=st.sampled_from(["phone", "email", "social"]), raw=st.one_of(_phones(), st.emails(), st.text(max_size=80)),
+       region=st.sampled_from(REGIONS))
+def test_any_text_either_normalizes_idempotently_or_is_kept_raw_with_its_kind(kind, raw, region):
+    found, issues = identifiers({kind: raw}, region, WITHHELD)  # never raises
+    if found:
+        assert issues == [] and list(found) == [kind]
+        assert identifiers(found, region, WITHHELD) == (found, [])  # a normal form is its own normal form
+        assert identifiers(found, "US", WITHHELD) == (found, [])  # whatever the default region
+    else:
+        assert issues == [IdentifierIssue(kind, issues[0].reason, raw)]
+        assert issues[0].reason in {Refusal.WITHHELD, Refusal.INVALID} if kind == "phone" else issues[0].reason == Refusal.MALFORMED
 
 
 @settings(max_examples=300)

@@ -52,6 +52,18 @@ def test_every_emission_gets_exactly_its_label_from_ingest(emissions):
                 seen[(e.source, e.id)] = e.value
 
 
+def test_unusable_phones_are_stored_with_their_issue_not_refused(emissions):
+    """The simulator's bad caller IDs (withheld, impossible) are valid events, alone or beside other identifiers."""
+    reasons, anonymous = Counter(), 0
+    for e in emissions:
+        if e.expect == "valid":
+            parsed = parse(e.value, e.headers, origin="t:0:0", received_at=0.0, settings=IngestSettings(),
+                           now=START + dt.timedelta(seconds=e.at))
+            reasons.update(i.reason for i in parsed.identifier_issues)
+            anonymous += bool(parsed.identifier_issues) and not parsed.customer
+    assert reasons["withheld"] > 5 and reasons["invalid"] > 5 and anonymous > 5
+
+
 def test_bad_fraction_and_rate(emissions):
     bad = sum(e.expect != "valid" for e in emissions)
     assert 0.04 < bad / len(emissions) < 0.06

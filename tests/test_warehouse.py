@@ -63,6 +63,21 @@ def test_event_rows_read_back(warehouse):
     assert (row["kafka_partition"], row["kafka_offset"], row["origin"]) == (2, 70, "cx.events:0:7")
 
 
+def test_identifier_issues_are_stored_beside_the_event_and_an_anonymous_call_waits(warehouse):
+    """A withheld caller ID is kept raw in the issue columns; with no identifier left the call still waits on the floor."""
+    from streams.boards import live_floor
+    from streams.records import IdentifierIssue
+
+    call = CxEvent(source="/t", id="q1", type="cx.contact.queued", time=dt.datetime.now(dt.UTC), channel="voice",
+                   customer={}, contact_id="call-9", queue="support", origin="cx.events:0:1", received_at=1.0,
+                   identifier_issues=[IdentifierIssue("phone", "withheld", "anonymous")])
+    warehouse.insert("cx.events", [event_row(call, 0, 1), event_row(_event(2), 0, 2)], "t-issues")
+    rows = warehouse.query("SELECT event_id, customer_key, phone, identifier_issue_kinds k, identifier_issue_reasons r, "
+                           "identifier_issue_values v FROM cx.events ORDER BY event_id").rows
+    assert rows == [("e2", "email:a@b.co", "+12025550143", [], [], []), ("q1", "", "", ["phone"], ["withheld"], ["anonymous"])]
+    assert warehouse.query(live_floor.WAITING.text).scalar() == 1
+
+
 def test_dead_letter_payload_round_trips_exactly(warehouse):
     payload = b'{"id": "\xff\xfe broken'
     headers = [("ce_id", b"x"), ("cxpulse-dlq-reason", b"invalid_utf8"),

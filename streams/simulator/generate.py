@@ -36,7 +36,7 @@ class Emission:
     headers: list[tuple[str, bytes]]
     channel: str
     type: str
-    expect: str  # "valid" or the Reason ingest/dedup must give it
+    expect: str  # "valid" (stored, identifier issues included) or the Reason ingest/dedup must give it
     source: str
     id: str
 
@@ -109,8 +109,9 @@ def generate(seed: int, start: dt.datetime, rate: float, bad_fraction: float = 0
                                str(Reason.DUPLICATE), twin.source, twin.id)
                 continue
             if kind is not Reason.DUPLICATE:
+                expect = "valid" if kind == malformed.IDENTIFIER_ISSUE else str(kind)
                 yield Emission(clock, key, malformed.break_event(rng, kind, event, max_event_bytes), STRUCTURED,
-                               channel, type_, str(kind), event["source"], event["id"])
+                               channel, type_, expect, event["source"], event["id"])
                 continue
         if rng.random() < binary_fraction:
             headers = [(f"ce_{name}", str(event[name]).encode()) for name in ("specversion", "id", "source", "type", "time")]

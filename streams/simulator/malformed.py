@@ -1,4 +1,9 @@
-"""Broken events as real channel systems produce them, each labelled with the reason ingest gives it."""
+"""Broken events as real channel systems produce them, each labelled with the reason ingest gives it.
+
+Beside them, IDENTIFIER_ISSUE: an event whose caller ID is withheld or impossible. That breaks no
+contract: ingest stores it with the phone kept raw (cx.events.identifier_issue_*), stitched by
+whatever other identifier it carries, or as an anonymous contact when it carries none.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,16 @@ import orjson
 from streams.rejections import Reason
 from streams.simulator.clock import rfc3339
 
+IDENTIFIER_ISSUE = "identifier_issue"
+UNUSABLE_PHONES = ["anonymous", "Private Number", "+266696687", "RESTRICTED", "", "12", "000", "+1 555"]
 KINDS = [Reason.INVALID_JSON, Reason.INVALID_UTF8, Reason.NOT_AN_OBJECT, Reason.MISSING_FIELD, Reason.WRONG_TYPE,
          Reason.UNKNOWN_TYPE, Reason.UNKNOWN_CHANNEL, Reason.TIME_SKEW, Reason.TOO_LARGE,
-         Reason.INVALID_IDENTIFIER, Reason.DUPLICATE]
+         Reason.DUPLICATE, IDENTIFIER_ISSUE]
 
 
-def break_event(rng: random.Random, kind: Reason, event: dict, max_event_bytes: int) -> bytes:
-    """Structured-mode bytes of `event` damaged so that ingest refuses it with `kind` (not DUPLICATE)."""
+def break_event(rng: random.Random, kind: Reason | str, event: dict, max_event_bytes: int) -> bytes:
+    """Structured-mode bytes of `event` damaged so that ingest refuses it with `kind` (not DUPLICATE),
+    or, for IDENTIFIER_ISSUE, stores it with an unusable phone (beside its other identifiers half the time)."""
     ev = copy.deepcopy(event)
     if kind is Reason.INVALID_JSON:
         raw = orjson.dumps(ev)
@@ -48,6 +56,7 @@ def break_event(rng: random.Random, kind: Reason, event: dict, max_event_bytes: 
         ev["time"] = rfc3339(dt.datetime.fromisoformat(ev["time"]) + dt.timedelta(days=1))
     elif kind is Reason.TOO_LARGE:
         ev["data"].setdefault("attributes", {})["transcript"] = "x" * (max_event_bytes + 1)
-    elif kind is Reason.INVALID_IDENTIFIER:
-        ev["data"]["customer"] = {"phone": rng.choice(["12", "000", "+1 555"])}
+    elif kind == IDENTIFIER_ISSUE:
+        kept = ev["data"]["customer"] if rng.random() < 0.5 else {}
+        ev["data"]["customer"] = {**kept, "phone": rng.choice(UNUSABLE_PHONES)}
     return orjson.dumps(ev)

@@ -17,6 +17,9 @@ from prometheus_client import Counter as PromCounter
 
 from streams.simulator.generate import Emission, generate
 
+# What the gateway accepts (202) of the simulated stream: valid events and repeats of them (dropped by dedup).
+POSTABLE = frozenset({"valid", "duplicate"})
+
 PUBLISHED = PromCounter("cxpulse_simulator_events_published_total", "Simulated events published",
                         ["channel", "expect"])
 
@@ -74,9 +77,13 @@ def publish(bootstrap: str, topic: str, *, rate: float, count: int | None = None
             seed: int = 1, bad_fraction: float = 0.0, start: dt.datetime | None = None,
             max_event_bytes: int = 65536, progress: bool = True, stop: threading.Event | None = None,
             on_emit: Callable[[Emission], None] | None = None, producer_config: dict | None = None,
-            ahead: bool = False) -> PublishStats:
-    """ahead: generate the whole stream first (generate_ahead; needs `duration`), then only send."""
+            ahead: bool = False, gateway: str = "", gateway_channels: frozenset[str] = frozenset()) -> PublishStats:
+    """ahead: generate the whole stream first (generate_ahead; needs `duration`), then only send.
+    gateway: the HTTP gateway's URL, to which events of `gateway_channels` that it will accept are posted
+    instead (help desks post webhooks; broken ones still go to Kafka, where ingest dead-letters them)."""
     from kafka import KafkaProducer
+
+    from streams.gateway.client import GatewayClient
 
     if ahead:
         if duration is None:
@@ -94,6 +101,7 @@ def publish(bootstrap: str, topic: str, *, rate: float, count: int | None = None
         wall0 = time.monotonic()
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
                              max_request_size=max(2 * max_event_bytes, 1_048_576), **(producer_config or {}))
+    poster = GatewayClient(gateway) if gateway else None
     stats = PublishStats()
     last_report = time.monotonic()
     try:
@@ -107,7 +115,10 @@ def publish(bootstrap: str, topic: str, *, rate: float, count: int | None = None
                         break
                 else:
                     time.sleep(wait)
-            producer.send(topic, key=emission.key, value=emission.value, headers=emission.headers)
+            if poster is not None and emission.channel in gateway_channels and emission.expect in POSTABLE:
+                poster.post(emission.value, emission.headers)
+            else:
+                producer.send(topic, key=emission.key, value=emission.value, headers=emission.headers)
             stats.produced += 1
             stats.by_channel[emission.channel] += 1
             stats.by_expect[emission.expect] += 1
@@ -123,5 +134,7 @@ def publish(bootstrap: str, topic: str, *, rate: float, count: int | None = None
         producer.flush()
     finally:
         producer.close()
+        if poster is not None:
+            poster.close()
     stats.elapsed = time.monotonic() - wall0
     return stats

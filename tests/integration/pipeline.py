@@ -74,6 +74,7 @@ class Pipeline:
             "CXPULSE_METRICS_PORT": str(self.metrics_port),
         }
         self.worker: subprocess.Popen | None = None
+        self.gateway: subprocess.Popen | None = None
         self.starts = 0
         self._producer: KafkaProducer | None = None
 
@@ -87,6 +88,29 @@ class Pipeline:
         wait_until(lambda: self.worker.poll() is not None or CONSUMING_LOG.encode() in log_path.read_bytes(),
                    timeout, f"worker ready (log {log_path})")
         assert self.worker.poll() is None, log_path.read_text()[-3000:]
+
+    def start_gateway(self, env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
+        """`cxpulse gateway` on a free port with this pipeline's topics; its base URL once /readyz answers 200."""
+        import urllib.error
+        import urllib.request
+
+        port = free_port()
+        self.gateway_env = {**self.env, "CXPULSE_GATEWAY_PORT": str(port),
+                            "CXPULSE_GATEWAY_METRICS_PORT": str(free_port()), **(env or {})}
+        self.gateway_log = self.workdir / "gateway.log"
+        with open(self.gateway_log, "wb") as log:
+            self.gateway = subprocess.Popen([sys.executable, "-m", "streams.cli", "gateway"], env=self.gateway_env,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+
+        def ready():
+            assert self.gateway.poll() is None, self.gateway_log.read_text()[-3000:]
+            try:
+                return urllib.request.urlopen(url + "/readyz", timeout=1).status == 200
+            except (urllib.error.URLError, ConnectionError):
+                return False
+        wait_until(ready, timeout, f"gateway ready (log {self.gateway_log})")
+        return url
 
     def kill_worker(self) -> None:
         os.killpg(self.worker.pid, signal.SIGKILL)
@@ -168,6 +192,9 @@ class Pipeline:
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close()
+        if self.gateway is not None and self.gateway.poll() is None:
+            os.killpg(self.gateway.pid, signal.SIGTERM)
+            self.gateway.wait(30)
         if self.worker is not None and self.worker.poll() is None:
             os.killpg(self.worker.pid, signal.SIGKILL)
             self.worker.wait()

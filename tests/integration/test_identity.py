@@ -120,7 +120,7 @@ def simulated(n: int):
         body = json.loads(e.value)
         data = body.get("data", body)
         emissions.append(e)
-        linked.append((identifiers(data["customer"], "US"), e.at))
+        linked.append((identifiers(data["customer"], "US", Settings().ingest.withheld_caller_ids)[0], e.at))
         if len(emissions) == n:
             return emissions, linked
 

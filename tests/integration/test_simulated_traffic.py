@@ -1,4 +1,5 @@
-"""The simulator's traffic through the whole pipeline: every channel stored, every bad event refused for its reason."""
+"""The simulator's traffic through the whole pipeline: every channel stored, every bad event refused for its reason,
+every unusable caller ID stored beside its event."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections import Counter
 
 import pytest
 
+from streams.config import IngestSettings
+from streams.ingest import parse
 from streams.simulator import generate
 
 pytestmark = pytest.mark.integration
@@ -29,6 +32,10 @@ def test_simulated_traffic_lands_by_channel_and_reason(pipeline):
     assert len(stored) == 10, f"all ten channels expected, got {sorted(stored)}"
     dead = {r["reason"]: r["n"] for r in pipeline.query("SELECT reason, count() n FROM cx.dead_letters FINAL GROUP BY reason")}
     assert dead == dict(refused)
+    with_issues = sum(bool(parse(e.value, e.headers, origin="t:0:0", received_at=0.0, settings=IngestSettings(),
+                                 now=start + dt.timedelta(seconds=e.at)).identifier_issues)
+                      for e in emissions if e.expect == "valid")
+    assert pipeline.scalar("SELECT countIf(notEmpty(identifier_issue_kinds)) FROM cx.events FINAL") == with_issues > 0
     modes = {r["mode"] for r in pipeline.query("SELECT DISTINCT mode FROM cx.events")}
     assert modes == {"structured", "binary"}
 
