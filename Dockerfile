@@ -23,6 +23,7 @@ WORKDIR /data
 ENV CXPULSE_DATA_DIR=/data \
     CXPULSE_METRICS_HOST=0.0.0.0 \
     CXPULSE_METRICS_PORT=9464
-EXPOSE 9464
+# worker metrics; gateway HTTP and its metrics (`cxpulse gateway`)
+EXPOSE 9464 8088 9465
 ENTRYPOINT ["cxpulse"]
 CMD ["worker"]

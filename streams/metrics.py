@@ -74,7 +74,6 @@ GATEWAY_SECONDS = Histogram("cxpulse_gateway_request_seconds", "Request received
 GATEWAY_REFUSALS = Counter("cxpulse_gateway_refusals_total",
                            "Requests answered 4xx/503, by reason (dead-letter reasons, unauthorized, unavailable…)",
                            ["source", "reason"])
-GATEWAY_READY = Gauge("cxpulse_gateway_ready", "1 while the gateway's producer is connected to the broker")
 
 
 def serve(host: str, port: int, required: bool = True) -> bool:

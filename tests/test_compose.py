@@ -34,11 +34,19 @@ import yaml
 
 from streams import config as config_module
 from streams.config import ConfigError, LogLevel, Settings, load_settings
+from streams.gateway.auth import load_credentials, secret_variable
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Subcommands that serve Prometheus metrics on CXPULSE_METRICS_PORT.
-METRICS_COMMANDS = {("worker",), ("simulate",)}
+# Subcommands that serve Prometheus metrics, and the setting that names their port.
+METRICS_COMMANDS = {("worker",): ("metrics", "port"), ("simulate",): ("metrics", "port"),
+                    ("gateway",): ("gateway", "metrics_port")}
+# Subcommands that never touch the warehouse: their containers get no ClickHouse settings or password.
+NO_WAREHOUSE_COMMANDS = {("gateway",)}
+# What must have run (in a service it waits for, service_completed_successfully) before a subcommand starts.
+NEEDS_FIRST = {("worker",): (("topics", "create"), ("migrate",)), ("gateway",): (("topics", "create"),)}
+# The gateway's per-source secrets (streams.gateway.auth.secret_variable), outside the Settings struct.
+SOURCE_SECRET = re.compile(r"CXPULSE_SOURCE_\w+_SECRET")
 # Environment names that hold secrets.
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY", re.IGNORECASE)
 # Variables the official ClickHouse image's entrypoint turns into its own users.d/default-user.xml.
@@ -288,6 +296,12 @@ def service_commands(stack: Stack, name: str) -> tuple[list[tuple[str, ...]], li
     return paths, problems
 
 
+def uses_warehouse(stack: Stack, name: str) -> bool:
+    """Whether a cxpulse service runs anything that reads or writes ClickHouse."""
+    paths, _ = service_commands(stack, name)
+    return not paths or not set(paths) <= NO_WAREHOUSE_COMMANDS
+
+
 def setting_names() -> dict[str, tuple[str, ...]]:
     """Every environment variable the settings loader can know, from the Settings struct itself."""
     defaults = Settings()
@@ -355,8 +369,8 @@ def service_settings(stack: Stack, name: str) -> Settings:
 
 
 def check_cxpulse_settings(stack: Stack) -> list[str]:
-    """Every CXPULSE_* variable is a setting the loader knows and actually sets; the cxpulse services
-    agree on Kafka and ClickHouse."""
+    """Every CXPULSE_* variable is a setting the loader knows and actually sets, or the secret of a
+    configured gateway source; the cxpulse services agree on Kafka, and those that use it on ClickHouse."""
     problems = []
     known = setting_names()
     defaults = msgspec.to_builtins(Settings())
@@ -368,7 +382,7 @@ def check_cxpulse_settings(stack: Stack) -> list[str]:
         raw_env = cxpulse_env(stack, name)
         env = {k: resolve(v) for k, v in raw_env.items()}
         for var in env:
-            if var != "CXPULSE_CONFIG" and var not in known:
+            if var != "CXPULSE_CONFIG" and var not in known and not SOURCE_SECRET.fullmatch(var):
                 hint = difflib.get_close_matches(var, known, n=1)
                 problems.append(f"{name}: {var} is not a setting the loader knows"
                                 + (f" (did you mean {hint[0]}?)" if hint else "") + "; it would be ignored silently")
@@ -378,6 +392,10 @@ def check_cxpulse_settings(stack: Stack) -> list[str]:
             problems.append(f"{name}: the settings loader refuses its environment: {exc}")
             continue
         loaded[name] = settings
+        sources = {secret_variable(source): source for source in settings.gateway.sources}
+        for var in sorted(v for v in env if SOURCE_SECRET.fullmatch(v) and v not in sources):
+            problems.append(f"{name}: {var} is the secret of no gateway source (configured: "
+                            f"{', '.join(sorted(settings.gateway.sources)) or 'none'}); it would be ignored silently")
         for var, raw in env.items():
             if var not in known:
                 continue
@@ -401,9 +419,9 @@ def check_cxpulse_settings(stack: Stack) -> list[str]:
             if moved != expected_value(other, default):
                 problems.append(f"{name}: {var} is not read by the settings loader "
                                 f"(settings.{'.'.join(path)} stays {moved!r} when it is {other!r})")
-    names = list(loaded)
-    for a, b in itertools.pairwise(names):
-        for section in ("kafka", "clickhouse"):
+    for section in ("kafka", "clickhouse"):
+        names = [n for n in loaded if section != "clickhouse" or uses_warehouse(stack, n)]
+        for a, b in itertools.pairwise(names):
             left, right = (msgspec.to_builtins(getattr(loaded[n], section)) for n in (a, b))
             differ = {k: (left[k], right[k]) for k in left if left[k] != right[k]}
             if differ:
@@ -413,7 +431,8 @@ def check_cxpulse_settings(stack: Stack) -> list[str]:
 
 
 def check_cli_commands(stack: Stack) -> list[str]:
-    """The cxpulse services run valid `cxpulse` command lines; topics and migrations come before the workers."""
+    """The cxpulse services run valid `cxpulse` command lines; topics and migrations come before the workers,
+    topics before the gateway."""
     problems = []
     commands = {}
     for name in cxpulse_services(stack):
@@ -427,12 +446,14 @@ def check_cli_commands(stack: Stack) -> list[str]:
         problems.append("no service runs `cxpulse worker`")
     if not runs(("simulate",)):
         problems.append("no service runs `cxpulse simulate`")
-    for name in runs(("worker",)):
+    if not runs(("gateway",)):
+        problems.append("no service runs `cxpulse gateway`")
+    for name, needs in ((n, needs) for command, needs in NEEDS_FIRST.items() for n in runs(command)):
         deps = stack.services[name].get("depends_on") or {}
         done_first = [d for d, spec in deps.items() if isinstance(spec, dict)
                       and spec.get("condition") == "service_completed_successfully"] if isinstance(deps, dict) else []
         steps = [p for d in done_first for p in commands.get(d, [])]
-        for needed in (("topics", "create"), ("migrate",)):
+        for needed in needs:
             if needed not in steps:
                 problems.append(f"{name}: does not wait (service_completed_successfully) for a service that "
                                 f"runs `cxpulse {' '.join(needed)}`")
@@ -537,6 +558,11 @@ def check_clickhouse(stack: Stack) -> list[str]:
                             "does not set")
     for name in cxpulse_services(stack):
         raw = cxpulse_env(stack, name).get("CXPULSE_CLICKHOUSE_URL", "")
+        if not uses_warehouse(stack, name):
+            if raw or "CXPULSE_CLICKHOUSE_PASSWORD" in cxpulse_env(stack, name):
+                problems.append(f"{name}: gets ClickHouse settings (and its password) though it never uses the "
+                                "warehouse; least privilege: leave them out")
+            continue
         if not raw:
             problems.append(f"{name}: no CXPULSE_CLICKHOUSE_URL: the container would use an embedded chDB of its own")
             continue
@@ -612,7 +638,8 @@ def _rule_file_problems(stack: Stack, prom: str, config_dir: str) -> list[str]:
 
 
 def check_prometheus(stack: Stack) -> list[str]:
-    """Prometheus scrapes every metrics-serving cxpulse service on the port it serves (CXPULSE_METRICS_PORT)."""
+    """Prometheus scrapes every metrics-serving cxpulse service on the port it serves (CXPULSE_METRICS_PORT,
+    the gateway's CXPULSE_GATEWAY_METRICS_PORT)."""
     prom = image_service(stack, "prom/prometheus")
     if prom is None:
         return ["no prom/prometheus service"]
@@ -629,16 +656,19 @@ def check_prometheus(stack: Stack) -> list[str]:
             problems.append(f"prometheus job {job}: target {host} is not a compose service")
     for name in cxpulse_services(stack):
         paths, _ = service_commands(stack, name)
-        if not METRICS_COMMANDS & set(paths):
+        serving = [path for path in paths if path in METRICS_COMMANDS]
+        if not serving:
             continue
         try:
             settings = service_settings(stack, name)
         except ConfigError as exc:
             problems.append(f"{name}: {exc}")
             continue
-        port = settings.metrics.port
+        setting = METRICS_COMMANDS[serving[0]]
+        port = setting_value(settings, setting)
+        variable = f"CXPULSE_{'_'.join(setting)}".upper()
         if port == 0:
-            problems.append(f"{name}: CXPULSE_METRICS_PORT=0 disables the metrics Prometheus should scrape")
+            problems.append(f"{name}: {variable}=0 disables the metrics Prometheus should scrape")
         if settings.metrics.host not in ("0.0.0.0", "::"):
             problems.append(f"{name}: metrics served on {settings.metrics.host}, unreachable from {prom} "
                             "(set CXPULSE_METRICS_HOST=0.0.0.0)")
@@ -652,8 +682,67 @@ def check_prometheus(stack: Stack) -> list[str]:
                 problems.append(f"prometheus job {job}: dns_sd type {kind} for {host}; Docker DNS answers A records "
                                 "(one per replica), so use type: A")
         health = " ".join(str(t) for t in (stack.services[name].get("healthcheck") or {}).get("test") or [])
+        if setting != ("metrics", "port"):  # the gateway's healthcheck is its /readyz (check_gateway)
+            continue
         if health and f":{port}" not in health and "CXPULSE_METRICS_PORT" not in health:
             problems.append(f"{name}: its healthcheck does not probe the metrics port {port}: {health}")
+    return problems
+
+
+def _published(service: dict) -> list[tuple[str, str, str]]:
+    """(host ip, host port, container port) of every published port (short and long syntax)."""
+    out = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            out.append((str(port.get("host_ip", "")), str(port.get("published", "")), str(port["target"])))
+            continue
+        parts = str(port).split("/")[0].rsplit(":", 2)
+        out.append(tuple([""] * (3 - len(parts)) + parts) if len(parts) > 1 else ("", "", parts[0]))
+    return out
+
+
+def check_gateway(stack: Stack) -> list[str]:
+    """The gateway listens on all interfaces of its container, is published on the host's loopback on its port,
+    is healthy once /readyz says the broker is connected, and every source it declares has its secret
+    (streams.gateway.auth.load_credentials); no anonymous access."""
+    problems = []
+    gateways = [n for n in cxpulse_services(stack) if ("gateway",) in service_commands(stack, n)[0]]
+    if not gateways:
+        return ["no service runs `cxpulse gateway`"]
+    for name in gateways:
+        service = stack.services[name]
+        env = {k: resolve(v) for k, v in cxpulse_env(stack, name).items()}
+        try:
+            settings = load_service_settings(stack, name, env)
+        except ConfigError as exc:
+            problems.append(f"{name}: the settings loader refuses its environment: {exc}")
+            continue
+        gateway = settings.gateway
+        if gateway.host not in ("0.0.0.0", "::"):
+            problems.append(f"{name}: listens on {gateway.host}, unreachable through its published port "
+                            "(set CXPULSE_GATEWAY_HOST=0.0.0.0)")
+        published = _published(service)
+        mine = [(ip, host) for ip, host, target in published if target == str(gateway.port)]
+        if not mine:
+            problems.append(f"{name}: its port {gateway.port} (gateway.port) is not published (ports: {published})")
+        for ip, host in mine:
+            if ip not in ("127.0.0.1", "::1"):
+                problems.append(f"{name}: port {gateway.port} is published on {ip or 'every interface'}; publish it on "
+                                "127.0.0.1 and put a TLS proxy in front for the outside")
+        health = " ".join(str(t) for t in (service.get("healthcheck") or {}).get("test") or [])
+        if "/readyz" not in health or (f":{gateway.port}/" not in health and "CXPULSE_GATEWAY_PORT" not in health):
+            problems.append(f"{name}: its healthcheck does not probe /readyz on the gateway port {gateway.port}: "
+                            f"{health or 'none'}")
+        if gateway.allow_anonymous_loopback:
+            problems.append(f"{name}: gateway.allow_anonymous_loopback is on: anything in the container (and "
+                            "healthchecks) posts without credentials")
+        try:
+            credentials = load_credentials(gateway, env)
+        except ConfigError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if not credentials:
+            problems.append(f"{name}: no [gateway.sources.<name>] is configured: every request would be refused")
     return problems
 
 
@@ -833,8 +922,9 @@ def check_dependencies(stack: Stack) -> list[str]:
     roles = {"kafka": image_service(stack, "apache/kafka"), "clickhouse": image_service(stack, "clickhouse/clickhouse-server"),
              "grafana": image_service(stack, "grafana/grafana"), "prometheus": image_service(stack, "prom/prometheus")}
     for name in cxpulse_services(stack):
-        if ("worker",) in service_commands(stack, name)[0]:
-            roles[f"worker ({name})"] = name
+        for command in (("worker",), ("gateway",)):
+            if command in service_commands(stack, name)[0]:
+                roles[f"{command[0]} ({name})"] = name
     for role, name in roles.items():
         health = (services.get(name) or {}).get("healthcheck") or {}
         if name is None or not health.get("test") or health.get("disable") or health.get("test") == ["NONE"]:
@@ -934,7 +1024,8 @@ def check_dockerfile(stack: Stack) -> list[str]:
 
 
 CHECKS: list[Callable[[Stack], list[str]]] = [
-    check_cxpulse_settings, check_cli_commands, check_kafka, check_clickhouse, check_prometheus, check_grafana,
+    check_cxpulse_settings, check_cli_commands, check_kafka, check_clickhouse, check_prometheus, check_gateway,
+    check_grafana,
     check_secrets, check_scaling, check_dependencies, check_operations, check_persistence, check_volumes,
     check_dockerfile,
 ]
@@ -975,6 +1066,10 @@ def datasource(stack: Stack, uid: str) -> dict:
     return next(s for s in stack.datasources["datasources"] if s["uid"] == uid)
 
 
+def scrape_job(stack: Stack, name: str) -> dict:
+    return next(j for j in stack.prometheus["scrape_configs"] if j["job_name"] == name)
+
+
 def ignore_all_env(monkeypatch):
     monkeypatch.setattr(config_module, "_env_overrides", lambda environ: {})
 
@@ -1003,6 +1098,8 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: set_env(s, "init", CXPULSE_KAFKA_PARTITIONS="4"), "differ in their kafka settings: partitions 4 vs 12"),
     ("CXPULSE_CONFIG not mounted", check_cxpulse_settings,
      lambda s, mp: set_env(s, "worker", CXPULSE_CONFIG="/etc/cxpulse.toml"), "is not a file mounted"),
+    ("secret of a source the gateway does not declare", check_cxpulse_settings,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_SOURCE_CHANELS_SECRET="${GATEWAY_TOKEN:?x}"), "secret of no gateway source"),
     # CLI
     ("unknown subcommand", check_cli_commands,
      lambda s, mp: set_in(s.services, "worker.command", ["wrker"]), "not a valid cxpulse command line"),
@@ -1012,6 +1109,11 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: set_in(s.services, "simulator.command", ["simulate", "--rate", "fast"]), "not a valid cxpulse command line"),
     ("init skips the migrations", check_cli_commands,
      lambda s, mp: set_in(s.services, "init.command", ["cxpulse topics create"]), "runs `cxpulse migrate`"),
+    ("gateway starts before the topics exist", check_cli_commands,
+     lambda s, mp: set_in(s.services, "gateway.depends_on", {"kafka": {"condition": "service_healthy"}}),
+     "gateway: does not wait (service_completed_successfully) for a service that runs `cxpulse topics create`"),
+    ("no gateway", check_cli_commands,
+     lambda s, mp: s.services.pop("gateway"), "no service runs `cxpulse gateway`"),
     ("worker does not wait for init", check_cli_commands,
      lambda s, mp: set_in(s.services, "worker.depends_on", {"init": {"condition": "service_started"}}),
      "runs `cxpulse topics create`"),
@@ -1052,6 +1154,8 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: s.users_xml.find("users/cxpulse/password").set("from_env", "NOPE"), "from NOPE, which the service does not set"),
     ("entrypoint user setup", check_clickhouse,
      lambda s, mp: set_env(s, "clickhouse", CLICKHOUSE_PASSWORD="${CLICKHOUSE_PASSWORD:?x}"), "entrypoint"),
+    ("the gateway gets the ClickHouse password", check_clickhouse,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_CLICKHOUSE_PASSWORD="${CLICKHOUSE_PASSWORD:?x}"), "least privilege"),
     ("no URL: embedded chDB per container", check_clickhouse,
      lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_URL=None), "embedded chDB"),
     ("server on localhost only", check_clickhouse,
@@ -1077,6 +1181,34 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: set_in(s.prometheus["scrape_configs"][0]["dns_sd_configs"][0], "type", None), "use type: A"),
     ("simulator not scraped", check_prometheus,
      lambda s, mp: s.prometheus["scrape_configs"].pop(1), "no prometheus job scrapes it"),
+    ("gateway not scraped", check_prometheus,
+     lambda s, mp: s.prometheus["scrape_configs"].remove(scrape_job(s, "cxpulse-gateway")),
+     "gateway: serves metrics on :9465 but no prometheus job scrapes it"),
+    ("gateway scraped on the workers' metrics port", check_prometheus,
+     lambda s, mp: set_in(scrape_job(s, "cxpulse-gateway")["dns_sd_configs"][0], "port", 9464),
+     "scrapes gateway:9464, gateway serves metrics on :9465"),
+    ("gateway metrics off", check_prometheus,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_GATEWAY_METRICS_PORT="0"), "CXPULSE_GATEWAY_METRICS_PORT=0 disables"),
+    # gateway
+    ("gateway on loopback in its container", check_gateway,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_GATEWAY_HOST="127.0.0.1"), "unreachable through its published port"),
+    ("gateway port not published", check_gateway,
+     lambda s, mp: set_in(s.services, "gateway.ports", ["127.0.0.1:8088:8089"]), "its port 8088 (gateway.port) is not published"),
+    ("gateway listens on another port than published", check_gateway,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_GATEWAY_PORT="8089"), "its port 8089 (gateway.port) is not published"),
+    ("gateway published on every interface", check_gateway,
+     lambda s, mp: set_in(s.services, "gateway.ports", ["8088:8088"]), "published on every interface"),
+    ("gateway healthy before the broker is connected", check_gateway,
+     lambda s, mp: set_in(s.services, "gateway.healthcheck.test", ["CMD", "python", "-c", "urlopen('http://127.0.0.1:8088/healthz')"]),
+     "does not probe /readyz"),
+    ("a gateway source without its secret", check_gateway,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_SOURCE_CHANNELS_SECRET=None), "gateway.sources.channels has no secret"),
+    ("a gateway without sources", check_gateway,
+     lambda s, mp: (set_env(s, "gateway", CXPULSE_SOURCE_CHANNELS_SECRET=None),
+                    set_in(s.services, "gateway.volumes", []), set_env(s, "gateway", CXPULSE_CONFIG=None)),
+     "no [gateway.sources.<name>] is configured"),
+    ("anonymous gateway", check_gateway,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_GATEWAY_ALLOW_ANONYMOUS_LOOPBACK="true"), "allow_anonymous_loopback is on"),
     ("healthcheck on another port", check_prometheus,
      lambda s, mp: set_in(s.services, "worker.healthcheck", {"test": ["CMD", "curl", "http://127.0.0.1:8080/"]}),
      "does not probe the metrics port"),
@@ -1100,6 +1232,11 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
     ("dashboards not mounted", check_grafana,
      lambda s, mp: set_in(s.dashboards["providers"][0], "options.path", "/dashboards"), "is not mounted"),
     # secrets
+    ("defaulted gateway token", check_secrets,
+     lambda s, mp: set_env(s, "gateway", CXPULSE_SOURCE_CHANNELS_SECRET="${GATEWAY_TOKEN:-letmein}"),
+     "CXPULSE_SOURCE_CHANNELS_SECRET is a literal or defaulted secret"),
+    ("gateway token missing from .env.example", check_secrets,
+     lambda s, mp: setattr(s, "env_example", s.env_example.replace("GATEWAY_TOKEN=", "")), "does not list GATEWAY_TOKEN"),
     ("literal admin password", check_secrets,
      lambda s, mp: set_env(s, "grafana", GF_SECURITY_ADMIN_PASSWORD="admin"), "GF_SECURITY_ADMIN_PASSWORD is a literal"),
     ("defaulted admin password", check_secrets,
@@ -1132,6 +1269,8 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: set_in(s.services, "init.depends_on.zookeeper", {"condition": "service_started"}), "zookeeper, which is not a service"),
     ("waits for health that is never reported", check_dependencies,
      lambda s, mp: set_in(s.services, "kafka.healthcheck", None), "kafka has no healthcheck"),
+    ("gateway without a healthcheck", check_dependencies,
+     lambda s, mp: set_in(s.services, "gateway.healthcheck", None), "gateway (gateway): no healthcheck"),
     ("worker without a healthcheck", check_dependencies,
      lambda s, mp: set_in(s.services, "worker.healthcheck", None), "worker (worker): no healthcheck"),
     ("default service depends on a profiled one", check_dependencies,

@@ -1,10 +1,13 @@
 """The Kubernetes manifests (deploy/k8s, kustomize) agree with the code.
 
-Every kustomization (base and overlays) is rendered by `kubectl kustomize` (or `kustomize build`;
-skipped where neither is installed) and checked: the workers' CXPULSE_* variables are settings the
-loader knows and accepts, secrets reach them only as files from a Secret volume, the metrics port is
-the one the container exposes, probes and the Service use and Prometheus scrapes, selectors select
-the workers, replicas stay within the partitions, and the pods run locked down. Each check returns problems, one sentence
+Every kustomization (base and overlays) is rendered in Python (tests/kustomize_lite.py, so nothing
+here needs kubectl; where kubectl or kustomize is installed, a test shows both renderings equal) and
+checked: the workers' CXPULSE_* variables are settings the loader knows and accepts, secrets reach
+them only as files from a Secret volume, the metrics port is the one the container exposes, probes
+and the Service use and Prometheus scrapes, selectors select the workers, replicas stay within the
+partitions, and the pods run locked down. The gateway likewise: its settings and config file load,
+its sources' secrets are keys of its Secret volume, probes use /readyz and /healthz on its port,
+Services and the PodDisruptionBudget select it and not the workers, it writes to the workers' Kafka. Each check returns problems, one sentence
 each; `test_a_broken_manifest_is_caught` breaks a rendered copy one way per case and expects the
 matching problem, so every check is shown to be able to fail.
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +29,8 @@ import pytest
 import yaml
 
 from streams.config import SECRETS, ConfigError, Settings, load_settings
+from streams.gateway.auth import secret_variable
+from tests import kustomize_lite
 from tests.test_compose import setting_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +48,11 @@ PATH_VARIABLES = {"CXPULSE_KAFKA_SSL_CAFILE", "CXPULSE_KAFKA_SSL_CERTFILE", "CXP
 
 @functools.cache
 def _rendered(target: str) -> tuple[dict, ...]:
+    return tuple(kustomize_lite.render(K8S / target))
+
+
+def _kustomize(target: str) -> list[dict]:
+    """The objects as kubectl kustomize (or kustomize build) renders them."""
     if shutil.which("kubectl"):
         command = ["kubectl", "kustomize", str(K8S / target)]
     elif shutil.which("kustomize"):
@@ -49,7 +61,18 @@ def _rendered(target: str) -> tuple[dict, ...]:
         pytest.skip("neither kubectl nor kustomize is installed (they render the manifests)")
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{' '.join(command[:2])} {target}: {done.stderr}"
-    return tuple(d for d in yaml.safe_load_all(done.stdout) if d)
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def _comparable(docs: list[dict]) -> list[dict]:
+    """Objects in a fixed order, the content hash of generated names left out (each renderer has its own)."""
+    text = re.sub(r'"(cxpulse-[a-z-]+?)-[a-z0-9]{10}"', r'"\1-<hash>"', json.dumps(docs, sort_keys=True))
+    return sorted(json.loads(text), key=lambda d: (d["kind"], d["metadata"]["name"]))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_python_rendering_is_kustomizes(target):
+    assert _comparable(render(target)) == _comparable(_kustomize(target))
 
 
 def render(target: str) -> list[dict]:
@@ -69,6 +92,12 @@ def workers(docs: list[dict]) -> list[tuple[dict, dict]]:
             if [*c.get("command", []), *c.get("args", [])][-1:] == ["worker"]:
                 out.append((d, c))
     return out
+
+
+def gateways(docs: list[dict]) -> list[tuple[dict, dict]]:
+    """(Deployment, container) of every container running `cxpulse gateway`."""
+    return [(d, c) for d in objects(docs, "Deployment") for c in d["spec"]["template"]["spec"].get("containers", [])
+            if [*c.get("command", []), *c.get("args", [])][-1:] == ["gateway"]]
 
 
 def pod_spec(workload: dict) -> dict:
@@ -108,6 +137,48 @@ def worker_settings(docs: list[dict], workload: dict, container: dict) -> Settin
             stand_in.write_text("[metrics]\n" if name == "CXPULSE_CONFIG" else "placeholder\n")
             env[name] = str(stand_in)
         return load_settings(None, environ=env)
+
+
+def mounted_file(docs: list[dict], workload: dict, container: dict, path: str) -> str | None:
+    """The text a ConfigMap volume puts at `path` in the container; None when no ConfigMap key is there."""
+    found = mount_of(workload, container, path)
+    if found is None or "configMap" not in found[1]:
+        return None
+    mount, volume = found
+    key = path[len(mount["mountPath"].rstrip("/")) + 1:]
+    maps = {m["metadata"]["name"]: m.get("data", {}) for m in objects(docs, "ConfigMap")}
+    return maps.get(volume["configMap"]["name"], {}).get(key)
+
+
+def gateway_settings(docs: list[dict], workload: dict, container: dict) -> Settings:
+    """load_settings as the gateway runs it: its config file from the ConfigMap it mounts, stand-ins for secrets."""
+    env = container_env(docs, container)
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in PATH_VARIABLES & set(env):
+            stand_in = Path(scratch) / name
+            text = mounted_file(docs, workload, container, env[name]) if name == "CXPULSE_CONFIG" else "placeholder\n"
+            if text is None:
+                raise ConfigError(f"CXPULSE_CONFIG={env[name]} is no key of a ConfigMap volume of the pod")
+            stand_in.write_text(text)
+            env[name] = str(stand_in)
+        return load_settings(None, environ=env)
+
+
+def secret_key(workload: dict, container: dict, path: str) -> tuple[str | None, str]:
+    """(Secret name, key) a secret file path reads, or (None, why not)."""
+    found = mount_of(workload, container, path)
+    if found is None:
+        return None, "is not under a mounted volume"
+    mount, volume = found
+    if "secret" not in volume:
+        return None, f"is on volume {mount['name']}, not a Secret volume"
+    key = path[len(mount["mountPath"].rstrip("/")) + 1:]
+    items = volume["secret"].get("items")
+    if items is not None:
+        key = next((i["key"] for i in items if i["path"] == key), None)
+        if key is None:
+            return None, f"is not one of the items of Secret volume {mount['name']}"
+    return volume["secret"].get("secretName"), key
 
 
 def selects(selector: dict | None, labels: dict) -> bool:
@@ -205,6 +276,105 @@ def check_metrics_port(docs: list[dict]) -> list[str]:
     return problems
 
 
+KAFKA_CONNECTION = ("bootstrap", "dlq_topic", "security_protocol", "sasl_mechanism", "sasl_username")
+
+
+def check_gateway(docs: list[dict]) -> list[str]:
+    """The gateway's CXPULSE_* variables and config file load; it listens on all interfaces on the ports the
+    container names http and metrics; readiness is /readyz and liveness /healthz on http; the scrape annotation,
+    the Services and a PodDisruptionBudget select its pods and not the workers'; each source's secret and every
+    *_FILE is a Secret key the README lists; no ClickHouse settings; it writes to the topic the workers read."""
+    problems = []
+    known = setting_names()
+    readme = (K8S / "README.md").read_text() if (K8S / "README.md").exists() else ""
+    if not gateways(docs):
+        return ["no container runs `cxpulse gateway`"]
+    worker_pods = [workload["spec"]["template"]["metadata"].get("labels", {}) for workload, _ in workers(docs)]
+    for workload, container in gateways(docs):
+        label, env = container["name"], container_env(docs, container)
+        for name in sorted(env):
+            if name.startswith("CXPULSE_") and name != "CXPULSE_CONFIG" and name not in known \
+                    and not re.fullmatch(r"CXPULSE_SOURCE_\w+_SECRET", name):
+                problems.append(f"{label}: {name} is not a setting the loader knows")
+            if name.startswith("CXPULSE_CLICKHOUSE_"):
+                problems.append(f"{label}: {name}: the gateway never uses the warehouse; least privilege: leave it out")
+        try:
+            settings = gateway_settings(docs, workload, container)
+        except ConfigError as exc:
+            problems.append(f"{label}: the settings loader refuses its environment: {exc}")
+            continue
+        gateway = settings.gateway
+        ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+        resolve = lambda port: ports.get(port, port)
+        if gateway.host not in ("0.0.0.0", "::") or settings.metrics.host not in ("0.0.0.0", "::"):
+            problems.append(f"{label}: listens on {gateway.host}, metrics on {settings.metrics.host}: the Service and "
+                            "Prometheus cannot reach it (0.0.0.0)")
+        for port_name, want, setting in (("http", gateway.port, "CXPULSE_GATEWAY_PORT"),
+                                         ("metrics", gateway.metrics_port, "CXPULSE_GATEWAY_METRICS_PORT")):
+            if ports.get(port_name) != want:
+                problems.append(f"{label}: container port `{port_name}` is {ports.get(port_name)}, the gateway serves "
+                                f"it on {setting}={want}")
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            get = (container.get(probe) or {}).get("httpGet") or {}
+            if get.get("path") != path or resolve(get.get("port")) != gateway.port:
+                problems.append(f"{label}: {probe} should GET {path} on the gateway port {gateway.port}, "
+                                f"not {get.get('path')} on {get.get('port')}")
+        annotations = workload["spec"]["template"].get("metadata", {}).get("annotations", {})
+        if annotations.get("prometheus.io/port") != str(gateway.metrics_port):
+            problems.append(f"{label}: prometheus.io/port is {annotations.get('prometheus.io/port')}, "
+                            f"metrics are on {gateway.metrics_port}")
+        labels = workload["spec"]["template"]["metadata"].get("labels", {})
+        if not selects(workload["spec"].get("selector"), labels):
+            problems.append(f"{workload['metadata']['name']}: its selector does not match its pod labels")
+        targets = set()
+        for service in objects(docs, "Service"):
+            selector = service["spec"].get("selector") or {}
+            if not selector:
+                continue
+            mine = all(labels.get(k) == v for k, v in selector.items())
+            theirs = any(all(pod.get(k) == v for k, v in selector.items()) for pod in worker_pods)
+            if mine and theirs:
+                problems.append(f"Service {service['metadata']['name']} selects the workers' and the gateway's pods")
+            if mine:
+                targets |= {resolve(p.get("targetPort", p["port"])) for p in service["spec"].get("ports", [])}
+        for port, what in ((gateway.port, "requests"), (gateway.metrics_port, "metrics")):
+            if port not in targets:
+                problems.append(f"{label}: no Service routes to its {what} port {port}")
+        if not any(selects(b["spec"].get("selector"), labels) for b in objects(docs, "PodDisruptionBudget")):
+            problems.append(f"{workload['metadata']['name']}: no PodDisruptionBudget selects the gateway")
+        if not gateway.sources:
+            problems.append(f"{label}: no [gateway.sources.<name>] in its config file: every request would be refused")
+        files = {f"gateway.sources.{n}.secret_file": s.secret_file for n, s in gateway.sources.items() if s.secret_file}
+        files |= {name: path for name, path in env.items() if name.endswith("_FILE") and name in PATH_VARIABLES}
+        for source in gateway.sources:
+            if not gateway.sources[source].secret_file and secret_variable(source) not in env:
+                problems.append(f"{label}: gateway.sources.{source} has no secret: set its secret_file "
+                                f"or {secret_variable(source)} (secretKeyRef)")
+        for item in container.get("env", []):
+            if re.fullmatch(r"CXPULSE_SOURCE_\w+_SECRET", item["name"]) and "value" in item:
+                problems.append(f"{label}: {item['name']} is a literal; use secret_file or secretKeyRef")
+        for what, path in sorted(files.items()):
+            secret, key = secret_key(workload, container, path)
+            if secret is None:
+                problems.append(f"{label}: {what}={path} {key}")
+            elif f"`{key}`" not in readme:
+                problems.append(f"{label}: {what} reads Secret key {key} of {secret}, which deploy/k8s/README.md "
+                                "does not list")
+        for worker, worker_container in workers(docs):
+            theirs = worker_settings(docs, worker, worker_container)
+            if settings.kafka.input_topics[0] not in theirs.kafka.input_topics:
+                problems.append(f"{label}: writes to {settings.kafka.input_topics[0]}, which the workers do not read "
+                                f"({theirs.kafka.input_topics})")
+            differ = [f"{k} {getattr(settings.kafka, k)!r} vs {getattr(theirs.kafka, k)!r}" for k in KAFKA_CONNECTION
+                      if getattr(settings.kafka, k) != getattr(theirs.kafka, k)]
+            cafile = [container_env(docs, c).get("CXPULSE_KAFKA_SSL_CAFILE") for c in (container, worker_container)]
+            if cafile[0] != cafile[1]:
+                differ.append(f"ssl_cafile {cafile[0]!r} vs {cafile[1]!r}")
+            if differ:
+                problems.append(f"{label} and {worker_container['name']} differ in Kafka: {', '.join(differ)}")
+    return problems
+
+
 def check_scale(docs: list[dict]) -> list[str]:
     """Replicas within the partitions; a PodDisruptionBudget selecting exactly the workers."""
     problems = []
@@ -232,7 +402,7 @@ def check_pod_security(docs: list[dict]) -> list[str]:
     """Non-root, read-only root file system (the data dir on a writable volume), no privilege escalation,
     CPU and memory requests and a memory limit."""
     problems = []
-    for workload, container in workers(docs):
+    for workload, container in workers(docs) + gateways(docs):
         label = container["name"]
         pod = pod_spec(workload).get("securityContext", {})
         own = container.get("securityContext", {})
@@ -242,7 +412,7 @@ def check_pod_security(docs: list[dict]) -> list[str]:
             problems.append(f"{label}: allowPrivilegeEscalation is not false")
         if "ALL" not in (own.get("capabilities") or {}).get("drop", []):
             problems.append(f"{label}: capabilities are not dropped (drop: [ALL])")
-        if own.get("readOnlyRootFilesystem"):
+        if own.get("readOnlyRootFilesystem") and (workload, container) in workers(docs):
             data_dir = worker_settings(docs, workload, container).data_dir
             found = mount_of(workload, container, data_dir)
             if found is None or found[0].get("readOnly") or not {"emptyDir", "persistentVolumeClaim", "ephemeral"} & set(found[1]):
@@ -255,7 +425,7 @@ def check_pod_security(docs: list[dict]) -> list[str]:
 
 
 CHECKS: list[Callable[[list[dict]], list[str]]] = [check_settings, check_secrets, check_metrics_port, check_scale,
-                                                  check_pod_security]
+                                                  check_pod_security, check_gateway]
 
 
 def test_there_is_a_base_and_an_overlay():
@@ -324,6 +494,20 @@ def config_map(docs: list[dict]) -> dict:
     return next(m for m in objects(docs, "ConfigMap") if m["metadata"]["name"] == name)["data"]
 
 
+def gateway_of(docs: list[dict]) -> dict:
+    return gateways(docs)[0][1]
+
+
+def gateway_map(docs: list[dict], name: str = "cxpulse-gateway-") -> dict:
+    """The data of the gateway's env ConfigMap, or (name="cxpulse-gateway-config-") of its config file's."""
+    return next(m for m in objects(docs, "ConfigMap") if m["metadata"]["name"].startswith(name)
+                and (name != "cxpulse-gateway-" or not m["metadata"]["name"].startswith("cxpulse-gateway-config-")))["data"]
+
+
+def gateway_secret_items(docs: list[dict]) -> list[dict]:
+    return next(v for v in pod_spec(gateways(docs)[0][0])["volumes"] if v["name"] == "secrets")["secret"]["items"]
+
+
 def drop_mount(docs: list[dict], name: str) -> None:
     container = worker_of(docs)
     container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != name]
@@ -374,6 +558,56 @@ BREAKAGES: list[tuple[str, Callable, Callable[[list[dict]], Any], str]] = [
      lambda d: drop_mount(d, "data"), "is not on a writable volume"),
     ("no memory limit", check_pod_security,
      lambda d: worker_of(d)["resources"]["limits"].pop("memory"), "memory limit"),
+    ("gateway with privilege escalation", check_pod_security,
+     lambda d: gateway_of(d)["securityContext"].pop("allowPrivilegeEscalation"), "gateway: allowPrivilegeEscalation"),
+    # the gateway
+    ("no gateway", check_gateway,
+     lambda d: d.remove(gateways(d)[0][0]), "no container runs `cxpulse gateway`"),
+    ("typo in a gateway variable", check_gateway,
+     lambda d: gateway_map(d).__setitem__("CXPULSE_GATEWAY_METRIC_PORT", "9465"), "CXPULSE_GATEWAY_METRIC_PORT is not a setting"),
+    ("gateway config file not mounted", check_gateway,
+     lambda d: gateway_map(d).__setitem__("CXPULSE_CONFIG", "/etc/cxpulse/cxpulse.toml"), "is no key of a ConfigMap volume"),
+    ("a secret written in the gateway's config file", check_gateway,
+     lambda d: gateway_map(d, "cxpulse-gateway-config-").__setitem__(
+         "cxpulse.toml", '[gateway.sources.channels]\nauth = "bearer"\nsecret = "hunter2"\n'), "refuses its environment"),
+    ("the gateway gets the ClickHouse password", check_gateway,
+     lambda d: gateway_map(d).__setitem__("CXPULSE_CLICKHOUSE_PASSWORD_FILE", "/run/secrets/cxpulse/clickhouse-password"),
+     "never uses the warehouse"),
+    ("gateway on loopback", check_gateway,
+     lambda d: gateway_map(d).__setitem__("CXPULSE_GATEWAY_HOST", "127.0.0.1"), "cannot reach it"),
+    ("gateway container port is not gateway.port", check_gateway,
+     lambda d: gateway_map(d).__setitem__("CXPULSE_GATEWAY_PORT", "8080"), "container port `http` is 8088"),
+    ("gateway ready before the broker is connected", check_gateway,
+     lambda d: gateway_of(d)["readinessProbe"]["httpGet"].__setitem__("path", "/healthz"), "readinessProbe should GET /readyz"),
+    ("gateway restarted when Kafka is down", check_gateway,
+     lambda d: gateway_of(d)["livenessProbe"]["httpGet"].__setitem__("path", "/readyz"), "livenessProbe should GET /healthz"),
+    ("gateway scraped on another port", check_gateway,
+     lambda d: gateways(d)[0][0]["spec"]["template"]["metadata"]["annotations"].__setitem__("prometheus.io/port", "9464"),
+     "prometheus.io/port is 9464"),
+    ("a Service for both", check_gateway,
+     lambda d: next(s for s in objects(d, "Service") if s["metadata"]["name"] == "cxpulse-gateway")["spec"]
+     .__setitem__("selector", {"app.kubernetes.io/name": "cxpulse"}), "selects the workers' and the gateway's pods"),
+    ("no Service to the gateway", check_gateway,
+     lambda d: d.remove(next(s for s in objects(d, "Service") if s["metadata"]["name"] == "cxpulse-gateway")),
+     "no Service routes to its requests port 8088"),
+    ("no PodDisruptionBudget for the gateway", check_gateway,
+     lambda d: d.remove(next(b for b in objects(d, "PodDisruptionBudget") if b["metadata"]["name"] == "cxpulse-gateway")),
+     "no PodDisruptionBudget selects the gateway"),
+    ("a source's secret left out of the volume", check_gateway,
+     lambda d: gateway_secret_items(d).clear() or gateway_secret_items(d).append({"key": "other", "path": "other"}),
+     "is not one of the items of Secret volume secrets"),
+    ("a source's secret as a literal", check_gateway,
+     lambda d: gateway_of(d).setdefault("env", []).append({"name": "CXPULSE_SOURCE_CHANNELS_SECRET", "value": "t"}),
+     "CXPULSE_SOURCE_CHANNELS_SECRET is a literal"),
+    ("a gateway source without a secret", check_gateway,
+     lambda d: gateway_map(d, "cxpulse-gateway-config-").__setitem__("cxpulse.toml", '[gateway.sources.x]\nauth = "hmac"\n'),
+     "gateway.sources.x has no secret"),
+    ("a gateway Secret key the README does not list", check_gateway,
+     lambda d: gateway_secret_items(d)[0].__setitem__("key", "acme-token"), "README.md does not list"),
+    ("gateway on another Kafka", check_gateway,
+     lambda d: gateway_map(d).__setitem__("CXPULSE_KAFKA_BOOTSTRAP", "kafka.other.svc:9092"), "differ in Kafka: bootstrap"),
+    ("gateway writes a topic the workers do not read", check_gateway,
+     lambda d: gateway_map(d).__setitem__("CXPULSE_KAFKA_INPUT_TOPICS", "cx.other"), "which the workers do not read"),
 ]
 
 

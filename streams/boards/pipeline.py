@@ -1,5 +1,6 @@
 """The "Pipeline health" board for operators, on Prometheus: is every worker up, is traffic flowing
-per channel, is anything backing up or being refused, how fast are rows stored and alerts raised.
+per channel, is anything backing up or being refused (by the workers or at the HTTP gateway), how
+fast are rows stored and alerts raised.
 
 Every query reads the metrics of streams.metrics as the workers expose them (no recording rules, so
 the board works on a Prometheus without cxpulse's rule files). The alert rules in
@@ -112,6 +113,21 @@ def _board() -> sdk_dashboard.Dashboard:
                             "redeliveries after a crash.", "ops",
                             [("sum(rate(cxpulse_duplicates_dropped_total[$__rate_interval]))", "duplicates"),
                              ("sum(rate(cxpulse_redeliveries_dropped_total[$__rate_interval]))", "redeliveries")]))
+        .with_row(sdk_dashboard.Row("Gateway"))
+        .with_panel(_series("Gateway requests/s by code", "Answers of `cxpulse gateway`: 202 accepted (the broker "
+                            "acknowledged), 4xx refused, 503 broker unavailable (alert CxpulseGatewayUnavailable).",
+                            "reqps", [(_rate("cxpulse_gateway_requests_total", "code"), "{{code}}")]))
+        .with_panel(_series("Gateway latency by route", "Request received to answer sent, p50 and p99; a 202 waits "
+                            "for the broker's acknowledgement, so this is mostly Kafka's write latency.", "s",
+                            [(_quantile(0.5, "cxpulse_gateway_request_seconds", "route"), "p50 {{route}}"),
+                             (_quantile(0.99, "cxpulse_gateway_request_seconds", "route"), "p99 {{route}}")]))
+        .with_panel(_series("Gateway refusals/s by reason", "Requests refused, by source and reason: bad_token or "
+                            "bad_signature is a source with wrong credentials (alert CxpulseGatewayAuthRefusals); "
+                            "refused events never reach the dead-letter topic.", "reqps",
+                            [(_rate("cxpulse_gateway_refusals_total", "source, reason"), "{{source}}: {{reason}}")]))
+        .with_panel(_series("Gateway events accepted/s by source", "Events the broker acknowledged for each "
+                            "configured source (a batch counts its events); a source at 0 stopped posting.", "ops",
+                            [(_rate("cxpulse_gateway_events_total", "source"), "{{source}}")]))
         .with_row(sdk_dashboard.Row("Warehouse"))
         .with_panel(_series("Store latency by table", "Time to store one batch, p50 and p99.", "s",
                             [(_quantile(0.5, "cxpulse_store_latency_seconds", "table"), "p50 {{table}}"),

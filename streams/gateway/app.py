@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 import orjson
+from prometheus_client import Gauge
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +29,9 @@ from streams.records import RawMessage
 from streams.rejections import Reason, Rejected
 
 log = logging.getLogger(__name__)
+# Here, not in streams.metrics: a label-less gauge is exported by every process that defines it, and a
+# worker exporting "gateway ready 0" looked like a gateway down.
+READY = Gauge("cxpulse_gateway_ready", "1 while the gateway's producer is connected to the broker")
 UNKNOWN = "unauthenticated"  # the source label of requests refused before they were authenticated
 
 
@@ -197,7 +201,7 @@ def build(settings: Settings) -> Starlette:
                                   allow_anonymous_loopback=settings.gateway.allow_anonymous_loopback,
                                   tolerance=settings.gateway.hmac_tolerance_seconds)
     gateway = Gateway(settings, publisher, authenticator)
-    metrics.GATEWAY_READY.set_function(lambda: float(publisher.ready))
+    READY.set_function(lambda: float(publisher.ready))
 
     async def healthz(request: Request) -> Response:
         return _json(200, {"status": "ok"})

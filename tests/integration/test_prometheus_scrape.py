@@ -2,8 +2,9 @@
 board returns data while simulated traffic flows, and cxpulse's rule groups load and evaluate healthy.
 
 The traffic reaches every panel: all channels, malformed events (dead letters by reason), alert
-thresholds of seconds on the live clock (alerts open and escalate), and a webhook that refuses its
-first calls (delivered and retried).
+thresholds of seconds on the live clock (alerts open and escalate), a webhook that refuses its
+first calls (delivered and retried), and events posted to a real `cxpulse gateway` (scraped as
+job cxpulse-gateway), with a wrong token now and then (refusals by reason).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -55,13 +57,14 @@ business_hours = 0
 class Prometheus:
     """The prometheus binary on 127.0.0.1, scraping one target every second with cxpulse's rules."""
 
-    def __init__(self, workdir: Path, target: str) -> None:
+    def __init__(self, workdir: Path, target: str, gateway: str | None = None) -> None:
         self.port = free_port()
         config = workdir / "prometheus.yml"
+        jobs = [("cxpulse-worker", target)] + ([("cxpulse-gateway", gateway)] if gateway else [])
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES / "*.yml")],
-            "scrape_configs": [{"job_name": "cxpulse-worker", "static_configs": [{"targets": [target]}]}],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [address]}]} for job, address in jobs],
         }))
         self.log = open(workdir / "prometheus.log", "wb")
         self.process = subprocess.Popen(
@@ -133,6 +136,39 @@ class Traffic(threading.Thread):
         self.join(10)
 
 
+class GatewayTraffic(threading.Thread):
+    """Events posted to the gateway as a channel system would (binary CloudEvents with the source's token),
+    and every tenth request with a wrong token (a refusal, reason bad_token)."""
+
+    TOKEN = "board-token"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stopped, self.posted = url, threading.Event(), 0
+
+    def run(self) -> None:
+        from streams.gateway.client import GatewayClient
+
+        client, start = GatewayClient(self.url, self.TOKEN), dt.datetime.now(dt.UTC)
+        for n, e in enumerate(generate(seed=9, start=start, rate=20, bad_fraction=0.0)):
+            if self.stopped.wait(0.05):
+                break
+            if n % 10 == 0:
+                request = urllib.request.Request(self.url + "/v1/events", data=b"{}", method="POST",
+                                                 headers={"authorization": "Bearer wrong"})
+                try:
+                    urllib.request.urlopen(request, timeout=5)
+                except urllib.error.HTTPError as refused:
+                    assert refused.code == 401, refused.code
+            client.post(e.value, e.headers)
+            self.posted += 1
+        client.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(10)
+
+
 def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bootstrap, tmp_path):
     receiver = Receiver(fail_first(2))
     rules = tmp_path / "rules.toml"
@@ -141,11 +177,19 @@ def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bo
     pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "1",
                      "CXPULSE_WEBHOOK_URLS": receiver.url, "CXPULSE_WEBHOOK_SECRET": "s3cret",
                      "CXPULSE_WEBHOOK_RETRY_INITIAL_SECONDS": "0.1"}
-    traffic, prometheus = Traffic(pipeline, rate=200), None
+    gateway_config = tmp_path / "gateway.toml"
+    gateway_config.write_text('[gateway.sources.board]\nauth = "bearer"\n')
+    traffic, gateway_traffic, prometheus = Traffic(pipeline, rate=200), None, None
     try:
         pipeline.start_worker()
-        prometheus = Prometheus(tmp_path, f"127.0.0.1:{pipeline.metrics_port}")
+        gateway_metrics = free_port()
+        gateway_url = pipeline.start_gateway({"CXPULSE_CONFIG": str(gateway_config),
+                                              "CXPULSE_GATEWAY_METRICS_PORT": str(gateway_metrics),
+                                              "CXPULSE_SOURCE_BOARD_SECRET": GatewayTraffic.TOKEN})
+        prometheus = Prometheus(tmp_path, f"127.0.0.1:{pipeline.metrics_port}", f"127.0.0.1:{gateway_metrics}")
         traffic.start()
+        gateway_traffic = GatewayTraffic(gateway_url)
+        gateway_traffic.start()
         queries = board_queries(pipeline_board.dashboard())
 
         def without_data():
@@ -167,11 +211,16 @@ def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bo
                    lambda: f"every rule evaluated healthy: {rule_groups()}")
         groups = {g["name"]: len(g["rules"]) for g in rule_groups()}
         assert groups == {"cxpulse-recording": 2, "cxpulse-workers": 3, "cxpulse-events": 2,
-                          "cxpulse-warehouse": 2, "cxpulse-delivery": 2}, groups
+                          "cxpulse-warehouse": 2, "cxpulse-delivery": 2, "cxpulse-gateway": 5}, groups
+        sources = {s["metric"]["source"] for s in prometheus.query("cxpulse_gateway_events_total")}
+        assert sources == {"board"}, sources
+        refusals = {(s["metric"]["source"], s["metric"]["reason"]) for s in prometheus.query("cxpulse_gateway_refusals_total")}
+        assert refusals == {("unauthenticated", "bad_token")}, refusals
         lag_topics = {s["metric"]["topic"] for s in prometheus.query("topic:cxpulse_consumer_lag_messages:sum")}
         assert pipeline.input_topic in lag_topics, lag_topics
         firing = {a["labels"]["alertname"] for a in prometheus.api("alerts")["alerts"]}
-        assert not firing & {"CxpulseWorkerDown", "CxpulseNoWorkerUp", "CxpulseStoreStalled"}, firing
+        assert not firing & {"CxpulseWorkerDown", "CxpulseNoWorkerUp", "CxpulseStoreStalled", "CxpulseGatewayDown",
+                             "CxpulseGatewayNotReady", "CxpulseGatewayUnavailable"}, firing
 
         # lag: seen while events flow, 0 once drained (no phantom lag from changelogs or uncommitted
         # partitions; the detect stage's ticks never stop, so they are left out)
@@ -192,11 +241,14 @@ def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bo
         assert [p.name for p in drawn] == ["cxpulse-pipeline.png"] and drawn[0].stat().st_size > 20_000
 
         traffic.stop()
+        gateway_traffic.stop()
         pipeline.wait_drained(timeout=30)
         wait_until(lambda: prometheus.query('sum(cxpulse_consumer_lag_messages{topic!~".*ticks.*"}) == 0'), 10,
                    lambda: f"lag 0 after draining: {prometheus.query('cxpulse_consumer_lag_messages')}")
     finally:
         traffic.stop()
+        if gateway_traffic is not None:
+            gateway_traffic.stop()
         if prometheus is not None:
             prometheus.close()
         pipeline.close()
