@@ -22,10 +22,12 @@ schema_app = typer.Typer(help="The event contract (JSON Schemas under schemas/ev
 dlq_app = typer.Typer(help="Dead letters: refused events with their reasons.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 grafana_app = typer.Typer(help="Grafana boards as code (grafana/dashboards, streams/boards).", no_args_is_help=True)
+alerts_app = typer.Typer(help="Proactive-outreach alerts: the open list, and the team's actions on them.")
 app.add_typer(schema_app, name="schema")
 app.add_typer(grafana_app, name="grafana")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topics_app, name="topics")
+app.add_typer(alerts_app, name="alerts")
 
 log = logging.getLogger("cxpulse")
 
@@ -165,7 +167,7 @@ def timeline_cmd(
         timeline.write_table(result, customer, sys.stdout)
 
 
-@app.command("alerts")
+@alerts_app.callback(invoke_without_command=True)
 def alerts_cmd(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="print the open alerts and exit (default: follow live)"),
@@ -174,6 +176,8 @@ def alerts_cmd(
     """Show the open proactive-outreach alerts by priority, live from the cx.alerts topic."""
     from streams import alerts_view
 
+    if ctx.invoked_subcommand is not None:
+        return
     if fmt not in ("table", "json"):
         _fail("--format must be table or json", 2)
     settings = settings_of(ctx)
@@ -196,6 +200,88 @@ def alerts_cmd(
                 live.update(alerts_view.table(board.open()))
     except KeyboardInterrupt:
         pass
+
+
+_ITEM = typer.Argument(..., help="the alert id (al_...) the action is about")
+_AGENT = typer.Option(..., "--agent", envvar="CXPULSE_AGENT", help="who acts (agent id)")
+_TEAM = typer.Option(..., "--team", envvar="CXPULSE_TEAM", help="the agent's outreach team")
+_CHANNEL = typer.Option("voice", "--channel", help="channel used to reach out (contract channels)")
+_AT = typer.Option(None, "--at", help="event time, RFC 3339 (default: now)")
+_NOTE = typer.Option(None, "--note", help="free text kept with the action")
+
+
+def _outreach(ctx: typer.Context, verb: str, item: str, agent: str, team: str, channel: str, at: Optional[str],
+              note: Optional[str], outcome: Optional[str] = None, until: Optional[str] = None) -> None:
+    """Check the arguments (exit 2), find the alert (exit 1 if unknown), publish the action, print it."""
+    import time as _time
+
+    import orjson
+
+    from streams.normalize import parse_time
+    from streams.outreach import send
+    from streams.outreach.actions import ActionError, action_event, outcomes
+    from streams.rejections import Rejected
+
+    settings = settings_of(ctx)
+    allowed = outcomes(verb)
+    if allowed and outcome not in allowed:
+        _fail(f"--outcome must be one of {', '.join(allowed)}", 2)
+    try:
+        when = parse_time(at).timestamp() if at else _time.time()
+        until_at = parse_time(until).timestamp() if until else None
+    except Rejected as exc:
+        _fail(exc.detail, 2)
+    target = send.find_alert(settings, item)
+    if target is None:
+        _fail(f"no alert {item!r} on {settings.kafka.alerts_topic}")
+    try:
+        event = action_event(verb, target, agent=agent, team=team, channel=channel, at=when, outcome=outcome,
+                             until=until_at, note=note)
+    except ActionError as exc:
+        _fail(str(exc))
+    send.publish(settings, event, key=item)
+    typer.echo(orjson.dumps(event).decode())
+
+
+@alerts_app.command("claim")
+def alerts_claim(ctx: typer.Context, item: str = _ITEM, agent: str = _AGENT, team: str = _TEAM,
+                 channel: str = _CHANNEL, at: Optional[str] = _AT, note: Optional[str] = _NOTE) -> None:
+    """Claim an alert: you will reach out (publishes cx.outreach.claimed)."""
+    _outreach(ctx, "claim", item, agent, team, channel, at, note)
+
+
+@alerts_app.command("release")
+def alerts_release(ctx: typer.Context, item: str = _ITEM, agent: str = _AGENT, team: str = _TEAM,
+                   channel: str = _CHANNEL, at: Optional[str] = _AT, note: Optional[str] = _NOTE) -> None:
+    """Give a claimed alert back to the list (publishes cx.outreach.released)."""
+    _outreach(ctx, "release", item, agent, team, channel, at, note)
+
+
+@alerts_app.command("snooze")
+def alerts_snooze(ctx: typer.Context, item: str = _ITEM,
+                  until: str = typer.Option(..., "--until", help="RFC 3339 time the alert comes back"),
+                  agent: str = _AGENT, team: str = _TEAM, channel: str = _CHANNEL, at: Optional[str] = _AT,
+                  note: Optional[str] = _NOTE) -> None:
+    """Take an alert off the list until a time (publishes cx.outreach.snoozed)."""
+    _outreach(ctx, "snooze", item, agent, team, channel, at, note, until=until)
+
+
+def _outcome_command(verb: str, doc: str) -> None:
+    """`attempt` and `done`: an action with an --outcome, whose values the contract lists."""
+    from streams.outreach.actions import outcomes
+
+    def command(ctx: typer.Context, item: str = _ITEM,
+                outcome: str = typer.Option(..., "--outcome", help="|".join(outcomes(verb))),
+                agent: str = _AGENT, team: str = _TEAM, channel: str = _CHANNEL, at: Optional[str] = _AT,
+                note: Optional[str] = _NOTE) -> None:
+        _outreach(ctx, verb, item, agent, team, channel, at, note, outcome=outcome)
+
+    command.__doc__ = doc
+    alerts_app.command(verb)(command)
+
+
+_outcome_command("attempt", "Record one try to reach the customer (publishes cx.outreach.attempted).")
+_outcome_command("done", "Close the outreach on an alert, with its outcome (publishes cx.outreach.completed).")
 
 
 @app.command("replay")

@@ -29,6 +29,17 @@ DATA_BY_TYPE = {
     "cx.survey.responded": {"channel": "survey", "customer": {"email": "a@example.com"}, "attributes": {"csat": 2, "nps": 3}},
     "cx.identity.linked": {"channel": "app", "customer": {"email": "a@example.com", "phone": "+12025550143",
                                                            "account_id": "acct-9"}},
+    "cx.outreach.claimed": {"channel": "voice", "customer": {"email": "a@example.com"}, "agent_id": "agent-7",
+                            "attributes": {"team": "outreach-1", "work_item_id": "wi_1"}},
+    "cx.outreach.released": {"channel": "voice", "customer": {"email": "a@example.com"}, "agent_id": "agent-7",
+                             "attributes": {"team": "outreach-1", "alert_id": "al_1"}},
+    "cx.outreach.snoozed": {"channel": "voice", "customer": {"email": "a@example.com"}, "agent_id": "agent-7",
+                            "attributes": {"team": "outreach-1", "work_item_id": "wi_1",
+                                           "until": "2026-11-24T13:00:00Z"}},
+    "cx.outreach.attempted": {"channel": "sms", "customer": {"phone": "+12025550143"}, "agent_id": "agent-7",
+                              "attributes": {"team": "outreach-1", "work_item_id": "wi_1", "outcome": "no_answer"}},
+    "cx.outreach.completed": {"channel": "voice", "customer": {"email": "a@example.com"}, "agent_id": "agent-7",
+                              "attributes": {"team": "outreach-1", "work_item_id": "wi_1", "outcome": "resolved"}},
 }
 
 

@@ -109,3 +109,22 @@ def test_fast_validator_accepts_and_rejects_exactly_what_the_reference_does(even
     else:
         with pytest.raises(Rejected):
             contract.check(event)
+
+
+@pytest.mark.parametrize("type_, mutation", [
+    ("cx.outreach.claimed", lambda a: a.pop("work_item_id")),          # names neither alert nor item
+    ("cx.outreach.claimed", lambda a: a.pop("team")),
+    ("cx.outreach.snoozed", lambda a: a.pop("until")),
+    ("cx.outreach.snoozed", lambda a: a.__setitem__("until", "later")),
+    ("cx.outreach.attempted", lambda a: a.__setitem__("outcome", "resolved")),  # a completion's outcome
+    ("cx.outreach.completed", lambda a: a.pop("outcome")),
+])
+def test_outreach_actions_name_their_item_team_and_outcome(type_, mutation):
+    event = sample(type_)
+    mutation(event["data"]["attributes"])
+    with pytest.raises(Rejected):
+        contract.check(event)
+    no_agent = sample(type_)
+    no_agent["data"].pop("agent_id")
+    with pytest.raises(Rejected):
+        contract.check(no_agent)
