@@ -25,7 +25,9 @@ class Network:
     """Kafka as the agent sees it: one FIFO per partition, partitions interleaved at random.
 
     `crash` is the chance that a message's sends are lost after its state was saved; the
-    message is then delivered again (at-least-once), as after a worker crash.
+    message is then delivered again (at-least-once), as after a worker crash. Its link records
+    are lost with its sends: `published` holds what reached the links topic, the newest version
+    per identifier (what cx.identity_links gives).
     """
 
     def __init__(self, partitions: int, seed: int, crash: float = 0.0) -> None:
@@ -33,6 +35,7 @@ class Network:
         self.rng, self.crash = random.Random(seed), crash
         self.nodes: dict = {}
         self.resolved: dict[bytes, str] = {}
+        self.published: dict[str, tuple[int, str]] = {}
         self.offsets = [0] * partitions
 
     def send(self, message) -> None:
@@ -54,6 +57,9 @@ class Network:
             self.offsets[p] += 1
             for event, canonical in fx.resolved:
                 self.resolved[event] = canonical
+            for change in fx.links:
+                if change.version >= self.published.get(change.identifier, (-1, ""))[0]:
+                    self.published[change.identifier] = (change.version, change.canonical)
             for s in fx.sends:
                 self.send(s)
         return steps
@@ -127,6 +133,22 @@ def test_grouping_is_the_connected_components_minus_guarded_identifiers(events, 
     want = expected(events)
     net = run_network(events, partitions, seed, crash)
     assert {x: net.customer(x) for x in want} == want
+    assert {x: customer for x, (_, customer) in net.published.items()} == want  # the links say the same
+
+
+def test_a_crash_after_a_new_identifier_was_saved_still_publishes_its_link():
+    """A new identifier with no neighbours (an event carrying one identifier) changes nothing but its
+    publication; its link record must still be sent again when its message is replayed after a crash
+    that saved its state but lost its sends (issue 17: a kill -9 lost 89 such links, so customers)."""
+    message = observations({"email": "a@x.io"}, 10.0, b"e1", GUARDS)[0][0]
+    node, fx = handle(None, message, GUARDS, "0:7:0")
+    assert [(c.identifier, c.canonical, c.version) for c in fx.links] == [("email:a@x.io", "email:a@x.io", 1)]
+    # the node was saved (changelog), its link record lost; the same message is read again
+    again, fx = handle(node, message, GUARDS, "0:7:0")
+    assert [(c.identifier, c.canonical, c.version) for c in fx.links] == [("email:a@x.io", "email:a@x.io", 1)]
+    assert again.version == 1 and [r for r, _ in fx.resolved] == [b"e1"]
+    # any other message that changes nothing publishes nothing
+    assert handle(again, message, GUARDS, "0:9:0")[1].links == []
 
 
 @settings(max_examples=100)

@@ -197,30 +197,39 @@ def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 
         pipeline.close()
 
 
-def test_customers_do_not_depend_on_partitions_workers_or_a_crash(kafka_bootstrap, tmp_path):
+@pytest.fixture(scope="module")
+def simulated_definition():
+    """The simulated emissions, and the customers (groups of identifiers) the definition gives them."""
     emissions, linked = simulated(SIMULATED)
     want = expected(linked, guards_of(Settings()))
     definition = defaultdict(set)
     for identifier, customer in want.items():
         definition[customer].add(identifier)
     definition = {frozenset(g) for g in definition.values()}
-    ids = {(e.source, e.id) for e in emissions}
-    results = {}
-    for name, kw in [("1 partition", dict(partitions=1)), ("4 partitions", dict(partitions=4)),
-                     ("4 partitions, 2 workers", dict(partitions=4, workers=2)),
-                     ("4 partitions, kill -9 mid-run", dict(partitions=4, kill=True)),
-                     ("8 partitions, a worker joins and one leaves mid-run", dict(partitions=8, rebalance=True))]:
-        started = time.monotonic()
-        groups, stored = run(kafka_bootstrap, tmp_path / name.replace(" ", "_").replace(",", ""), emissions, **kw)
-        print(f"{name}: {len(emissions)} events, {len(groups)} customers, {sum(map(len, groups))} identifiers, "
-              f"{time.monotonic() - started:.0f} s")
-        assert stored == ids, f"{name}: events lost or foreign"
-        results[name] = groups
     merged = sum(1 for g in definition if len(g) > 1)
     print(f"definition: {len(definition)} customers, {merged} with more than one identifier")
     assert merged > 0
-    for name, groups in results.items():
-        assert groups == definition, name
+    return emissions, definition
+
+
+# One case a test, so one can be looped alone (the kill -9 case: `-k kill`; issue 17 looped it 30 times).
+@pytest.mark.parametrize("name, kw", [
+    pytest.param("1 partition", dict(partitions=1), id="1-partition"),
+    pytest.param("4 partitions", dict(partitions=4), id="4-partitions"),
+    pytest.param("4 partitions, 2 workers", dict(partitions=4, workers=2), id="4-partitions-2-workers"),
+    pytest.param("4 partitions, kill -9 mid-run", dict(partitions=4, kill=True), id="4-partitions-kill"),
+    pytest.param("8 partitions, a worker joins and one leaves mid-run", dict(partitions=8, rebalance=True),
+                 id="8-partitions-rebalance"),
+])
+def test_customers_do_not_depend_on_partitions_workers_or_a_crash(kafka_bootstrap, tmp_path, simulated_definition,
+                                                                   name, kw):
+    emissions, definition = simulated_definition
+    started = time.monotonic()
+    groups, stored = run(kafka_bootstrap, tmp_path / name.replace(" ", "_").replace(",", ""), emissions, **kw)
+    print(f"{name}: {len(emissions)} events, {len(groups)} customers, {sum(map(len, groups))} identifiers, "
+          f"{time.monotonic() - started:.0f} s")
+    assert stored == {(e.source, e.id) for e in emissions}, f"{name}: events lost or foreign"
+    assert groups == definition, name
 
 
 def test_500_customers_sharing_a_switchboard_number_or_a_placeholder_stay_500(pipeline):
