@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.measure import machine, process_cpu_seconds, quantile, write_results  # noqa: E402
 from streams.config import load_settings  # noqa: E402
 from streams.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.gateway.client import wait_ready  # noqa: E402
 from streams.simulator.generate import generate  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
 
@@ -63,16 +63,7 @@ class Gateway:
                "CXPULSE_GATEWAY_ALLOW_ANONYMOUS_LOOPBACK": "true", "CXPULSE_LOG_LEVEL": "warning"}
         self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "gateway"], env=env)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(self.url + "/readyz", timeout=1).status == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("gateway did not become ready")
-            time.sleep(0.2)
+        wait_ready(self.url, self.process, "the benchmark's stderr")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -26,6 +26,7 @@ from streams import board
 from streams.config import Settings
 from streams.connections import kafka_client_config, kafka_security_config
 from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.gateway.client import wait_ready
 from streams.simulator.publish import POSTABLE
 from streams.status import LagProbe, Status, scrape
 from streams.topics import committing_groups, create_topics
@@ -65,23 +66,6 @@ class ChildProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
-
-
-def _wait_ready(gateway: ChildProcess, url: str, log_path, timeout: float = 60.0) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if gateway.process.poll() is not None:
-            raise RuntimeError(f"the gateway exited with code {gateway.process.returncode}; see {log_path}")
-        try:
-            if urllib.request.urlopen(url + "/readyz", timeout=1).status == 200:
-                return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"the gateway was not ready after {timeout:.0f}s; see {log_path}")
 
 
 def _drain(metrics_url: str, lag: LagProbe, produced: int, timeout: float) -> None:
@@ -173,7 +157,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                                            "CXPULSE_GATEWAY_METRICS_PORT": "0",
                                            "CXPULSE_GATEWAY_ALLOW_ANONYMOUS_LOOPBACK": "true"},
                                settings.data_path / "gateway.log")
-        _wait_ready(gateway, gateway_url, settings.data_path / "gateway.log")
+        wait_ready(gateway_url, gateway.process, settings.data_path / "gateway.log")
 
         def on_emit(emission) -> None:
             produced[0] += 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import subprocess
 import time
+import urllib.error
+import urllib.request
 from urllib.parse import urlsplit
 
 from streams.gateway.http_binding import from_kafka
@@ -33,3 +36,19 @@ class GatewayClient:
 
     def close(self) -> None:
         self._connection.close()
+
+
+def wait_ready(url: str, process: subprocess.Popen, log_path, timeout: float = 60.0) -> None:
+    """Until the gateway at `url` answers /readyz 200 (its producer reached the broker); the demo, the
+    tests and the benchmark start it as a child `process`, whose log is at `log_path`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the gateway exited with code {process.returncode}; see {log_path}")
+        try:
+            if urllib.request.urlopen(url + "/readyz", timeout=1).status == 200:
+                return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the gateway was not ready after {timeout:.0f}s; see {log_path}")

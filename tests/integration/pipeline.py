@@ -21,6 +21,7 @@ import orjson
 from kafka import KafkaProducer
 
 from streams.embedded_broker import free_port
+from streams.gateway.client import wait_ready
 from streams.readiness import CONSUMING_LOG
 from streams.status import LagProbe, scrape
 
@@ -91,9 +92,6 @@ class Pipeline:
 
     def start_gateway(self, env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
         """`cxpulse gateway` on a free port with this pipeline's topics; its base URL once /readyz answers 200."""
-        import urllib.error
-        import urllib.request
-
         port = free_port()
         self.gateway_env = {**self.env, "CXPULSE_GATEWAY_PORT": str(port),
                             "CXPULSE_GATEWAY_METRICS_PORT": str(free_port()), **(env or {})}
@@ -102,14 +100,7 @@ class Pipeline:
             self.gateway = subprocess.Popen([sys.executable, "-m", "streams.cli", "gateway"], env=self.gateway_env,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
-
-        def ready():
-            assert self.gateway.poll() is None, self.gateway_log.read_text()[-3000:]
-            try:
-                return urllib.request.urlopen(url + "/readyz", timeout=1).status == 200
-            except (urllib.error.URLError, ConnectionError):
-                return False
-        wait_until(ready, timeout, f"gateway ready (log {self.gateway_log})")
+        wait_ready(url, self.gateway, self.gateway_log, timeout)
         return url
 
     def kill_worker(self) -> None:
