@@ -202,17 +202,22 @@ def alerts_cmd(
         pass
 
 
-_ITEM = typer.Argument(..., help="the alert id (al_...) the action is about")
+_ITEM = typer.Argument(..., help="the work item (wi_...) or one of its alerts (al_...) the action is about")
 _AGENT = typer.Option(..., "--agent", envvar="CXPULSE_AGENT", help="who acts (agent id)")
 _TEAM = typer.Option(..., "--team", envvar="CXPULSE_TEAM", help="the agent's outreach team")
 _CHANNEL = typer.Option("voice", "--channel", help="channel used to reach out (contract channels)")
 _AT = typer.Option(None, "--at", help="event time, RFC 3339 (default: now)")
 _NOTE = typer.Option(None, "--note", help="free text kept with the action")
+_WAIT = typer.Option(60.0, "--wait", help="seconds to wait for the pipeline's verdict (0: publish and exit); "
+                     "the stage applies an action once its watermark passes it (detect.allowed_lateness_seconds)")
 
 
 def _outreach(ctx: typer.Context, verb: str, item: str, agent: str, team: str, channel: str, at: Optional[str],
-              note: Optional[str], outcome: Optional[str] = None, until: Optional[str] = None) -> None:
-    """Check the arguments (exit 2), find the alert (exit 1 if unknown), publish the action, print it."""
+              note: Optional[str], wait: float, outcome: Optional[str] = None, until: Optional[str] = None) -> None:
+    """Check the arguments (exit 2), find the item (exit 1 if unknown), publish the action, wait for its verdict.
+
+    Prints the work item as the action left it (JSON) and exits 0 when accepted; exits 1 naming the
+    reason (e.g. who holds the item) when refused, or when no verdict came within --wait."""
     import time as _time
 
     import orjson
@@ -223,6 +228,7 @@ def _outreach(ctx: typer.Context, verb: str, item: str, agent: str, team: str, c
     from streams.rejections import Rejected
 
     settings = settings_of(ctx)
+    k = settings.kafka
     allowed = outcomes(verb)
     if allowed and outcome not in allowed:
         _fail(f"--outcome must be one of {', '.join(allowed)}", 2)
@@ -231,39 +237,54 @@ def _outreach(ctx: typer.Context, verb: str, item: str, agent: str, team: str, c
         until_at = parse_time(until).timestamp() if until else None
     except Rejected as exc:
         _fail(exc.detail, 2)
-    target = send.find_alert(settings, item)
+    if item.startswith("wi_"):
+        target = send.newest(settings, k.work_items_topic, "work_item_id", item)
+    else:
+        target = send.newest(settings, k.alerts_topic, "alert_id", item)
     if target is None:
-        _fail(f"no alert {item!r} on {settings.kafka.alerts_topic}")
+        _fail(f"no work item or alert {item!r} on {k.work_items_topic if item.startswith('wi_') else k.alerts_topic}")
     try:
         event = action_event(verb, target, agent=agent, team=team, channel=channel, at=when, outcome=outcome,
                              until=until_at, note=note)
     except ActionError as exc:
         _fail(str(exc))
+    since = send.ends(settings, k.work_items_topic)
     send.publish(settings, event, key=item)
-    typer.echo(orjson.dumps(event).decode())
+    log.info("published %s %s as event %s", event["type"], item, event["id"])
+    if wait <= 0:
+        typer.echo(orjson.dumps(event).decode())
+        return
+    got = send.verdict(settings, k.work_items_topic, since, event["id"], wait)
+    if got is None:
+        _fail(f"no verdict on {event['type']} {event['id']} within {wait:g} s (published; is the worker running?)")
+    typer.echo(orjson.dumps(got).decode())
+    if not got["action"]["accepted"]:
+        _fail(f"{verb} refused: {got['action']['reason']}")
 
 
 @alerts_app.command("claim")
 def alerts_claim(ctx: typer.Context, item: str = _ITEM, agent: str = _AGENT, team: str = _TEAM,
-                 channel: str = _CHANNEL, at: Optional[str] = _AT, note: Optional[str] = _NOTE) -> None:
-    """Claim an alert: you will reach out (publishes cx.outreach.claimed)."""
-    _outreach(ctx, "claim", item, agent, team, channel, at, note)
+                 channel: str = _CHANNEL, at: Optional[str] = _AT, note: Optional[str] = _NOTE,
+                 wait: float = _WAIT) -> None:
+    """Claim a customer's work item: you will reach out (cx.outreach.claimed); refused, exit 1, if someone holds it."""
+    _outreach(ctx, "claim", item, agent, team, channel, at, note, wait)
 
 
 @alerts_app.command("release")
 def alerts_release(ctx: typer.Context, item: str = _ITEM, agent: str = _AGENT, team: str = _TEAM,
-                   channel: str = _CHANNEL, at: Optional[str] = _AT, note: Optional[str] = _NOTE) -> None:
-    """Give a claimed alert back to the list (publishes cx.outreach.released)."""
-    _outreach(ctx, "release", item, agent, team, channel, at, note)
+                   channel: str = _CHANNEL, at: Optional[str] = _AT, note: Optional[str] = _NOTE,
+                 wait: float = _WAIT) -> None:
+    """Give a claimed work item back to the list (publishes cx.outreach.released)."""
+    _outreach(ctx, "release", item, agent, team, channel, at, note, wait)
 
 
 @alerts_app.command("snooze")
 def alerts_snooze(ctx: typer.Context, item: str = _ITEM,
                   until: str = typer.Option(..., "--until", help="RFC 3339 time the alert comes back"),
                   agent: str = _AGENT, team: str = _TEAM, channel: str = _CHANNEL, at: Optional[str] = _AT,
-                  note: Optional[str] = _NOTE) -> None:
-    """Take an alert off the list until a time (publishes cx.outreach.snoozed)."""
-    _outreach(ctx, "snooze", item, agent, team, channel, at, note, until=until)
+                  note: Optional[str] = _NOTE, wait: float = _WAIT) -> None:
+    """Take a work item off the list until a time (publishes cx.outreach.snoozed)."""
+    _outreach(ctx, "snooze", item, agent, team, channel, at, note, wait, until=until)
 
 
 def _outcome_command(verb: str, doc: str) -> None:
@@ -273,15 +294,15 @@ def _outcome_command(verb: str, doc: str) -> None:
     def command(ctx: typer.Context, item: str = _ITEM,
                 outcome: str = typer.Option(..., "--outcome", help="|".join(outcomes(verb))),
                 agent: str = _AGENT, team: str = _TEAM, channel: str = _CHANNEL, at: Optional[str] = _AT,
-                note: Optional[str] = _NOTE) -> None:
-        _outreach(ctx, verb, item, agent, team, channel, at, note, outcome=outcome)
+                note: Optional[str] = _NOTE, wait: float = _WAIT) -> None:
+        _outreach(ctx, verb, item, agent, team, channel, at, note, wait, outcome=outcome)
 
     command.__doc__ = doc
     alerts_app.command(verb)(command)
 
 
 _outcome_command("attempt", "Record one try to reach the customer (publishes cx.outreach.attempted).")
-_outcome_command("done", "Close the outreach on an alert, with its outcome (publishes cx.outreach.completed).")
+_outcome_command("done", "Close the work item, with its outcome (publishes cx.outreach.completed; resolves its alerts).")
 
 
 @app.command("replay")

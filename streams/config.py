@@ -46,6 +46,7 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     links_topic: str = "cx.identity.links"
     resolved_topic: str = "cx.events.resolved"
     alerts_topic: str = "cx.alerts"
+    work_items_topic: str = "cx.work_items"
     ticks_topic: str = "cx.detect.ticks"
     undelivered_topic: str = "cx.alerts.undelivered"
     partitions: Count = 4

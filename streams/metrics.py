@@ -40,6 +40,8 @@ IDENTIFIERS_REFUSED = Counter("cxpulse_identifiers_refused_total",
 IDENTITY_CHANGES = Counter("cxpulse_identity_changes_total",
                            "Changes of an identifier's customer: new, merged, over_cap, republished", ["change"])
 ALERTS = Counter("cxpulse_alerts_total", "Alert state changes sent to cx.alerts", ["rule", "state"])
+WORK_ITEMS = Counter("cxpulse_work_items_total", "Work item versions sent to cx.work_items, by the state they are in",
+                     ["state"])
 ALERT_LATENCY = Histogram("cxpulse_alert_latency_seconds",
                           "Wall clock when an alert opened minus the event time its threshold was crossed", ["rule"],
                           buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))

@@ -89,6 +89,17 @@ def alert_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def work_item_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.work_items record (JSON) as a cx.work_items row: lists and the action verdict as JSON, no NULL times."""
+    row = dict(record)
+    for key in ("identifiers", "alert_ids", "rules", "reasons", "suggested_actions", "action"):
+        row[key] = orjson.dumps(record[key]).decode()
+    for key in ("opened_at", "changed_at", "claimed_at", "first_claimed_at", "first_attempt_at", "snoozed_until",
+                "closed_at", "detected_at"):
+        row[key] = datetime.fromisoformat(row[key]) if row[key] else None
+    return row
+
+
 def batch_token(table: str, keys: list[str]) -> str:
     """Same rows -> same token, so ClickHouse drops an exact retry; different rows never collide."""
     digest = hashlib.blake2b(digest_size=16)
@@ -194,6 +205,13 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
         async for batch in batches(stream, size, within):
             rows = [alert_row(orjson.loads(e.message.value)) for e in batch]
             await store.store("cx.alerts", rows, batch_token("cx.alerts", [f"{r['alert_id']}\x1f{r['version']}" for r in rows]))
+
+    @app.agent(topics.work_items, name="sink-work-items", concurrency=1)
+    async def sink_work_items(stream):
+        async for batch in batches(stream, size, within):
+            rows = [work_item_row(orjson.loads(e.message.value)) for e in batch]
+            await store.store("cx.work_items", rows, batch_token(
+                "cx.work_items", [f"{r['work_item_id']}\x1f{r['version']}" for r in rows]))
 
     @app.agent(topics.dead_letters, name="sink-dead-letters", concurrency=1)
     async def sink_dead_letters(stream):

@@ -4,8 +4,8 @@ The board checks, the snapshot pictures and the demo-less README need a warehous
 one a running pipeline filled: events with their customers, identity links, alerts. This runs
 the simulator's events through the stages' own pure logic, in event-time order — ingest
 (`ingest.parse`), identity stitching (`identity_graph.handle` until no message is left, as the
-graph agent would), detection (`detect.state.apply` and `lifecycle.reconcile` at the event-time
-watermark, timers included) — and inserts the rows the sink would write, in sink-sized batches,
+graph agent would), detection (`detect.state.apply` and `advance.advance` at the event-time
+watermark, timers included: alerts and work items) — and inserts the rows the sink would write, in sink-sized batches,
 so the materialized views fill the rollups as they do in production.
 """
 
@@ -19,15 +19,16 @@ import msgspec
 
 from streams import identity_graph as graph
 from streams.config import Settings
-from streams.detect.lifecycle import findings_of, next_due, reconcile
+from streams.detect.advance import advance, due_at
+from streams.detect.lifecycle import findings_of
 from streams.detect.rules_config import load_rules
-from streams.detect.stage import Clock, alert_record
+from streams.detect.stage import Clock, alert_record, work_item_record
 from streams.detect.state import CustomerState, apply
 from streams.identity import blocked_record, guards_of, link_record
 from streams.ingest import parse
 from streams.records import CxEvent
 from streams.simulator import generate
-from streams.sink import alert_row, batch_token, event_row, link_row
+from streams.sink import alert_row, batch_token, event_row, link_row, work_item_row
 from streams.warehouse import Warehouse
 
 
@@ -36,6 +37,7 @@ class Loaded:
     events: int = 0
     links: int = 0
     alerts: int = 0
+    work_items: int = 0
     customers: int = 0
     channels_by_customer: Counter = field(default_factory=Counter)
     identifier_of: dict[str, str] = field(default_factory=dict)
@@ -84,18 +86,20 @@ def stitch(evs: list[CxEvent], settings: Settings) -> tuple[list[CxEvent], list[
     return [msgspec.structs.replace(ev, resolved_customer=customers.get(i, "")) for i, ev in enumerate(evs)], links
 
 
-def detect(evs: list[CxEvent], settings: Settings, until: float) -> list[dict]:
-    """The alert records the detect stage would publish, with an event-time clock up to `until`."""
+def detect(evs: list[CxEvent], settings: Settings, until: float) -> tuple[list[dict], list[dict]]:
+    """The alert and work item records the detect stage would publish, with an event-time clock up to `until`."""
     rules = load_rules(settings.detect.rules_file or None)
     clock = Clock(settings.detect.allowed_lateness_seconds, live=False)
     states: dict[str, CustomerState] = {}
     out: list[dict] = []
+    items: list[dict] = []
 
     def evaluate(state: CustomerState, watermark: float) -> None:
         found = findings_of(state, rules)
-        for change in reconcile(state, rules, watermark, found):
-            out.append(alert_record(state, change, change.at))
-        clock.schedule(0, next_due(found, watermark), state.customer)
+        changes, versions = advance(state, rules, watermark, found)
+        out.extend(alert_record(state, change, change.at) for change in changes)
+        items.extend(work_item_record(state, item, item.changed_at) for item in versions)
+        clock.schedule(0, due_at(state, rules, found, watermark), state.customer)
 
     def catch_up(watermark: float) -> None:
         for customer in clock.pop_due(0, watermark):
@@ -111,7 +115,7 @@ def detect(evs: list[CxEvent], settings: Settings, until: float) -> list[dict]:
         apply(state, ev)
         evaluate(state, clock.watermark(0, t))
     catch_up(until - settings.detect.allowed_lateness_seconds)
-    return out
+    return out, items
 
 
 def load(warehouse: Warehouse, *, end: dt.datetime, minutes: float, rate: float, seed: int = 7,
@@ -119,14 +123,15 @@ def load(warehouse: Warehouse, *, end: dt.datetime, minutes: float, rate: float,
     """Simulate `minutes` of traffic ending at `end` at `rate` events/s and store it; return what was stored."""
     settings = settings or Settings()
     evs, links = stitch(events(seed, end, minutes, rate, settings), settings)
-    alerts = detect(evs, settings, end.timestamp())
+    alerts, items = detect(evs, settings, end.timestamp())
     rows = [event_row(ev, 0, i) for i, ev in enumerate(evs)]
     for table, records in (("cx.events", rows), ("cx.identity_links", [link_row(r) for r in links]),
-                           ("cx.alerts", [alert_row(a) for a in alerts])):
+                           ("cx.alerts", [alert_row(a) for a in alerts]),
+                           ("cx.work_items", [work_item_row(i) for i in items])):
         for first in range(0, len(records), batch):
             part = records[first:first + batch]
             warehouse.insert(table, part, batch_token(table, [f"{seed}:{end}:{first + j}" for j in range(len(part))]))
-    loaded = Loaded(events=len(rows), links=len(links), alerts=len(alerts))
+    loaded = Loaded(events=len(rows), links=len(links), alerts=len(alerts), work_items=len(items))
     channels: dict[str, set[str]] = {}
     for ev in evs:
         channels.setdefault(ev.resolved_customer, set()).add(ev.channel)

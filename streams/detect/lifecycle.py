@@ -117,3 +117,8 @@ def _set(state: CustomerState, alert: Alert, new: str, at: float, resolution: st
                                       resolution=resolution or alert.resolution)
     state.alerts[alert.rule] = changed
     return Change(changed, at)
+
+
+def resolve(state: CustomerState, alert: Alert, at: float, resolution: str) -> Change:
+    """Resolve an alert from outside its rule (the outreach team closed the customer's work item)."""
+    return _set(state, alert, RESOLVED, at, resolution=resolution)

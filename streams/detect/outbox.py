@@ -1,4 +1,5 @@
-"""cx.alerts without losses or duplicates across crashes: the topic is checked against the table.
+"""cx.alerts (and cx.work_items) without losses or duplicates across crashes: the topic is checked
+against the table.
 
 The detection table (changelog) and cx.alerts are written by the same producer but are not one
 transaction: a crash can leave an alert change in the table and not on the topic, or on the
@@ -18,8 +19,8 @@ from streams.bounded import BoundedSet
 TAIL = 200_000  # alert changes read back per partition after a recovery
 
 
-def on_topic(kafka_config: dict, topic: str, partitions: list[int]) -> set[tuple[str, int]]:
-    """(alert_id, version) of the newest TAIL records of each partition (blocking; run in a thread)."""
+def on_topic(kafka_config: dict, topic: str, partitions: list[int], id_field: str = "alert_id") -> set[tuple[str, int]]:
+    """(id, version) of the newest TAIL records of each partition (blocking; run in a thread)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=1000, **kafka_config)
@@ -41,8 +42,8 @@ def on_topic(kafka_config: dict, topic: str, partitions: list[int]) -> set[tuple
                 continue
             for tp, records in batch.items():
                 for r in records:
-                    alert = orjson.loads(r.value)
-                    found.add((alert["alert_id"], alert["version"]))
+                    record = orjson.loads(r.value)
+                    found.add((record[id_field], record["version"]))
                 if consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         return found
@@ -51,7 +52,8 @@ def on_topic(kafka_config: dict, topic: str, partitions: list[int]) -> set[tuple
 
 
 class Published:
-    """(alert_id, version) pairs known to be on cx.alerts: read back after recovery, then sent."""
+    """(id, version) pairs known to be on cx.alerts or cx.work_items (alert and item ids never collide):
+    read back after recovery, then sent."""
 
     def __init__(self, size: int = 500_000) -> None:
         self._seen = BoundedSet(size)

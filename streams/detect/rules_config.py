@@ -2,7 +2,8 @@
 
 Each rule's table holds its thresholds; `[rule.channel.NAME]` and `[rule.queue.NAME]` override
 them (a queue's override wins over its channel's). `[calendar]` sets service hours for rules
-whose clock pauses outside them. Every mistake is a ConfigError naming the key.
+whose clock pauses outside them; `[outreach]` how work items are worked (OUTREACH_DEFAULTS). Every
+mistake is a ConfigError naming the key.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from streams.detect.calendar import Calendar
 from streams.detect.rules import RULES
 
 CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey")
+# [outreach]: a claim with no attempt for this long expires (the item goes back to the list, escalated)
+OUTREACH_DEFAULTS = {"claim_expire_seconds": 900.0}
 PACKAGED = Path(__file__).resolve().parents[2] / "config" / "rules.toml"
 
 
@@ -28,9 +31,11 @@ def default_path() -> Path:
 
 
 class RuleSet:
-    def __init__(self, rules: dict[str, dict], calendar: Calendar | None) -> None:
+    def __init__(self, rules: dict[str, dict], calendar: Calendar | None,
+                 outreach: dict[str, float] | None = None) -> None:
         self._rules = rules
         self.calendar = calendar
+        self.outreach = SimpleNamespace(**{**OUTREACH_DEFAULTS, **(outreach or {})})
         self.params = lru_cache(maxsize=4096)(self._params)
         self.names: list[str] = [name for name in RULES if rules[name].get("enabled", 1.0)]  # read per evaluation
 
@@ -63,6 +68,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
             calendar = Calendar.build(c.get("timezone", "UTC"), c.get("hours", {}), c.get("holidays", []))
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+    outreach = _numbers(f"{path.name} [outreach]", data.pop("outreach", {}), OUTREACH_DEFAULTS)
     unknown = set(data) - set(RULES)
     if unknown:
         raise ConfigError(f"{path}: unknown rules {sorted(unknown)} (known: {', '.join(RULES)})")
@@ -85,4 +91,4 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         if spec.get("business_hours") and calendar is None:
             spec["business_hours"] = 0.0  # no calendar: the clock never pauses
         rules[name] = spec
-    return RuleSet(rules, calendar)
+    return RuleSet(rules, calendar, outreach)

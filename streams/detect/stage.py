@@ -28,9 +28,11 @@ import orjson
 from streams import metrics, state_store
 from streams.connections import kafka_client_config
 from streams.detect import outbox
-from streams.detect.lifecycle import Change, findings_of, next_due, reconcile
+from streams.detect.advance import advance, due_at
+from streams.detect.lifecycle import Change, findings_of
 from streams.detect.rules_config import load_rules
 from streams.detect.state import CustomerState, apply, decode_state, encode, forget_before
+from streams.detect.work_items import WorkItem
 from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
 from streams.records import decode_event
@@ -50,6 +52,30 @@ def alert_record(state: CustomerState, change: Change, now: float) -> dict:
         "changed_at": rfc3339_at(change.at), "detected_at": rfc3339_at(now), "reason": a.reason,
         "suggested_action": a.suggested_action, "do_not_contact": state.do_not_contact,
         "outreach": not state.do_not_contact, "resolution": a.resolution, "version": a.version,
+    }
+
+
+def work_item_record(state: CustomerState, item: WorkItem, now: float) -> dict:
+    """The public record (schemas/work_items/v1/work_item.schema.json)."""
+    def at(t: float | None) -> str | None:
+        return rfc3339_at(t) if t is not None else None
+
+    v = item.verdict
+    return {
+        "work_item_id": item.item_id, "version": item.version, "state": item.state, "customer_id": state.customer,
+        "identifiers": {} if state.do_not_contact else dict(state.identifiers), "do_not_contact": state.do_not_contact,
+        "outreach": not state.do_not_contact, "priority": item.priority, "escalated": item.escalated,
+        "alert_ids": [a.alert_id for a in item.alerts], "rules": [a.rule for a in item.alerts],
+        "reasons": [a.reason for a in item.alerts],
+        "suggested_actions": list(dict.fromkeys(a.suggested_action for a in item.alerts if a.suggested_action)),
+        "holder": item.holder, "team": item.team, "channel": item.channel, "opened_at": at(item.opened_at),
+        "changed_at": at(item.changed_at), "claimed_at": at(item.claimed_at),
+        "first_claimed_at": at(item.first_claimed_at), "first_attempt_at": at(item.first_attempt_at),
+        "attempts": item.attempts, "last_outcome": item.last_outcome, "snoozed_until": at(item.snoozed_until),
+        "expired_claims": item.expired_claims, "closed_at": at(item.closed_at), "resolution": item.resolution,
+        "action": None if v is None else {"event_id": v.event_id, "kind": v.kind, "agent": v.agent,
+                                           "accepted": v.accepted, "reason": v.reason},
+        "detected_at": rfc3339_at(now),
     }
 
 
@@ -99,7 +125,7 @@ class Clock:
 
 
 def register(app, settings, topics) -> None:
-    d = settings.detect
+    d, k = settings.detect, settings.kafka
     rules = load_rules(d.rules_file or None)
     clock = Clock(d.allowed_lateness_seconds, d.clock == "live")
     published = outbox.Published()
@@ -109,31 +135,37 @@ def register(app, settings, topics) -> None:
 
     @table.on_recover
     async def _after_recovery() -> None:
-        """Rebuild the timers, and send what the table holds but cx.alerts does not (outbox)."""
-        k = settings.kafka
+        """Rebuild the timers, and send what the table holds but cx.alerts / cx.work_items do not (outbox)."""
         partitions = sorted({tp.partition for tp in app.assignor.assigned_actives()
                              if tp.topic in (k.resolved_topic, k.ticks_topic)})
-        found = await asyncio.get_running_loop().run_in_executor(
-            None, outbox.on_topic, kafka_client_config(settings), k.alerts_topic, partitions)
-        published.update(found)
+        loop = asyncio.get_running_loop()
+        for topic, id_field in ((k.alerts_topic, "alert_id"), (k.work_items_topic, "work_item_id")):
+            published.update(await loop.run_in_executor(
+                None, outbox.on_topic, kafka_client_config(settings), topic, partitions, id_field))
         clock.clear()
         missing = []
         for customer, raw in table.data.items():
             if not raw:
                 continue
             state = decode_state(raw)
-            clock.schedule(state.partition, next_due(findings_of(state, rules), float("-inf")), customer)
-            missing += [(state, c) for c in _current(state) if (c.alert.alert_id, c.alert.version) not in published]
+            clock.schedule(state.partition, due_at(state, rules, findings_of(state, rules), float("-inf")), customer)
+            missing += [(state, c) for c in _current(state) if _key(c) not in published]
         if missing:
-            log.info("sending %d alert changes the table holds and cx.alerts does not", len(missing))
+            log.info("sending %d alert changes and work items the table holds and the topics do not", len(missing))
         await send(missing)
 
-    async def send(out: list[tuple[CustomerState, Change]]) -> None:
+    async def send(out: list[tuple[CustomerState, Change | WorkItem]]) -> None:
         now = time.time()
         for state, change in out:
-            key = (change.alert.alert_id, change.alert.version)
+            key = _key(change)
             if key in published:
                 continue  # already on the topic (computed again after a crash)
+            if isinstance(change, WorkItem):
+                metrics.WORK_ITEMS.labels(state=change.state).inc()
+                await topics.send(k.work_items_topic, state.customer.encode(),
+                                  orjson.dumps(work_item_record(state, change, now)))
+                published.add(key)
+                continue
             record = alert_record(state, change, now)
             metrics.ALERTS.labels(rule=change.alert.rule, state=change.alert.state).inc()
             if change.alert.state == "open":
@@ -148,18 +180,18 @@ def register(app, settings, topics) -> None:
 
     def evaluate(state: CustomerState, partition: int, watermark: float, out: list) -> None:
         found = findings_of(state, rules)
-        changes = reconcile(state, rules, watermark, found)
+        changes, items = advance(state, rules, watermark, found)
         if forget_before(state, watermark - d.forget_after_seconds):
             found = findings_of(state, rules)
-        clock.schedule(partition, next_due(found, watermark), state.customer)
-        out.extend((state, c) for c in changes)
+        clock.schedule(partition, due_at(state, rules, found, watermark), state.customer)
+        out.extend(sorted([*((state, c) for c in changes), *((state, i) for i in items)], key=lambda sc: _at(sc[1])))
 
     @app.agent(topics.detect_inputs, name="detect", concurrency=1)
     async def detect(stream):
         writes = BatchWrites(table, decode_state, encode, cache=d.cached_customers)
         consumed = metrics.CONSUMED.labels(stage="detect")
         async for batch in batches(stream, settings.sink.batch_size, within=0.05):
-            out: list[tuple[CustomerState, Change]] = []
+            out: list[tuple[CustomerState, Change | WorkItem]] = []
             read = 0
             for event in batch:
                 m = event.message
@@ -194,5 +226,16 @@ def register(app, settings, topics) -> None:
             metrics.DETECT_TIMERS.set(clock.pending())
 
 
-def _current(state: CustomerState) -> list[Change]:
-    return [Change(a, a.resolved_at or a.opened_at) for a in state.alerts.values()]
+def _current(state: CustomerState) -> list[Change | WorkItem]:
+    current: list[Change | WorkItem] = [Change(a, a.resolved_at or a.opened_at) for a in state.alerts.values()]
+    return current + ([state.work] if state.work is not None else [])
+
+
+def _key(change: Change | WorkItem) -> tuple[str, int]:
+    if isinstance(change, WorkItem):
+        return change.item_id, change.version
+    return change.alert.alert_id, change.alert.version
+
+
+def _at(change: Change | WorkItem) -> float:
+    return change.changed_at if isinstance(change, WorkItem) else change.at

@@ -10,11 +10,13 @@ from datetime import datetime
 
 import msgspec
 
+from streams.detect.work_items import Action, WorkItem
 from streams.records import CxEvent
 
 MESSAGING = ("email", "social", "sms", "whatsapp")
 LIVE = ("voice", "chat")
 KEEP = 16  # bounded lists: the newest entries matter
+KEEP_ACTIONS = 64  # outreach actions waiting for the watermark
 
 
 class Contact(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -98,6 +100,8 @@ class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
     steps: dict[str, Step] = msgspec.field(default_factory=dict)
     surveys: list[Survey] = msgspec.field(default_factory=list)
     alerts: dict[str, Alert] = msgspec.field(default_factory=dict)   # by rule: the current or last incident
+    work: WorkItem | None = None                                     # the current or last work item
+    actions: list[Action] = msgspec.field(default_factory=list)      # outreach actions the watermark has not passed
     seen: list[str] = msgspec.field(default_factory=list)            # recent event keys (idempotency)
 
 
@@ -142,6 +146,8 @@ def apply(state: CustomerState, ev: CxEvent) -> bool:
                                     csat=_int(attrs.get("csat")), nps=_int(attrs.get("nps"))))
         state.surveys.sort(key=lambda s: s.at)
         del state.surveys[:-KEEP]
+    elif kind.startswith("cx.outreach."):
+        _action(state, ev, key, t)
     elif ev.contact_id and (kind.startswith("cx.contact.") or kind.startswith("cx.callback.")):
         _contact(state, ev, t)
     return True
@@ -149,6 +155,18 @@ def apply(state: CustomerState, ev: CxEvent) -> bool:
 
 def _int(value) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _action(state: CustomerState, ev: CxEvent, key: str, t: float) -> None:
+    attrs = ev.attributes
+    until = attrs.get("until")
+    state.actions.append(Action(
+        key=key, event_id=ev.id, kind=ev.type.removeprefix("cx.outreach."), at=t, agent=ev.agent_id,
+        team=str(attrs.get("team", "")), channel=ev.channel,
+        target=str(attrs.get("work_item_id") or attrs.get("alert_id") or ""), outcome=str(attrs.get("outcome", "")),
+        until=datetime.fromisoformat(until).timestamp() if isinstance(until, str) else None))
+    state.actions.sort(key=lambda a: (a.at, a.key))
+    del state.actions[:-KEEP_ACTIONS]
 
 
 def _step(state: CustomerState, ev: CxEvent, t: float) -> None:

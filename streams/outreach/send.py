@@ -1,24 +1,75 @@
-"""The I/O behind `cxpulse alerts claim|...`: find the alert named on cx.alerts, publish the action.
+"""The I/O behind `cxpulse alerts claim|...`: find the item named, publish the action, read its verdict.
 
-The alert is read from the topic, not the warehouse (a running worker holds the embedded chDB),
-as `cxpulse alerts` does; its newest version gives the identifiers the action is stitched by.
+Alerts and work items are read from their public topics, not the warehouse (a running worker
+holds the embedded chDB), as `cxpulse alerts` does; the newest version gives the identifiers the
+action is stitched by. The verdict is the work item version whose `action.event_id` is the
+published event's id: the detection stage writes one for every action it applies, accepted or not.
 """
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
-from streams import alerts_view
 from streams.connections import kafka_client_config
 from streams.replay import STRUCTURED
 
 
-def find_alert(settings, alert_id: str) -> dict | None:
-    """The newest version of the alert on cx.alerts, or None."""
-    board = alerts_view.Board()
-    for _ in alerts_view.follow(settings, board, until_end=True):
-        pass
-    return board.alerts.get(alert_id)
+def _consumer(settings, topic: str):
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(enable_auto_commit=False, **kafka_client_config(settings))
+    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(tps)
+    return consumer, tps
+
+
+def newest(settings, topic: str, id_field: str, wanted: str) -> dict | None:
+    """The newest version of the record whose `id_field` is `wanted`, reading the topic to its end."""
+    consumer, tps = _consumer(settings, topic)
+    try:
+        if not tps:
+            return None
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        found = None
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+                for r in records:
+                    record = orjson.loads(r.value)
+                    if record[id_field] == wanted and (found is None or record["version"] > found["version"]):
+                        found = record
+        return found
+    finally:
+        consumer.close()
+
+
+def ends(settings, topic: str) -> dict:
+    """The topic's end offsets now: the verdict on an action published after this is beyond them."""
+    consumer, tps = _consumer(settings, topic)
+    try:
+        return consumer.end_offsets(tps) if tps else {}
+    finally:
+        consumer.close()
+
+
+def verdict(settings, topic: str, since: dict, event_id: str, timeout: float) -> dict | None:
+    """The work item version carrying the verdict on event `event_id`, or None after `timeout` seconds."""
+    consumer, tps = _consumer(settings, topic)
+    try:
+        for tp in tps:
+            consumer.seek(tp, since.get(tp, 0))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+                for r in records:
+                    record = orjson.loads(r.value)
+                    if (record.get("action") or {}).get("event_id") == event_id:
+                        return record
+        return None
+    finally:
+        consumer.close()
 
 
 def publish(settings, event: dict, key: str) -> None:

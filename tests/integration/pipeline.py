@@ -67,6 +67,7 @@ class Pipeline:
             "CXPULSE_KAFKA_LINKS_TOPIC": f"cx.identity.links.t{suffix}",
             "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.t{suffix}",
             "CXPULSE_KAFKA_ALERTS_TOPIC": f"cx.alerts.t{suffix}",
+            "CXPULSE_KAFKA_WORK_ITEMS_TOPIC": f"cx.work_items.t{suffix}",
             "CXPULSE_KAFKA_TICKS_TOPIC": f"cx.detect.ticks.t{suffix}",
             "CXPULSE_KAFKA_UNDELIVERED_TOPIC": f"cx.alerts.undelivered.t{suffix}",
             "CXPULSE_KAFKA_APP_ID": f"cxpulse-t{suffix}",

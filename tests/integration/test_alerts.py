@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from contextlib import contextmanager
 
 import jsonschema
 import pytest
@@ -119,9 +120,10 @@ def scenario_events(base: dt.datetime) -> list[dict]:
     return sorted(events, key=lambda e: e["time"])
 
 
-def event_clock_pipeline(kafka_bootstrap, tmp_path) -> Pipeline:
+def event_clock_pipeline(kafka_bootstrap, tmp_path, rules_text: str = RULES) -> Pipeline:
+    """One partition, time moved by events only, no lateness: what replays at any speed need."""
     rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
+    rules.write_text(rules_text)
     pipeline = Pipeline(kafka_bootstrap, tmp_path, partitions=1)
     pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(rules), "CXPULSE_DETECT_CLOCK": "event",
                      "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "0"}
@@ -295,8 +297,7 @@ def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(k
 def test_replays_at_1x_10x_and_1000x_raise_the_same_alerts(kafka_bootstrap, tmp_path):
     """The recorded scenario, 20 times compressed (20 s of event time), with thresholds to match."""
     scale = 20.0
-    fast = "\n".join(f"{k} = {float(v) / scale}" if k.endswith("_seconds") else line
-                     for line in RULES.splitlines() for k, _, v in [line.partition(" = ")])
+    fast = scaled(RULES, scale)
     base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
     recorded = tmp_path / "recorded.jsonl"
     events = [cloudevent(i, base, who, t / scale, type_, ch, contact, extra)
@@ -306,24 +307,32 @@ def test_replays_at_1x_10x_and_1000x_raise_the_same_alerts(kafka_bootstrap, tmp_
     recorded.write_text("".join(json.dumps(e) + "\n" for e in random_order))
     alert_sets, took = {}, {}
     for speed in ("1", "10", "1000"):
-        work = tmp_path / f"x{speed}"
-        work.mkdir()
-        (work / "rules.toml").write_text(fast)
-        pipeline = Pipeline(kafka_bootstrap, work, partitions=1)
-        pipeline.env |= {"CXPULSE_DETECT_RULES_FILE": str(work / "rules.toml"), "CXPULSE_DETECT_CLOCK": "event",
-                         "CXPULSE_DETECT_ALLOWED_LATENESS_SECONDS": "0"}
-        try:
-            pipeline.start_worker()
-            started = time.monotonic()
-            pipeline.cli("replay", str(recorded), "--speed", speed)
-            took[speed] = time.monotonic() - started
+        with replayed(kafka_bootstrap, tmp_path / f"x{speed}", fast, recorded, speed) as (pipeline, took[speed]):
             records = alerts_on_topic(pipeline, N_CHANGES)
             alert_sets[speed] = {(r["alert_id"], r["rule"], r["state"]) for r in records}
             shown = [json.loads(line) for line in pipeline.cli("alerts", "--format", "json").stdout.splitlines()]
             assert [(a["rule"], a["state"]) for a in shown] == [("long_queue_wait", "escalated")]  # the do-not-contact one
-        finally:
-            pipeline.close()
     print(f"replay: {len(alert_sets['1'])} alert changes at each speed; wall seconds {took}")
     assert len(alert_sets["1"]) == N_CHANGES
     assert alert_sets["1"] == alert_sets["10"] == alert_sets["1000"]
     assert took["1"] > 15 > took["1000"] + 5
+
+
+@contextmanager
+def replayed(kafka_bootstrap, workdir, rules_text: str, recorded, speed: str):
+    """A fresh event-clock pipeline that replayed the `recorded` file at `speed`: (pipeline, wall seconds taken)."""
+    workdir.mkdir()
+    pipeline = event_clock_pipeline(kafka_bootstrap, workdir, rules_text)
+    try:
+        pipeline.start_worker()
+        started = time.monotonic()
+        pipeline.cli("replay", str(recorded), "--speed", speed)
+        yield pipeline, time.monotonic() - started
+    finally:
+        pipeline.close()
+
+
+def scaled(rules_text: str, scale: float) -> str:
+    """The rules with every *_seconds threshold divided by `scale` (a compressed replay)."""
+    return "\n".join(f"{k} = {float(v) / scale}" if k.endswith("_seconds") else line
+                     for line in rules_text.splitlines() for k, _, v in [line.partition(" = ")])
