@@ -7,9 +7,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from streams.boards.common import ABANDONMENT_RAG, ASA_RAG, SERVICE_LEVEL_RAG, WAIT_RAG
+from streams.channels import CHANNELS
 from streams.status import Status
 
-CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey")
 
 
 def _rate(now: dict[str, float], before: dict[str, float], key: str, seconds: float) -> float:

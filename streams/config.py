@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import msgspec
 from msgspec import Meta
 
+from streams.channels import REGISTRY
+
 # Value constraints, so a setting that cannot work fails at start with its key named
 # instead of deep inside a stage (an infinite max age overflows timedelta on every event).
 Count = Annotated[int, Meta(ge=1)]
@@ -173,7 +175,7 @@ class KpiSettings(msgspec.Struct, forbid_unknown_fields=True):
     service_level_seconds: Positive = 20.0      # answered within this = within service level
     # per channel overrides (asynchronous channels have longer targets)
     service_level_seconds_by_channel: dict[str, Positive] = msgspec.field(default_factory=lambda: {
-        "chat": 60.0, "email": 14400.0, "social": 3600.0, "sms": 900.0, "whatsapp": 900.0})
+        c.name: c.service_level_seconds for c in REGISTRY.values() if c.service_level_seconds != 20.0})
     short_abandon_seconds: Seconds = 5.0        # abandons quicker than this are not offered contacts
 
 

@@ -12,6 +12,7 @@ from grafana_foundation_sdk.builders import table
 
 from streams.boards.common import (ABANDONMENT_RAG, SERVICE_LEVEL_RAG, Board, Sql, colored_cells, column_unit,
                                    query_variable, rollup_kpis, series)
+from streams.channels import MESSAGING, sql_list
 
 UID = "cx-kpis"
 
@@ -54,7 +55,7 @@ _FCR_CONTACTS = """
                             WHERE first_event_at >= $__fromTime - INTERVAL 1 DAY AND first_event_at <= $__toTime)
        GROUP BY contact_id
        HAVING started_at >= $__fromTime AND started_at <= $__toTime
-          AND (min(answered_at) IS NOT NULL OR (channel IN ('email', 'sms', 'whatsapp', 'social')
+          AND (min(answered_at) IS NOT NULL OR (channel IN ({MESSAGING_IN})
                                                 AND min(first_agent_message_at) IS NOT NULL))
           AND max(ended_at) IS NOT NULL
           AND CHANNEL_AND_QUEUE) AS c
@@ -66,7 +67,8 @@ _FCR_CONTACTS = """
                                          AND first_event_at <= $__toTime + toIntervalSecond(repeat_window))
                   GROUP BY contact_id)
             WHERE customer != ''
-            GROUP BY customer) AS n ON n.customer_of = c.customer)""".replace("CHANNEL_AND_QUEUE", _PICKED)
+            GROUP BY customer) AS n ON n.customer_of = c.customer)""".replace("CHANNEL_AND_QUEUE", _PICKED).replace(
+    "{MESSAGING_IN}", sql_list(MESSAGING))
 FCR = Sql(f"""
 SELECT $__timeInterval(started_at) AS time, channel, countIf(NOT repeated) / count() AS fcr
 FROM {_FCR_CONTACTS}

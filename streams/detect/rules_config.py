@@ -12,11 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
+from streams.channels import CHANNELS
 from streams.config import ConfigError, read_toml
 from streams.detect.calendar import Calendar
 from streams.detect.rules import RULES
 
-CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey")
 # [outreach]: a claim with no attempt for this long expires (the item goes back to the list, escalated)
 OUTREACH_DEFAULTS = {"claim_expire_seconds": 900.0}
 PACKAGED = Path(__file__).resolve().parents[2] / "config" / "rules.toml"

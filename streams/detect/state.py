@@ -10,11 +10,10 @@ from datetime import datetime
 
 import msgspec
 
+from streams.channels import MESSAGING
 from streams.detect.work_items import Action, WorkItem
 from streams.records import CxEvent
 
-MESSAGING = ("email", "social", "sms", "whatsapp")
-LIVE = ("voice", "chat")
 KEEP = 16  # bounded lists: the newest entries matter
 KEEP_ACTIONS = 64  # outreach actions waiting for the watermark
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from streams import channels
 from streams.boards import macros, prometheus_snapshot
 from streams.boards import pipeline as pipeline_board
 from streams.embedded_broker import free_port
@@ -40,7 +41,7 @@ pytestmark = [pytest.mark.integration,
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 # What Grafana substitutes: $__rate_interval is at least 4 scrape intervals of the datasource
 # (Grafana's default 15 s), $__range the dashboard's default hour.
-CHANNELS = {"voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey"}
+CHANNELS = set(channels.CHANNELS)
 # Thresholds of seconds, so simulated customers waiting in queues and unanswered get alerts at once.
 RULES_FILE = """
 [long_queue_wait]

@@ -1,6 +1,6 @@
 """An abandoned call or chat with no callback and no new contact within N seconds."""
 
-from streams.detect.state import LIVE
+from streams.channels import LIVE
 
 NAME = "abandoned_without_callback"
 DEFAULTS = {"open_seconds": 600.0, "escalate_seconds": 3600.0, "cooldown_seconds": 3600.0}

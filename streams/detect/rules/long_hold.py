@@ -1,6 +1,6 @@
 """A live contact on hold too long, or transferred too many times."""
 
-from streams.detect.state import LIVE
+from streams.channels import LIVE
 
 NAME = "long_hold"
 DEFAULTS = {"open_seconds": 180.0, "escalate_seconds": 420.0, "cooldown_seconds": 600.0, "max_transfers": 3.0}

@@ -1,6 +1,6 @@
 """A customer queued on a live channel, neither answered nor abandoned after N seconds."""
 
-from streams.detect.state import LIVE
+from streams.channels import LIVE
 
 NAME = "long_queue_wait"
 DEFAULTS = {"open_seconds": 120.0, "escalate_seconds": 300.0, "cooldown_seconds": 600.0}

@@ -3,7 +3,7 @@
 The SLA clock runs in business hours when a calendar is configured (it pauses outside them).
 """
 
-from streams.detect.state import MESSAGING
+from streams.channels import MESSAGING
 
 NAME = "unanswered_message"
 DEFAULTS = {"open_seconds": 3600.0, "escalate_seconds": 14400.0, "cooldown_seconds": 3600.0, "business_hours": 1.0}
