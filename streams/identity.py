@@ -28,7 +28,7 @@ from streams.faust_batches import BatchWrites, batches
 from streams.identity_graph import Guards, LinkChange, canonical_id, kind_of
 from streams.produce_batches import send_records
 from streams.records import decode_event, encode
-from streams.simulator.clock import rfc3339_at
+from streams.times import rfc3339_at
 
 
 def guards_of(settings) -> Guards:

@@ -36,7 +36,7 @@ from streams.detect.work_items import WorkItem
 from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
 from streams.records import decode_event
-from streams.simulator.clock import rfc3339_at
+from streams.times import rfc3339_at
 
 log = logging.getLogger(__name__)
 TICK = b"tick"

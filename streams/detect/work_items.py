@@ -24,6 +24,8 @@ from typing import Iterable
 
 import msgspec
 
+from streams.times import rfc3339_at
+
 OPEN, CLAIMED, SNOOZED, CLOSED = "open", "claimed", "snoozed", "closed"
 SELF_RESOLVED = "self_resolved"
 KEEP_IDS = 64  # alert ids remembered per item (actions may name any of them)
@@ -193,6 +195,4 @@ def fire(item: WorkItem, at: float) -> WorkItem:
 
 
 def _iso(at: float | None) -> str:
-    from streams.simulator.clock import rfc3339_at
-
     return rfc3339_at(at) if at is not None else "?"

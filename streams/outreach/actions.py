@@ -14,7 +14,7 @@ from functools import cache
 
 from streams.contract import load_schemas
 from streams.records import IDENTIFIER_PRIORITY
-from streams.simulator.clock import rfc3339_at
+from streams.times import rfc3339_at
 
 SOURCE = "/cxpulse/cli"
 # CLI verb -> event type

@@ -21,9 +21,9 @@ from typing import Iterator
 import orjson
 
 from streams.rejections import Reason
-from streams.simulator.clock import rfc3339
 from streams.simulator import malformed
 from streams.simulator.scenarios import SOURCES, STORIES, new_customer
+from streams.times import rfc3339
 
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 

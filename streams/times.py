@@ -1,4 +1,4 @@
-"""Event times as channel systems write them: RFC 3339, UTC, millisecond precision, 'Z'."""
+"""Event times as channel systems write them and cxpulse publishes them: RFC 3339, UTC, milliseconds, 'Z'."""
 
 from __future__ import annotations
 
