@@ -127,6 +127,12 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True):
     max_age_seconds: Positive = 7 * 24 * 3600.0
     default_phone_region: str = "US"
     dedup_window_seconds: Positive = 3600.0
+    # Each stage reads up to batch_size records, or what arrived within batch_seconds of the first:
+    # larger batches cost less per event, shorter waits cost less latency.
+    batch_size: Count = 5000
+    batch_seconds: Positive = 0.05
+    dedup_batch_size: Count = 5000
+    dedup_batch_seconds: Positive = 0.05
     # Caller IDs that say the number was withheld (matched lowercased, ignoring spaces, dashes, dots and
     # brackets; a blank phone is withheld too): kept raw on the event, never stitched. Sources in
     # config/cxpulse.toml.
@@ -152,6 +158,8 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True):
     blocked_patterns: list[str] = msgspec.field(default_factory=lambda: [
         r"[0\s+-]+", r"phone:\+\d{1,3}0{6,}", r"email:(test|noreply|no-reply|donotreply)@.*"])
     cached_nodes: Annotated[int, Meta(ge=0)] = 50_000  # graph nodes kept decoded between batches; 0: none
+    batch_size: Count = 5000                 # routing and the graph (see ingest.batch_size)
+    batch_seconds: Positive = 0.05
 
     def __post_init__(self) -> None:
         import re
@@ -194,6 +202,8 @@ class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
     tick_seconds: Positive = 0.5              # how often idle partitions are checked
     forget_after_seconds: Positive = 8 * 24 * 3600.0  # per-customer state older than this is dropped
     cached_customers: Annotated[int, Meta(ge=0)] = 20_000  # states kept decoded between batches; 0: none
+    batch_size: Count = 5000                 # see ingest.batch_size
+    batch_seconds: Positive = 0.05
 
 
 class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True):

@@ -69,7 +69,8 @@ def register(app, settings, topics) -> None:
         # msgspec, not orjson, encodes the kept values: orjson 3.13 returns each as a 4 KiB allocation
         # whatever its length, which made the dedup window cost 4 KiB per event (found in the soak run)
         writes = BatchWrites(seen, msgspec.json.decode, msgspec.json.encode)
-        async for batch in batches(stream, settings.sink.batch_size, within=0.05):
+        size, within = settings.ingest.dedup_batch_size, settings.ingest.dedup_batch_seconds
+        async for batch in batches(stream, size, within=within):
             out, duplicates, read, by_channel, refused = topics.envelopes(), [], 0, Counter(), Counter()
             for event in batch:
                 message = event.message

@@ -81,7 +81,7 @@ def register(app, settings, topics) -> None:
 
     @app.agent(topics.accepted, name="identity-route", concurrency=1)
     async def route(stream):
-        async for batch in batches(stream, settings.sink.batch_size, within=0.05):
+        async for batch in batches(stream, settings.identity.batch_size, within=settings.identity.batch_seconds):
             out, blocked_records, read = topics.envelopes(), [], 0
             for event in batch:
                 for value in unpack(event.message.value):
@@ -104,7 +104,7 @@ def register(app, settings, topics) -> None:
     @app.agent(topics.identity, name="identity-graph", concurrency=1)
     async def resolve(stream):
         writes = BatchWrites(nodes, graph.decode_node, graph.encode, cache=settings.identity.cached_nodes)
-        async for batch in batches(stream, settings.sink.batch_size, within=0.05):
+        async for batch in batches(stream, settings.identity.batch_size, within=settings.identity.batch_seconds):
             effects: list[graph.Effects] = []
             for event in batch:
                 m = event.message

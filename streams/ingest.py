@@ -36,7 +36,8 @@ def register(app, settings, topics) -> BatchSource:
     ingest_settings = settings.ingest
     validated = topics.name(topics.validated)
     consumed = metrics.CONSUMED.labels(stage="ingest")
-    source = BatchSource(app, settings, "ingest", list(settings.kafka.input_topics), settings.sink.batch_size, within=0.05)
+    source = BatchSource(app, settings, "ingest", list(settings.kafka.input_topics), ingest_settings.batch_size,
+                         within=ingest_settings.batch_seconds)
 
     async def handle(batch) -> None:
         received_at = time.time()

@@ -88,6 +88,7 @@ def test_environment_overrides_the_file(config_file):
         "CXPULSE_KAFKA_INPUT_TOPICS": "env.a, env.b ,,env.c",
         "CXPULSE_KAFKA_SESSION_TIMEOUT": "2.25",          # a float
         "CXPULSE_SINK_BATCH_SIZE": "77",                  # an int
+        "CXPULSE_DETECT_BATCH_SIZE": "12",                # per stage: the other stages keep theirs
         "CXPULSE_INGEST_MAX_AGE_SECONDS": "60",           # an int spelling for a float
     }
     s = load_settings(config_file, environ=environ)
@@ -97,6 +98,8 @@ def test_environment_overrides_the_file(config_file):
     assert s.kafka.input_topics == ["env.a", "env.b", "env.c"]
     assert s.kafka.session_timeout == 2.25 and isinstance(s.kafka.session_timeout, float)
     assert s.sink.batch_size == 77 and isinstance(s.sink.batch_size, int)
+    assert (s.detect.batch_size, s.identity.batch_size, s.ingest.batch_size, s.ingest.dedup_batch_size) == (
+        12, 5000, 5000, 5000)
     assert s.ingest.max_age_seconds == 60.0
     # what the environment does not name still comes from the file
     assert (s.kafka.partitions, s.log_level, s.ingest.max_event_bytes) == (2, "warning", 1000)

@@ -190,7 +190,7 @@ def register(app, settings, topics) -> None:
     async def detect(stream):
         writes = BatchWrites(table, decode_state, encode, cache=d.cached_customers)
         consumed = metrics.CONSUMED.labels(stage="detect")
-        async for batch in batches(stream, settings.sink.batch_size, within=0.05):
+        async for batch in batches(stream, d.batch_size, within=d.batch_seconds):
             out: list[tuple[CustomerState, Change | WorkItem]] = []
             read = 0
             for event in batch:
