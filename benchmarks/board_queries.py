@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams.boards import macros  # noqa: E402
+from streams.warehouse import macros  # noqa: E402
 from streams.boards.build import dashboards  # noqa: E402
 from streams.boards.journey import EXAMPLE_IDENTIFIER  # noqa: E402
 from streams.config import Settings  # noqa: E402

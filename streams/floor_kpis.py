@@ -2,7 +2,7 @@
 
 Why in the worker: the embedded warehouse (chDB) opens in one process only, so the demo's terminal
 board cannot query it while the worker runs. With `metrics.floor_kpis_seconds` > 0 the worker runs
-the live floor's headline queries (streams.boards.live_floor: waiting now, oldest wait, service
+the live floor's headline queries (streams.warehouse.queries: waiting now, oldest wait, service
 level, ASA and abandonment today, open alerts) on its warehouse thread at that interval and
 exposes the answers as `cxpulse_floor{kpi}`, which the board reads with the other metrics.
 Off by default: Grafana queries ClickHouse itself.
@@ -14,14 +14,12 @@ import datetime as dt
 import logging
 
 from streams import metrics
-from streams.boards import live_floor
-from streams.boards.macros import TimeRange, expand, relative
 from streams.warehouse import Warehouse, WarehouseError
+from streams.warehouse.macros import TimeRange, expand, relative
+from streams.warehouse.queries import FLOOR_HEADLINES
 
 log = logging.getLogger(__name__)
 
-HEADLINES = (live_floor.WAITING, live_floor.OLDEST_WAIT, live_floor.SERVICE_LEVEL, live_floor.ASA,
-             live_floor.ABANDONMENT, live_floor.OPEN_ALERTS)
 
 
 def today(now: dt.datetime) -> TimeRange:
@@ -32,7 +30,7 @@ def today(now: dt.datetime) -> TimeRange:
 def read(warehouse: Warehouse, now: dt.datetime) -> dict[str, float]:
     """{column: value} of every headline query's first row, as the board would show it (0 when empty)."""
     values: dict[str, float] = {}
-    for sql in HEADLINES:
+    for sql in FLOOR_HEADLINES:
         rows = warehouse.query(expand(sql.text, today(now), {}, 60)).dicts()
         row = rows[0] if rows else {}
         values |= {column: float(row.get(column) or 0.0) for column in sql.columns}

@@ -10,10 +10,10 @@ import re
 
 import pytest
 
-from streams.boards import BOARDS, macros, simulated
+from streams.boards import BOARDS, simulated
 from streams.boards.build import dashboards
 from streams.config import Settings
-from streams.warehouse import view_settings
+from streams.warehouse import macros, view_settings
 from tests.conftest import WAREHOUSE_TABLES
 
 NOW = dt.datetime.now(dt.UTC)

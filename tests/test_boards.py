@@ -244,7 +244,7 @@ def test_cli_build_writes_every_board(tmp_path):
 def test_macros_expand_as_the_clickhouse_plugin_does():
     import datetime as dt
 
-    from streams.boards import macros
+    from streams.warehouse import macros
 
     start = dt.datetime(2026, 3, 2, 9, 0, 30, tzinfo=dt.UTC)
     span = macros.TimeRange(start, start + dt.timedelta(hours=6))
@@ -267,7 +267,7 @@ def test_macros_expand_as_the_clickhouse_plugin_does():
 def test_relative_times_follow_grafanas_date_math():
     import datetime as dt
 
-    from streams.boards.macros import TimeRange
+    from streams.warehouse.macros import TimeRange
 
     now = dt.datetime(2026, 3, 2, 15, 45, 10, tzinfo=dt.UTC)
     today = TimeRange.of({"from": "now/d", "to": "now"}, now)

@@ -10,12 +10,12 @@ import random
 import orjson
 import pytest
 
-from streams.boards.common import rollup_kpis
+from streams.warehouse.queries import rollup_kpis
 from streams.config import Settings
 from streams.warehouse import view_settings
 from tests.test_kpis import DAY, SCENARIO
 
-# The boards' own SQL over the rollup (streams.boards.common.rollup_kpis), against cx.kpis.
+# The boards' own SQL over the rollup (streams.warehouse.queries.rollup_kpis), against cx.kpis.
 COLUMNS = ["channel", "queue", "offered", "answered", "answered_within_sl", "abandoned", "handled", "service_level",
            "asa_seconds", "abandonment_rate", "aht_seconds"]
 TOTALS = rollup_kpis(COLUMNS, keys=("channel", "queue"), where="channel != 'unknown'",

@@ -65,7 +65,7 @@ def test_event_rows_read_back(warehouse):
 
 def test_identifier_issues_are_stored_beside_the_event_and_an_anonymous_call_waits(warehouse):
     """A withheld caller ID is kept raw in the issue columns; with no identifier left the call still waits on the floor."""
-    from streams.boards import live_floor
+    from streams.warehouse.queries import WAITING
     from streams.records import IdentifierIssue
 
     call = CxEvent(source="/t", id="q1", type="cx.contact.queued", time=dt.datetime.now(dt.UTC), channel="voice",
@@ -75,7 +75,7 @@ def test_identifier_issues_are_stored_beside_the_event_and_an_anonymous_call_wai
     rows = warehouse.query("SELECT event_id, customer_key, phone, identifier_issue_kinds k, identifier_issue_reasons r, "
                            "identifier_issue_values v FROM cx.events ORDER BY event_id").rows
     assert rows == [("e2", "email:a@b.co", "+12025550143", [], [], []), ("q1", "", "", ["phone"], ["withheld"], ["anonymous"])]
-    assert warehouse.query(live_floor.WAITING.text).scalar() == 1
+    assert warehouse.query(WAITING.text).scalar() == 1
 
 
 def test_dead_letter_payload_round_trips_exactly(warehouse):

@@ -12,7 +12,6 @@ tests/test_board_queries.py runs each query on chDB and checks them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.builders import common as common_builders
@@ -24,7 +23,9 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 
-CLICKHOUSE_TYPE = "grafana-clickhouse-datasource"
+from streams.warehouse.macros import CLICKHOUSE_TYPE
+from streams.warehouse.queries import Sql
+
 CLICKHOUSE = model.DataSourceRef(type_val=CLICKHOUSE_TYPE, uid="clickhouse")
 PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid="prometheus")
 TAGS = ["cxpulse"]
@@ -41,15 +42,6 @@ ASA_CRITICAL_SECONDS = 60
 P1_PRIORITY, P2_PRIORITY = 30, 15   # alert priority bands: p1 at least 30, p2 at least 15, else p3
 
 GREEN, AMBER, RED, BLUE = "green", "#EAB839", "red", "blue"
-
-
-@dataclass(frozen=True)
-class Sql:
-    """A panel's SQL (Grafana macros and variables allowed) and the columns it must return."""
-
-    text: str
-    columns: tuple[str, ...]
-    time_series: bool = False  # format 0: the plugin makes one series per string column value
 
 
 class ClickHouseQuery(variants.Dataquery):
@@ -186,45 +178,3 @@ def query_variable(name: str, label: str, sql: str, *, multi: bool = False,
     if hidden:
         variable.hide(model.VariableHide.HIDE_VARIABLE)
     return variable
-
-
-# The counts behind every contact KPI, summed over cx.contacts_per_minute rows (see the rollup's
-# comments in schemas/clickhouse/0009_rollups.sql), and the KPIs from them: the same definitions
-# as cx.kpis, so the boards, `cxpulse query` and the demo board agree.
-ROLLUP_SUMS = """toInt64(sum(queued)) - toInt64(sum(short_abandons)) AS offered,
-         sum(answered) AS answered,
-         sum(answered_within_sl) AS answered_within_sl,
-         greatest(toInt64(sum(abandons)) - toInt64(sum(abandons_called_back)), 0) AS abandoned,
-         sum(handled) AS handled,
-         sum(wait_seconds_sum) AS wait_seconds,
-         sum(handle_seconds_sum) AS handle_seconds,
-         sum(csat_responses) AS csat_responses,
-         sum(csat_satisfied) AS csat_satisfied,
-         sum(nps_responses) AS nps_responses,
-         toInt64(sum(promoters)) - toInt64(sum(detractors)) AS net_promoters"""
-KPIS = {
-    "service_level": "if(offered > 0, answered_within_sl / offered, NULL)",
-    "asa_seconds": "if(answered > 0, wait_seconds / answered, NULL)",
-    "abandonment_rate": "if(offered > 0, abandoned / offered, NULL)",
-    "aht_seconds": "if(handled > 0, handle_seconds / handled, NULL)",
-    "csat": "if(csat_responses > 0, csat_satisfied / csat_responses, NULL)",
-    "nps": "if(nps_responses > 0, 100 * net_promoters / nps_responses, NULL)",
-}
-
-
-def rollup_kpis(select: list[str], *, keys: tuple[str, ...] = (), where: str = "$__timeFilter(minute)",
-                having: str = "", order_by: str = "") -> str:
-    """SQL over cx.contacts_per_minute. `select` names KPIs (service_level, asa_seconds, ...), sums
-    (offered, answered, ...) or key aliases; `keys` are grouping expressions ("channel",
-    "$__timeInterval(minute) AS time")."""
-    aliases = [k.split(" AS ")[-1] for k in keys]
-    columns = ",\n       ".join(f"{KPIS[c]} AS {c}" if c in KPIS else c for c in select)
-    inner_keys = "".join(f"{k},\n         " for k in keys)
-    group = f"\n      GROUP BY {', '.join(aliases)}" if keys else ""
-    sql = (f"SELECT {columns}\nFROM (SELECT {inner_keys}{ROLLUP_SUMS}\n"
-           f"      FROM cx.contacts_per_minute\n      WHERE {where}{group})")
-    if having:
-        sql += f"\nWHERE {having}"
-    if order_by:
-        sql += f"\nORDER BY {order_by}"
-    return sql

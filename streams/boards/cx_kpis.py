@@ -11,8 +11,9 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import table
 
 from streams.boards.common import (ABANDONMENT_RAG, SERVICE_LEVEL_RAG, Board, Sql, colored_cells, column_unit,
-                                   query_variable, rollup_kpis, series)
+                                   query_variable, series)
 from streams.channels import MESSAGING, sql_list
+from streams.warehouse.queries import rollup_kpis
 
 UID = "cx-kpis"
 

@@ -12,18 +12,12 @@ from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import piechart as piechart_model
 
 from streams.boards.common import (ABANDONMENT_RAG, ASA_RAG, BLUE, SERVICE_LEVEL_RAG, WAIT_RAG, Board, Sql,
-                                   all_rows, big_number, colored_cells, rollup_kpis, series, thresholds)
+                                   all_rows, big_number, colored_cells, series, thresholds)
+from streams.warehouse.queries import (ABANDONMENT, ASA, OLDEST_WAIT, OPEN_ALERTS, SERVICE_LEVEL, WAITING,
+                                       rollup_kpis)
 
 UID = "cx-live-floor"
 
-WAITING = Sql("SELECT count() AS waiting FROM cx.contacts_waiting", ("waiting",))
-OLDEST_WAIT = Sql("SELECT ifNull(max(wait_seconds), 0) AS oldest_wait_seconds FROM cx.contacts_waiting",
-                  ("oldest_wait_seconds",))
-SERVICE_LEVEL = Sql(rollup_kpis(["service_level"]), ("service_level",))
-ASA = Sql(rollup_kpis(["asa_seconds"]), ("asa_seconds",))
-ABANDONMENT = Sql(rollup_kpis(["abandonment_rate"]), ("abandonment_rate",))
-OPEN_ALERTS = Sql("SELECT count() AS open_alerts, countIf(state = 'escalated') AS escalated FROM cx.alerts_open_now",
-                  ("open_alerts", "escalated"))
 WAITING_BY_QUEUE = Sql("""
 SELECT concat(channel, ' / ', queue) AS queue, count() AS waiting
 FROM cx.contacts_waiting

@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from streams.boards import macros
 from streams.boards.snapshot import draw
+from streams.warehouse import macros
 
 GRAFANA_BUILTINS = {"__rate_interval": "1m", "__interval": "15s"}
 Query = Callable[[str, dict[str, str]], Any]  # (API path, parameters) -> the response's "data"

@@ -19,8 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import patches, ticker  # noqa: E402
 
-from streams.boards import BOARDS, macros  # noqa: E402
+from streams.boards import BOARDS  # noqa: E402
 from streams.boards.build import dashboards  # noqa: E402
+from streams.warehouse import macros  # noqa: E402
 
 BACKGROUND, PANEL, TEXT, MUTED, GRID = "#111217", "#181b1f", "#ccccdc", "#8e8e99", "#2c3235"
 COLORS = {"green": "#73bf69", "red": "#f2495c", "#EAB839": "#eab839", "blue": "#5794f2"}

@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.boards import live_floor
+from streams.warehouse.queries import WAITING
 from tests.integration.pipeline import wait_until
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ def test_withheld_and_impossible_phones_are_stored_stitched_by_the_account_and_w
     assert waiting == [{"contact_id": "call-anonymous", "customer": "", "queue": "support"},
                        {"contact_id": "call-impossible", "customer": rows["i-1"]["customer"], "queue": "support"},
                        {"contact_id": "call-withheld", "customer": rows["w-1"]["customer"], "queue": "support"}]
-    assert pipeline.scalar(live_floor.WAITING.text) == 3
+    assert pipeline.scalar(WAITING.text) == 3
     state = pipeline.query("SELECT state, customer FROM cx.contacts WHERE contact_id = 'call-anonymous'")
     assert state == [{"state": "queued", "customer": ""}]
 

@@ -27,10 +27,11 @@ import pytest
 import yaml
 
 from streams import channels
-from streams.boards import macros, prometheus_snapshot
 from streams.boards import pipeline as pipeline_board
+from streams.boards import prometheus_snapshot
 from streams.embedded_broker import free_port
 from streams.simulator import generate
+from streams.warehouse import macros
 from tests.integration.pipeline import Pipeline, wait_until
 from tests.integration.webhooks import Receiver, fail_first
 

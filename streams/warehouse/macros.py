@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from streams.boards.common import CLICKHOUSE_TYPE
+CLICKHOUSE_TYPE = "grafana-clickhouse-datasource"  # the plugin whose macros these are
 
 MAX_DATA_POINTS = 1000  # Grafana's default is the panel's width in pixels
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
