@@ -4,7 +4,7 @@ Pure logic, no Kafka: `handle(node, message)` returns the node's new state and t
 sends. `streams.identity` runs it as a Faust agent over a topic keyed by identifier, so each
 identifier lives on one partition and no partition is a bottleneck.
 
-How it reaches the same answer whatever the order (the README has the long version):
+How it reaches the same answer whatever the order (docs/identity.md has the long version):
 - Events link the identifiers they carry (the strongest one with each of the others).
 - Every node holds the smallest rank it has heard of, rank = (first seen, priority, identifier),
   and tells its neighbours whenever it learns a smaller one (min-label propagation). Min is

@@ -1,6 +1,6 @@
 """The identity graph against its definition, under any message order, partitioning and replay.
 
-Definition (README "Identity"): an event links its strongest usable identifier with each of its
+Definition (docs/identity.md): an event links its strongest usable identifier with each of its
 others; customers are the connected components of those links, after removing blocked identifiers and identifiers over their cap; a customer's
 id is its earliest-seen identifier (ties: priority, then the identifier).
 """

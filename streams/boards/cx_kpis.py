@@ -96,7 +96,7 @@ ORDER BY offered DESC, channel, queue""", (*_TABLE_COLUMNS, "fcr"))
 
 def board() -> Board:
     b = Board(UID, "cxpulse · CX KPIs", "Service level, ASA, AHT, abandonment, FCR, CSAT and NPS by channel "
-              "and queue over time (definitions: README, Contacts and KPIs).", refresh="1m", time_from="now-7d")
+              "and queue over time (definitions: docs/kpis.md).", refresh="1m", time_from="now-7d")
     b.variable(query_variable("channel", "Channel", CHANNELS, multi=True))
     b.variable(query_variable("queue", "Queue", QUEUES, multi=True))
     b.add("Service level", series("percentunit", low=0, high=1), SERVICE_LEVEL, width=12, height=8)

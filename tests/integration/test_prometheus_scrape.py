@@ -229,7 +229,7 @@ def test_every_pipeline_board_query_returns_data_from_a_real_prometheus(kafka_bo
         input_lag = f'cxpulse_consumer_lag_messages{{topic="{pipeline.input_topic}"}}'
         assert float(prometheus.query(f"max_over_time({input_lag}[1m])")[0]["value"][1]) > 0
         # its picture, from the same Prometheus over the time it has scraped (CXPULSE_BOARD_PICTURES=docs/boards
-        # redraws the README's), once it holds half a minute of samples; the flow panels get data through the
+        # redraws docs/boards.md's), once it holds half a minute of samples; the flow panels get data through the
         # range API as well
         wait_until(lambda: float(prometheus.query('count_over_time(up{job="cxpulse-worker"}[10m])')[0]["value"][1]) >= 30,
                    60, "30 s of scrapes")
