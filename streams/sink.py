@@ -169,7 +169,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     # detection: a Faust hop cost 2.0-2.4 s p50 of a live run's end-to-end latency at 1,451 ev/s
     # (benchmarks/harness.py, hops table) against 0.05 s for ingest's batch source, and a topic read
     # by two Faust agents kept a message's second reference after flow control cleared one queue
-    # (README, Faust pitfalls). Same delivery: stored, then committed.
+    # (docs/faust-pitfalls.md). Same delivery: stored, then committed.
     resolved = BatchSource(app, settings, "sink-events", [topics.name(topics.resolved)], size, within,
                            max_poll_interval=3600.0)
 
