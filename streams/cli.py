@@ -101,7 +101,7 @@ def gateway(
 
 @app.command()
 def migrate(ctx: typer.Context) -> None:
-    """Apply pending ClickHouse migrations (schemas/clickhouse) and the [retention] TTLs, idempotently."""
+    """Apply pending ClickHouse migrations (schemas/clickhouse) and the retention TTLs, idempotently."""
     from streams.warehouse.migrate import migrate_and_configure
 
     applied, ttls = _with_warehouse(ctx, lambda warehouse: migrate_and_configure(warehouse, settings_of(ctx)))
@@ -115,11 +115,10 @@ def migrate(ctx: typer.Context) -> None:
 
 @topics_app.command("create")
 def topics_create(ctx: typer.Context) -> None:
-    """Create the pipeline's topics with the configured partition count (existing ones are kept), and
-    set retention.ms on the topics that feed a table with a TTL ([retention]).
+    """Create the pipeline's topics with the configured partitions (existing ones are kept); give the
+    topics that feed a table with a TTL its retention.ms (docs/retention.md).
 
-    Prints one line per topic: name, created|existing, and retention.ms with set|unchanged (-1: for
-    ever; "-" where cxpulse leaves the broker's default or compaction).
+    One line per topic: name, created|existing, retention.ms (-1: for ever) and set|unchanged, or "-".
     """
     from kafka.errors import KafkaError
 

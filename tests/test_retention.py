@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from streams.config import ConfigError, RetentionSettings, Settings, load_settings
@@ -94,6 +94,23 @@ def test_every_table_gets_the_ttl_of_its_setting_once(ttl_warehouse):
     assert retention.current_days(ttl_warehouse, "cx.alerts") == 50
     assert len(retention.apply(ttl_warehouse, KEEP_ALL)) == len(changed)
     assert all(retention.current_days(ttl_warehouse, t) == 0 for t in retention.TABLES)
+
+
+@hypothesis_settings(max_examples=8)
+@given(days=st.lists(st.integers(0, 36500), min_size=2, max_size=4))
+def test_the_ttl_read_back_is_the_one_set(chdb_warehouse, days):
+    """What apply compares with is parsed from ClickHouse's own CREATE query: any sequence of
+    settings reads back as set, for a table TTL and a column TTL."""
+    try:
+        for d in days:
+            wanted = msgspec.structs.replace(KEEP_ALL, work_items_days=d, dead_letters_days=d,
+                                             dead_letter_payloads_days=d)
+            retention.apply(chdb_warehouse, wanted)
+            assert retention.current_days(chdb_warehouse, "cx.work_items") == d
+            assert retention.current_days(chdb_warehouse, "cx.dead_letters", "payload_preview") == d
+            assert retention.apply(chdb_warehouse, wanted) == []
+    finally:
+        retention.apply(chdb_warehouse, KEEP_ALL)
 
 
 def test_whole_part_dropping_left_by_earlier_versions_is_reset(ttl_warehouse):
