@@ -50,15 +50,14 @@ def committing_groups(settings: Settings) -> dict[str, list[str]]:
 def retention_ms(settings: Settings) -> dict[str, int]:
     """retention.ms of each topic that feeds a table with a TTL: the table's (-1, for ever, when 0).
 
-    The dead-letter topics hold the payloads, so they keep them as long as cx.dead_letters does.
+    The dead-letter topics hold payloads: they keep them as long as cx.dead_letters does (its payload TTL).
     Internal topics (validated, accepted, identity graph, resolved, ticks) and Faust's changelogs
     are left as they are: the broker's default, or compaction.
     """
     k, r = settings.kafka, settings.retention
-    payload_days = r.dead_letter_payloads_days or r.dead_letters_days
-    days = {**{name: r.events_days for name in k.input_topics}, k.dlq_topic: payload_days,
-            k.undelivered_topic: payload_days, k.links_topic: r.identity_links_days, k.alerts_topic: r.alerts_days,
-            k.work_items_topic: r.work_items_days}
+    days = {**{name: r.events_days for name in k.input_topics},
+            k.dlq_topic: r.dead_letter_payloads_days, k.undelivered_topic: r.dead_letter_payloads_days,
+            k.links_topic: r.identity_links_days, k.alerts_topic: r.alerts_days, k.work_items_topic: r.work_items_days}
     return {name: d * 86_400_000 if d else -1 for name, d in days.items()}
 
 
