@@ -29,8 +29,8 @@ from streams.config import Settings
 from streams.connections import faust_credentials
 from streams.detect import stage as detect
 from streams.topics import PipelineTopics, create_topics
-from streams.warehouse import open_warehouse, view_settings
-from streams.warehouse.migrate import migrate
+from streams.warehouse import open_warehouse
+from streams.warehouse.migrate import migrate_and_configure
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,11 @@ def run_worker(settings: Settings) -> None:
     if created:
         log.info("created topics: %s", ", ".join(created))
     app, store = build_app(settings)
-    applied = store.call(migrate)
-    store.call(lambda warehouse: view_settings.publish(warehouse, settings))
+    applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    if ttls:
+        log.info("retention TTLs changed: %s", ", ".join(ttls))
     log.info("worker starting: broker %s, warehouse %s, metrics :%s", settings.bootstrap,
              "clickhouse server" if settings.clickhouse.url else f"chDB at {settings.data_path / 'chdb'}",
              settings.metrics.port)

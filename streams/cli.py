@@ -101,30 +101,39 @@ def gateway(
 
 @app.command()
 def migrate(ctx: typer.Context) -> None:
-    """Apply pending ClickHouse migrations (schemas/clickhouse), idempotently."""
-    from streams.warehouse.migrate import migrate as run_migrations
+    """Apply pending ClickHouse migrations (schemas/clickhouse) and the retention TTLs, idempotently."""
+    from streams.warehouse.migrate import migrate_and_configure
 
-    from streams.warehouse import view_settings
-
-    def run(warehouse):
-        done = run_migrations(warehouse)
-        view_settings.publish(warehouse, settings_of(ctx))
-        return done
-
-    applied = _with_warehouse(ctx, run)
+    applied, ttls = _with_warehouse(ctx, lambda warehouse: migrate_and_configure(warehouse, settings_of(ctx)))
     for m in applied:
         typer.echo(f"applied {m.version:04d}_{m.name}")
-    if not applied:
+    for changed in ttls:
+        typer.echo(f"retention {changed}")
+    if not applied and not ttls:
         typer.echo("up to date", err=True)
 
 
 @topics_app.command("create")
 def topics_create(ctx: typer.Context) -> None:
-    """Create the pipeline's topics with the configured partition count (existing ones are kept)."""
-    from streams.topics import create_topics
+    """Create the pipeline's topics with the configured partitions (existing ones are kept); give the
+    topics that feed a table with a TTL its retention.ms (docs/retention.md).
 
-    for name in create_topics(settings_of(ctx)):
-        typer.echo(name)
+    One line per topic: name, created|existing, retention.ms (-1: for ever) and set|unchanged, or "-".
+    """
+    from kafka.errors import KafkaError
+
+    from streams.topics import align_retention, create_topics, topic_names
+
+    settings = settings_of(ctx)
+    try:
+        created = set(create_topics(settings))
+        retention = align_retention(settings)
+    except KafkaError as exc:
+        _fail(f"topics create: {exc}")
+    for name in topic_names(settings):
+        ms, changed = retention.get(name, (None, False))
+        kept = "-" if ms is None else f"{ms}\t{'set' if changed or name in created else 'unchanged'}"
+        typer.echo(f"{name}\t{'created' if name in created else 'existing'}\t{kept}")
 
 
 @app.command()

@@ -187,10 +187,40 @@ class KpiSettings(msgspec.Struct, forbid_unknown_fields=True):
     short_abandon_seconds: Seconds = 5.0        # abandons quicker than this are not offered contacts
 
 
+Days = Annotated[int, Meta(ge=0, le=36500)]  # 0: keep for ever
+
+
 class RetentionSettings(msgspec.Struct, forbid_unknown_fields=True):
-    # Days of data ClickHouse keeps (table TTLs, set by `cxpulse migrate` and at worker start); 0 keeps all.
-    events_days: Annotated[int, Meta(ge=0, le=36500)] = 400    # raw: cx.events, cx.dead_letters
-    rollups_days: Annotated[int, Meta(ge=0, le=36500)] = 1100  # the boards' rollups (cx.*_per_minute, daily)
+    """Days each ClickHouse table keeps its rows (TTLs set by `cxpulse migrate` and at worker start),
+    and the retention.ms `cxpulse topics create` gives the topics that feed them; 0 keeps everything.
+    Which time each table counts from: docs/retention.md."""
+
+    events_days: Days = 90                 # cx.events (event time); the input topics
+    contacts_days: Days = 400              # cx.contact_facts, behind cx.contacts and cx.kpis (last event time)
+    identity_links_days: Days = 400        # cx.identity_links (change time); the links topic
+    alerts_days: Days = 180                # cx.alerts (change time); the alerts topic
+    work_items_days: Days = 180            # cx.work_items (change time); the work items topic
+    dead_letters_days: Days = 90           # cx.dead_letters rows: reason, detail, origin (rejection time)
+    dead_letter_payloads_days: Days = 14   # their payload, key and headers, blanked; the dead-letter topics
+    rollups_days: Days = 1100              # the boards' rollups (cx.*_per_minute, cx.customer_channels_daily)
+
+    def __post_init__(self) -> None:
+        def longer(a: int, b: int) -> bool:  # a keeps rows longer than b (0: for ever)
+            return (a == 0 and b != 0) or (b != 0 and a > b)
+
+        if longer(self.dead_letter_payloads_days, self.dead_letters_days):
+            raise ValueError(f"dead_letter_payloads_days ({self.dead_letter_payloads_days or 'for ever'}) must not "
+                             f"exceed dead_letters_days ({self.dead_letters_days}): a payload outlives only its row")
+        for key in ("events_days", "contacts_days"):
+            if longer(getattr(self, key), self.identity_links_days):
+                raise ValueError(f"identity_links_days ({self.identity_links_days}) must be 0 or at least {key} "
+                                 f"({getattr(self, key) or 'for ever'}): cx.events_resolved and cx.contacts map the "
+                                 "customer ids they keep through the links")
+
+    def event_time_keys(self) -> dict[str, int]:
+        """The settings of tables whose rows are dated by event time, which ingest accepts up to max_age late."""
+        return {k: getattr(self, k) for k in ("events_days", "contacts_days", "alerts_days", "work_items_days",
+                                              "rollups_days")}
 
 
 class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -277,6 +307,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+
+    def __post_init__(self) -> None:
+        for key, days in self.retention.event_time_keys().items():
+            if days and days * 86400 <= self.ingest.max_age_seconds:
+                raise ValueError(f"retention.{key} ({days} days) must exceed ingest.max_age_seconds "
+                                 f"({self.ingest.max_age_seconds:g} s): accepted events would be expired at once")
 
     @property
     def bootstrap(self) -> str:

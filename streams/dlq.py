@@ -4,6 +4,8 @@ Replay republishes the stored original bytes, key and headers to the input topic
 that is now valid flows through the pipeline like any other (and fails again, with a new dead
 letter, if the cause was not fixed). Duplicates are left out unless asked for by reason: replaying
 them would only refuse them again, or store them twice once the dedup window has passed.
+Dead letters whose payload expired (retention.dead_letter_payloads_days blanked it, headers and
+all) are listed, but have nothing left to replay.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def _where(reason: str | None, origin: str | None) -> str:
     if origin:
         clauses.append(f"origin = {sql_string(origin)}")
     clauses.append("stage != 'webhook'")  # undelivered alerts are not inbound events: never replay them as such
+    clauses.append("headers != ''")  # a stored message has '[]' at least; '' is an expired payload
     return " AND ".join(clauses)
 
 

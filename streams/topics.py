@@ -7,11 +7,12 @@ producer gets the broker default, and Faust tables need the partition count of t
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams import metrics
 from streams.config import Settings
@@ -46,20 +47,77 @@ def committing_groups(settings: Settings) -> dict[str, list[str]]:
             group_of(k.app_id, "sink-identity-links"): [k.links_topic]}
 
 
+def retention_ms(settings: Settings) -> dict[str, int]:
+    """retention.ms of each topic that feeds a table with a TTL: the table's (-1, for ever, when 0).
+
+    The dead-letter topics hold payloads: they keep them as long as cx.dead_letters does (its payload TTL).
+    Internal topics (validated, accepted, identity graph, resolved, ticks) and Faust's changelogs
+    are left as they are: the broker's default, or compaction.
+    """
+    k, r = settings.kafka, settings.retention
+    days = {**{name: r.events_days for name in k.input_topics},
+            k.dlq_topic: r.dead_letter_payloads_days, k.undelivered_topic: r.dead_letter_payloads_days,
+            k.links_topic: r.identity_links_days, k.alerts_topic: r.alerts_days, k.work_items_topic: r.work_items_days}
+    return {name: d * 86_400_000 if d else -1 for name, d in days.items()}
+
+
+def _admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(client_id="cxpulse-admin", **kafka_client_config(settings))
+
+
 def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
-    """Create missing topics with the configured partitions; return the ones created."""
-    admin = KafkaAdminClient(client_id="cxpulse-admin", **kafka_client_config(settings))
+    """Create missing topics with the configured partitions and retention; return the ones created."""
+    admin = _admin(settings)
+    retention = retention_ms(settings)
     try:
         existing = set(admin.list_topics())
         wanted = [n for n in (names or topic_names(settings)) if n not in existing]
         created = []
         for name in wanted:
+            configs = {"retention.ms": str(retention[name])} if name in retention else {}
             try:
-                admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor)])
+                admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
+                                              topic_configs=configs)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
         return created
+    finally:
+        admin.close()
+
+
+def align_retention(settings: Settings, timeout: float = 15.0) -> dict[str, tuple[int, bool]]:
+    """Set retention.ms on the existing topics of `retention_ms` where it differs (incremental
+    alter where the broker has it), and wait until the broker reads it back; return
+    {topic: (retention.ms, changed)}.
+
+    Apache Kafka (KRaft) applies an altered config a moment after it answers, so it is read back
+    until it shows, for `timeout` seconds. Every config of a topic is described: Tansu 0.6 drops
+    the connection on a DescribeConfigs that names the keys it wants.
+    """
+    wanted = retention_ms(settings)
+    admin = _admin(settings)
+
+    def stale() -> list[str]:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, None) for name in wanted],
+                                           config_filter="all").get("topic", {})
+        return [name for name, ms in wanted.items()
+                if str(described.get(name, {}).get("retention.ms", {}).get("value")) != str(ms)]
+
+    try:
+        changed = stale()
+        if changed:
+            alter = [ConfigResource(ConfigResourceType.TOPIC, n, {"retention.ms": str(wanted[n])}) for n in changed]
+            result = admin.alter_configs(alter, raise_on_unknown=False)  # Tansu lists only the keys set
+            refused = {name: error for name, error in result.get("topic", {}).items() if error != "OK"}
+            if refused:
+                raise KafkaError(f"the broker refused retention.ms on {refused}")
+            deadline = time.monotonic() + timeout
+            while (left := stale()) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if left:
+                raise KafkaError(f"retention.ms altered but not read back within {timeout:g} s on {left}")
+        return {name: (ms, name in changed) for name, ms in wanted.items()}
     finally:
         admin.close()
 

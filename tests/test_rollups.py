@@ -118,26 +118,3 @@ def test_how_resolved_alerts_were_resolved(warehouse):
     assert got == {"self_service": 1, "outreach": 1, "agent": 1, "unknown": 1, "expired": 1}
     p50 = warehouse.query("SELECT quantilesMerge(0.5, 0.9)(resolve_quantiles)[1] FROM cx.alerts_per_minute").scalar()
     assert p50 == pytest.approx(45 * 60)  # threshold 09:15 -> resolved 10:00
-
-
-def test_retention_settings_become_table_ttls(warehouse):
-    from streams.warehouse import retention
-
-    settings = Settings()
-    settings.retention.events_days, settings.retention.rollups_days = 30, 90
-    try:
-        view_settings.publish(warehouse, settings)
-        assert retention.current_days(warehouse, "cx.events") == 30
-        assert retention.current_days(warehouse, "cx.contacts_per_minute") == 90
-        assert retention.apply(warehouse, settings.retention) == []  # unchanged: no ALTER at the next start
-        old, recent = (dt.datetime.now(dt.UTC) - dt.timedelta(days=d) for d in (45, 5))
-        warehouse.insert("cx.events", [
-            {"event_time": at.strftime("%Y-%m-%d %H:%M:%S"), "source": "/t", "event_id": f"e{i}", "type": "cx.page.viewed",
-             "channel": "web", "customer": "c_r"} for i, at in enumerate((old, recent))], token="retention")
-        warehouse.execute("OPTIMIZE TABLE cx.events FINAL")
-        assert warehouse.query("SELECT event_id FROM cx.events").rows == [("e1",)]
-        assert warehouse.query("SELECT value FROM cx.settings FINAL WHERE name = 'retention_events_days'").scalar() == 30
-    finally:
-        settings.retention.events_days = settings.retention.rollups_days = 0
-        assert len(retention.apply(warehouse, settings.retention)) == 6
-    assert retention.current_days(warehouse, "cx.events") == 0

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.config import Settings
 from streams.contract import schemas_dir
 from streams.warehouse import Warehouse, WarehouseError
 
@@ -71,3 +72,13 @@ def migrate(warehouse: Warehouse, directory: Path | None = None) -> list[Migrati
                          token=f"migration-{migration.version}-{migration.checksum}")
         ran.append(migration)
     return ran
+
+
+def migrate_and_configure(warehouse: Warehouse, settings: Settings) -> tuple[list[Migration], list[str]]:
+    """Migrations, then what the config sets in the warehouse: the views' thresholds (cx.settings)
+    and the retention TTLs. Returns the migrations applied and the TTLs changed."""
+    from streams.warehouse import retention, view_settings
+
+    applied = migrate(warehouse)
+    view_settings.publish(warehouse, settings)
+    return applied, retention.apply(warehouse, settings.retention)

@@ -12,8 +12,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
+import msgspec
 import pytest
 
+from streams.config import RetentionSettings
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -53,7 +55,8 @@ def test_every_vendor_fixture_lands_in_the_warehouse_and_bad_signatures_publish_
                       '[gateway.sources.zendesk]\nauth = "zendesk"\n')
     pipeline = Pipeline(kafka_bootstrap, tmp_path)
     # the documentation's dates are older than the default age limit and retention: keep them
-    pipeline.env |= {"CXPULSE_INGEST_MAX_AGE_SECONDS": TEN_YEARS, "CXPULSE_RETENTION_EVENTS_DAYS": "0"}
+    pipeline.env |= {"CXPULSE_INGEST_MAX_AGE_SECONDS": TEN_YEARS,
+                     **{f"CXPULSE_RETENTION_{key.upper()}": "0" for key in msgspec.structs.asdict(RetentionSettings())}}
     try:
         pipeline.start_worker()
         url = pipeline.start_gateway({"CXPULSE_CONFIG": str(config), "CXPULSE_SOURCE_EVENTBRIDGE_SECRET": TOKEN,
