@@ -175,6 +175,8 @@ class KpiSettings(msgspec.Struct, forbid_unknown_fields=True):
     service_level_seconds_by_channel: dict[str, Positive] = msgspec.field(default_factory=lambda: {
         "chat": 60.0, "email": 14400.0, "social": 3600.0, "sms": 900.0, "whatsapp": 900.0})
     short_abandon_seconds: Seconds = 5.0        # abandons quicker than this are not offered contacts
+    # what a customer did next is watched this long after their work item opened (cx.outreach_effect)
+    outreach_effect_window_seconds: Positive = 24 * 3600.0
 
 
 class RetentionSettings(msgspec.Struct, forbid_unknown_fields=True):

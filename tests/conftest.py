@@ -13,6 +13,7 @@ settings.load_profile("cxpulse")
 
 # Tables unit tests write to; the `warehouse` fixture empties them around each test.
 WAREHOUSE_TABLES = ("cx.events", "cx.dead_letters", "cx.contact_facts", "cx.identity_links", "cx.settings", "cx.alerts",
+                    "cx.work_items",
                     # filled by materialized views from the tables above (0009_rollups)
                     "cx.contact_progress", "cx.contacts_per_minute", "cx.alerts_per_minute", "cx.journey_steps_per_minute",
                     "cx.customer_channels_daily")

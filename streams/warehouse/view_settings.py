@@ -2,7 +2,7 @@
 and applies the [retention] settings as table TTLs (streams.warehouse.retention).
 
 Run by `cxpulse migrate` and at worker start, so a changed threshold applies to every view
-(timeline journeys, repeat contacts, service level) without editing SQL.
+(timeline journeys, repeat contacts, service level, the outreach effect window) without editing SQL.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def rows(settings: Settings) -> list[dict]:
         {"name": "repeat_window_seconds", "channel": "", "value": t.repeat_window_seconds},
         {"name": "service_level_seconds", "channel": "", "value": k.service_level_seconds},
         {"name": "short_abandon_seconds", "channel": "", "value": k.short_abandon_seconds},
+        {"name": "outreach_effect_window_seconds", "channel": "", "value": k.outreach_effect_window_seconds},
         {"name": "retention_events_days", "channel": "", "value": r.events_days},
         {"name": "retention_rollups_days", "channel": "", "value": r.rollups_days},
     ]
