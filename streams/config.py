@@ -185,6 +185,8 @@ class KpiSettings(msgspec.Struct, forbid_unknown_fields=True):
     service_level_seconds_by_channel: dict[str, Positive] = msgspec.field(default_factory=lambda: {
         c.name: c.service_level_seconds for c in REGISTRY.values() if c.service_level_seconds != 20.0})
     short_abandon_seconds: Seconds = 5.0        # abandons quicker than this are not offered contacts
+    # what a customer did next is watched this long after their work item opened (cx.outreach_effect)
+    outreach_effect_window_seconds: Positive = 24 * 3600.0
 
 
 Days = Annotated[int, Meta(ge=0, le=36500)]  # 0: keep for ever

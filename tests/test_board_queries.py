@@ -1,5 +1,5 @@
 """Every ClickHouse panel query of every board, as Grafana would send it (macros and variables
-expanded by streams.boards.macros), runs on chDB against simulated traffic and returns rows with
+expanded by streams.warehouse.macros), runs on chDB against simulated traffic and returns rows with
 the columns its panel declares."""
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ def states(traffic):
 def test_the_simulated_traffic_fills_every_table_the_boards_read(traffic):
     warehouse, loaded = traffic
     assert loaded.events > 20_000 and loaded.alerts > 100 and loaded.links > 1000
+    assert loaded.work_items > 100 and loaded.actions > 100
+    worked, unworked, resolved = warehouse.query("SELECT countIf(worked), countIf(NOT worked), "
+                                                 "countIf(resolved_by_outreach) FROM cx.outreach_effect").rows[0]
+    assert worked > 50 and unworked > 50 and resolved > 10, "the outreach board compares worked and unworked items"
     for table in ("contacts_per_minute", "alerts_per_minute", "journey_steps_per_minute", "customer_channels_daily",
                   "contact_progress"):
         assert warehouse.query(f"SELECT count() FROM cx.{table}").scalar() > 0, table

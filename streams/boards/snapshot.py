@@ -146,15 +146,23 @@ def _table(ax, panel, columns, rows) -> None:
 
 
 def _barchart(ax, panel, columns, rows) -> None:
+    """Stacked when the panel stacks, else one bar per column side by side (Grafana's grouped bars)."""
     x = panel["options"].get("xField") or columns[0]
     xi = columns.index(x)
     others = [i for i in range(len(columns)) if i != xi]
+    stacked = panel["options"].get("stacking", "none") != "none"
     left = [0.0] * len(rows)
-    labels = [str(r[xi]) for r in rows]
-    for color, i in zip(PALETTE, others):
+    height = 0.8 if stacked else 0.8 / max(len(others), 1)
+    unit = panel["fieldConfig"]["defaults"].get("unit", "")
+    for n, (color, i) in enumerate(zip(PALETTE, others)):
         values = [r[i] or 0 for r in rows]
-        ax.barh(labels, values, left=left, color=color, label=columns[i])
-        left = [a + b for a, b in zip(left, values)]
+        at = [y if stacked else y - 0.4 + (n + 0.5) * height for y in range(len(rows))]
+        ax.barh(at, values, height=height, left=left if stacked else 0, color=color, label=columns[i])
+        if stacked:
+            left = [a + b for a, b in zip(left, values)]
+    ax.set_yticks(range(len(rows)), [str(r[xi]) for r in rows])
+    if unit == "percentunit":
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: _number(v, unit)))
     ax.legend(fontsize=7, frameon=False, labelcolor=TEXT)
     ax.invert_yaxis()
 

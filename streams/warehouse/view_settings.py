@@ -1,7 +1,7 @@
 """Writes the [timeline] and [kpi] settings into cx.settings, where the SQL views read them.
 
 Run by `cxpulse migrate` and at worker start, so a changed threshold applies to every view
-(timeline journeys, repeat contacts, service level) without editing SQL.
+(timeline journeys, repeat contacts, service level, the outreach effect window) without editing SQL.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ def rows(settings: Settings) -> list[dict]:
         {"name": "repeat_window_seconds", "channel": "", "value": t.repeat_window_seconds},
         {"name": "service_level_seconds", "channel": "", "value": k.service_level_seconds},
         {"name": "short_abandon_seconds", "channel": "", "value": k.short_abandon_seconds},
+        {"name": "outreach_effect_window_seconds", "channel": "", "value": k.outreach_effect_window_seconds},
     ]
     out += [{"name": "service_level_seconds", "channel": channel, "value": value}
             for channel, value in sorted(k.service_level_seconds_by_channel.items())]
