@@ -1,15 +1,17 @@
-"""The benchmark harness: ceilings, a naive baseline and the cxpulse pipeline, side by side in one run.
+"""The benchmark harness: ceilings, a naive baseline, a peer and cxpulse, side by side in one run.
 
 On one broker (embedded Tansu, a fresh one per row; or CXPULSE_KAFKA_BOOTSTRAP, fresh topics per row),
 with the same pre-published events:
   1. raw ceiling: bare consume loops that only JSON-decode each value (aiokafka, kafka-python);
   2. naive baseline: a plain Faust agent, one event at a time, one table update per event;
-  3. cxpulse: one worker running the whole pipeline (ingest, dedup, identity, detection, sink into
+  3. the peer (quix_peer.py, --no-quix to skip): the pipeline's shape in Quix Streams (group_by
+     source+id, dedup in state, re-key by customer through a topic, per-customer state);
+  4. cxpulse: one worker running the whole pipeline (ingest, dedup, identity, detection, sink into
      chDB) on the backlog: events/s (first event read -> every row stored), CPU per event, and
      memory per customer (worker RSS growth / customers stitched);
-then the maximum sustained rate: live traffic in 40 s steps from 50% of the backlog rate up, 15%
-more each step, until the worker falls behind (`kept_up`); then live traffic at 50% and 80% of the
-highest step it kept up with: p50/p99 end-to-end latency (event time -> row stored, from
+then (unless --backlog-only) the maximum sustained rate: live traffic in 40 s steps from 50% of
+the backlog rate up, 15% more each step, until the worker falls behind (`kept_up`); then live
+traffic at 50% and 80% of the highest step it kept up with: p50/p99 end-to-end latency (event time -> row stored, from
 cx.events.stored_at) with its split per hop, and p50/p99 alert latency (threshold passed -> alert on
 cx.alerts; queue-wait threshold 5 s). Writes results/harness-<when>.{json,md}. Not a test.
 
@@ -127,16 +129,21 @@ def raw_kafka_python(bootstrap: str, topic: str, events: int) -> dict:
         consumer.close()
 
 
-def naive_faust(bootstrap: str, topic: str, events: int, partitions: int) -> dict:
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "naive_faust.py"), "--bootstrap", bootstrap,
+def peer_process(name: str, script: str, bootstrap: str, topic: str, events: int, partitions: int) -> dict:
+    """A row from a script run as its own process on the backlog, which prints
+    {"events", "seconds", "cpu_seconds"} (its own clock: first record read -> last processed)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--bootstrap", bootstrap,
                           "--topic", topic, "--events", str(events), "--partitions", str(partitions)],
                          capture_output=True, text=True, timeout=1800)
     found = [line[line.index('{"events"'):] for line in (out.stdout + out.stderr).splitlines() if '{"events"' in line]
     if not found:  # Faust sends print() through its logger, so the line may be on stderr
-        raise RuntimeError(f"naive baseline failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"{script} failed:\n{out.stderr[-3000:]}")
     result = json.loads(found[-1])
-    return row("naive baseline: Faust agent, one table update per event", events, result["seconds"],
-               result["cpu_seconds"])
+    return row(name, events, result["seconds"], result["cpu_seconds"])
+
+
+NAIVE = "naive baseline: Faust agent, one table update per event"
+QUIX = "quix streams peer: dedup by source+id, re-key by customer through a topic, per-customer state"
 
 
 def pipeline_backlog(pipeline: Pipeline, events: int) -> dict:
@@ -227,13 +234,23 @@ def sustained_rate(external: str | None, backlog_rate: float, seconds: float, se
 def markdown(result: dict) -> str:
     rows, raw, naive = result["rows"], result["rows"][0]["events_per_s"], result["rows"][2]["events_per_s"]
     lines = [f"Run {result['when']} on {result['broker']}, {result['events']:,} events, "
-             f"{result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}), Python {result['machine']['python']}",
+             f"{result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}), Python {result['machine']['python']}; "
+             f"load average (1/5/15 min) {'/'.join(f'{x:.2f}' for x in result['load_average']['before_rows'])} before "
+             f"the backlog rows, {'/'.join(f'{x:.2f}' for x in result['load_average']['after_rows'])} after",
              "", "| | events/s | CPU µs/event | vs raw (aiokafka) | vs naive |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['name']} | {r['events_per_s']:,} | {r['cpu_us_per_event']:,} | {r['events_per_s'] / raw:.3f} "
               f"| {r['events_per_s'] / naive:.2f} |" for r in rows]
-    p, sustained = rows[-1], result["sustained"]
+    p = rows[-1]
+    if "pipeline_vs_quix" in result["ratios"]:
+        vs = result["ratios"]["pipeline_vs_quix"]
+        lines += ["", f"cxpulse ÷ the Quix Streams peer, same backlog and broker: {vs['events_per_s']}× its events/s, "
+                      f"{vs['cpu_us_per_event']}× its CPU µs/event."]
     lines += ["", f"Memory: worker RSS grew {p['rss_growth_mib']} MiB for {p['customers']:,} customers "
-              f"= {p['bytes_per_customer']:,} bytes per customer (tables, caches and chDB together).", "",
+              f"= {p['bytes_per_customer']:,} bytes per customer (tables, caches and chDB together)."]
+    if result["sustained"] is None:
+        return "\n".join(lines + ["", "Sustained rate and live rows: not run (--backlog-only)."])
+    sustained = result["sustained"]
+    lines += ["",
               f"Maximum sustained rate: {sustained['rate']:,} ev/s, the highest live step one worker kept up with "
               f"(last event stored within {sustained['tolerance_s']} s of the traffic's end; "
               f"{sustained['step_seconds']:.0f} s steps): "
@@ -264,6 +281,21 @@ def row_broker(external: str | None):
             broker.stop()
 
 
+def create_input_topic(settings, name: str) -> None:
+    """The backlog's topic, with an explicit retention.ms: Quix Streams copies it from the input topic
+    to the topics it makes and fails without it, and Tansu reports none unless it was set at creation."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from streams.connections import kafka_client_config
+
+    admin = KafkaAdminClient(client_id="cxpulse-harness", **kafka_client_config(settings))
+    try:
+        admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
+                                      topic_configs={"retention.ms": str(7 * 24 * 3600 * 1000)})])
+    finally:
+        admin.close()
+
+
 @contextmanager
 def backlog(external: str | None, events: int, seed: int):
     """A broker holding the same pre-published backlog for each row. Rows used to share one embedded
@@ -275,7 +307,9 @@ def backlog(external: str | None, events: int, seed: int):
             from streams.config import load_settings
             from streams.topics import create_topics
 
-            create_topics(load_settings(environ=pipeline.env))
+            settings = load_settings(environ=pipeline.env)
+            create_input_topic(settings, pipeline.input_topic)
+            create_topics(settings)
             publish_backlog(pipeline, events, seed)
             yield bootstrap, pipeline
         finally:
@@ -290,35 +324,49 @@ def main() -> None:
     parser.add_argument("--loads", default="0.5,0.8", help="live load levels as fractions of the maximum sustained rate")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--lateness", type=float, default=1.0, help="detect.allowed_lateness_seconds of the live rows")
+    parser.add_argument("--no-quix", action="store_true", help="skip the Quix Streams peer row")
+    parser.add_argument("--backlog-only", action="store_true",
+                        help="only the backlog rows: no sustained-rate search, no live rows")
     args = parser.parse_args()
 
     external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
     measures = [("raw aiokafka", lambda b, p: raw_aiokafka(b, p.input_topic, args.events)),
                 ("raw kafka-python", lambda b, p: raw_kafka_python(b, p.input_topic, args.events)),
-                ("naive Faust baseline", lambda b, p: naive_faust(b, p.input_topic, args.events,
-                                                                   int(p.env["CXPULSE_KAFKA_PARTITIONS"]))),
+                ("naive Faust baseline", lambda b, p: peer_process(NAIVE, "naive_faust.py", b, p.input_topic, args.events,
+                                                                    int(p.env["CXPULSE_KAFKA_PARTITIONS"]))),
+                *([] if args.no_quix else [
+                    ("Quix Streams peer", lambda b, p: peer_process(QUIX, "quix_peer.py", b, p.input_topic, args.events,
+                                                                    int(p.env["CXPULSE_KAFKA_PARTITIONS"])))]),
                 ("cxpulse pipeline on the backlog", lambda b, p: pipeline_backlog(p, args.events))]
-    rows = []
+    rows, load_before = [], os.getloadavg()
     for name, measure in measures:
         with backlog(external, args.events, args.seed) as (bootstrap, pipeline):
             log(f"{name}: {args.events:,} simulated events on {bootstrap}")
             rows.append(measure(bootstrap, pipeline))
     for r in rows:
         log(f"  {r['name']}: {r['events_per_s']:,} events/s, {r['cpu_us_per_event']} µs CPU/event")
-    sustained = sustained_rate(external, rows[-1]["events_per_s"], args.step_seconds, args.seed, args.lateness)
-    ceiling = sustained["rate"]
-    live_rows = {}
-    for load in (float(x) for x in args.loads.split(",")):
-        log(f"live traffic at {load:.0%} of {ceiling:,} ev/s for {args.live_seconds:.0f} s")
-        with row_broker(external) as bootstrap:
-            live_rows[f"{load:.0%}"] = live(bootstrap, load * ceiling, args.live_seconds, args.seed, args.lateness)
-        log(f"  {live_rows[f'{load:.0%}']}")
+    load_after_rows = os.getloadavg()
+    sustained, live_rows = None, {}
+    if not args.backlog_only:
+        sustained = sustained_rate(external, rows[-1]["events_per_s"], args.step_seconds, args.seed, args.lateness)
+        for load in (float(x) for x in args.loads.split(",")):
+            log(f"live traffic at {load:.0%} of {sustained['rate']:,} ev/s for {args.live_seconds:.0f} s")
+            with row_broker(external) as bootstrap:
+                live_rows[f"{load:.0%}"] = live(bootstrap, load * sustained["rate"], args.live_seconds, args.seed,
+                                                args.lateness)
+            log(f"  {live_rows[f'{load:.0%}']}")
 
     result = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
               "broker": "external " + external + " (fresh topics per row)" if external else "embedded Tansu (a fresh broker per row)", "events": args.events,
-              "live_seconds": args.live_seconds, "lateness_s": args.lateness, "rows": rows, "sustained": sustained, "live": live_rows}
+              "live_seconds": args.live_seconds, "lateness_s": args.lateness, "rows": rows, "sustained": sustained, "live": live_rows,
+              # the two CPUs are shared: 1/5/15-minute load averages before and after the backlog rows
+              "load_average": {"before_rows": load_before, "after_rows": load_after_rows}}
     result["ratios"] = {"pipeline_vs_raw_aiokafka": round(rows[-1]["events_per_s"] / rows[0]["events_per_s"], 3),
                         "pipeline_vs_naive": round(rows[-1]["events_per_s"] / rows[2]["events_per_s"], 2)}
+    quix = next((r for r in rows if r["name"] == QUIX), None)
+    if quix:
+        result["ratios"]["pipeline_vs_quix"] = {
+            k: round(rows[-1][k] / quix[k], 2) for k in ("events_per_s", "cpu_us_per_event")}
     table = markdown(result)
     stem = write_results("harness", result, table)
     print(table)

@@ -14,6 +14,15 @@ import msgspec
 IDENTIFIER_PRIORITY = ("customer_id", "account_id", "email", "phone", "social", "device_id", "visitor_id")
 
 
+def customer_key(customer: dict[str, str]) -> str:
+    """'kind:value' of the strongest of these (normalized) identifiers, "" when there is none."""
+    for kind in IDENTIFIER_PRIORITY:
+        value = customer.get(kind)
+        if value:
+            return f"{kind}:{value}"
+    return ""
+
+
 class IdentifierIssue(msgspec.Struct, array_like=True, frozen=True):
     """An identifier with no normal form (a withheld caller ID, an impossible number, a malformed
     email): kept raw for the record in cx.events, never used for stitching."""
@@ -47,11 +56,7 @@ class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     @property
     def customer_key(self) -> str:
         """'kind:value' of the strongest identifier; the partition key for the next stage."""
-        for kind in IDENTIFIER_PRIORITY:
-            value = self.customer.get(kind)
-            if value:
-                return f"{kind}:{value}"
-        return ""
+        return customer_key(self.customer)
 
     @property
     def route_key(self) -> str:
