@@ -1,7 +1,7 @@
 """The Faust application: every stage registered on one app, configured from Settings.
 
 Stages talk only through topics: ingest -> validated -> dedup -> accepted -> identity (graph
-topic, its own loop) -> resolved -> detect (with clock ticks) -> alerts; resolved, identity
+topic, its own loop) -> resolved -> detect (with clock ticks) -> alerts, work items -> outreach dispatch (by team); resolved, identity
 links, alerts and the dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
 """
 
@@ -28,6 +28,7 @@ from streams import (
 from streams.config import Settings
 from streams.connections import faust_credentials
 from streams.detect import stage as detect
+from streams.outreach import stage as outreach
 from streams.topics import PipelineTopics, create_topics
 from streams.warehouse import open_warehouse
 from streams.warehouse.migrate import migrate_and_configure
@@ -79,6 +80,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     identity.register(app, settings, topics)
     detect.register(app, settings, topics)
     delivery.register(app, settings, topics)
+    sources.append(outreach.register(app, settings, topics))
     sources += sink.register(app, settings, topics, store)
     consumer_lag.register(app, sources)
     readiness.register(app, sources)

@@ -49,6 +49,8 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     resolved_topic: str = "cx.events.resolved"
     alerts_topic: str = "cx.alerts"
     work_items_topic: str = "cx.work_items"
+    outreach_queue_topic: str = "cx.outreach.queue"        # work item versions keyed by team (streams.outreach.stage)
+    dispatch_topic: str = "cx.outreach.dispatch"           # each item's place: waiting, listed, closed
     ticks_topic: str = "cx.detect.ticks"
     undelivered_topic: str = "cx.alerts.undelivered"
     partitions: Count = 4
@@ -236,6 +238,9 @@ class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
     cached_customers: Annotated[int, Meta(ge=0)] = 20_000  # states kept decoded between batches; 0: none
     batch_size: Count = 5000                 # see ingest.batch_size
     batch_seconds: Positive = 0.05
+    # the outreach stage (work items routed by team, team capacity), which reads the same rules file
+    outreach_batch_size: Count = 5000
+    outreach_batch_seconds: Positive = 0.05
 
 
 class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True):

@@ -42,6 +42,9 @@ IDENTITY_CHANGES = Counter("cxpulse_identity_changes_total",
 ALERTS = Counter("cxpulse_alerts_total", "Alert state changes sent to cx.alerts", ["rule", "state"])
 WORK_ITEMS = Counter("cxpulse_work_items_total", "Work item versions sent to cx.work_items, by the state they are in",
                      ["state"])
+OUTREACH_ITEMS = Gauge("cxpulse_outreach_items", "Work items on a team's list (listed) and waiting for room on it "
+                       "(waiting), as the dispatch stage last decided (held items: cxpulse_work_items_total{state=\"held\"})",
+                       ["team", "place"])
 ALERT_LATENCY = Histogram("cxpulse_alert_latency_seconds",
                           "Wall clock when an alert opened minus the event time its threshold was crossed", ["rule"],
                           buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))

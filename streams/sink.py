@@ -95,7 +95,15 @@ def work_item_row(record: dict[str, Any]) -> dict[str, Any]:
     for key in ("identifiers", "alert_ids", "rules", "reasons", "suggested_actions", "action"):
         row[key] = orjson.dumps(record[key]).decode()
     for key in ("opened_at", "changed_at", "claimed_at", "first_claimed_at", "first_attempt_at", "snoozed_until",
-                "closed_at", "detected_at"):
+                "closed_at", "eligible_at", "detected_at"):
+        row[key] = datetime.fromisoformat(row[key]) if row[key] else None
+    return row
+
+
+def dispatch_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.outreach.dispatch record (JSON) as a cx.outreach_dispatch row."""
+    row = dict(record)
+    for key in ("at", "listed_at"):
         row[key] = datetime.fromisoformat(row[key]) if row[key] else None
     return row
 
@@ -200,18 +208,19 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     async def sink_identity_links() -> None:
         await links.run(store_links)
 
-    @app.agent(topics.alerts, name="sink-alerts", concurrency=1)
-    async def sink_alerts(stream):
-        async for batch in batches(stream, size, within):
-            rows = [alert_row(orjson.loads(e.message.value)) for e in batch]
-            await store.store("cx.alerts", rows, batch_token("cx.alerts", [f"{r['alert_id']}\x1f{r['version']}" for r in rows]))
+    def json_records(topic, name: str, table: str, to_row: Callable[[dict], dict], key: Callable[[dict], str]) -> None:
+        """A public JSON topic stored row by row, each batch under a token of its rows' keys."""
+        async def sink(stream):
+            async for batch in batches(stream, size, within):
+                rows = [to_row(orjson.loads(e.message.value)) for e in batch]
+                await store.store(table, rows, batch_token(table, [key(r) for r in rows]))
+        app.agent(topic, name=name, concurrency=1)(sink)
 
-    @app.agent(topics.work_items, name="sink-work-items", concurrency=1)
-    async def sink_work_items(stream):
-        async for batch in batches(stream, size, within):
-            rows = [work_item_row(orjson.loads(e.message.value)) for e in batch]
-            await store.store("cx.work_items", rows, batch_token(
-                "cx.work_items", [f"{r['work_item_id']}\x1f{r['version']}" for r in rows]))
+    json_records(topics.alerts, "sink-alerts", "cx.alerts", alert_row, lambda r: f"{r['alert_id']}\x1f{r['version']}")
+    json_records(topics.work_items, "sink-work-items", "cx.work_items", work_item_row,
+                 lambda r: f"{r['work_item_id']}\x1f{r['version']}")
+    json_records(topics.dispatch, "sink-dispatch", "cx.outreach_dispatch", dispatch_row,
+                 lambda r: f"{r['work_item_id']}\x1f{r['status']}\x1f{r['at']}")
 
     @app.agent(topics.dead_letters, name="sink-dead-letters", concurrency=1)
     async def sink_dead_letters(stream):

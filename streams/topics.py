@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 def topic_names(settings: Settings) -> list[str]:
     k = settings.kafka
     return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
-            k.links_topic, k.resolved_topic, k.alerts_topic, k.work_items_topic, k.ticks_topic, k.undelivered_topic]
+            k.links_topic, k.resolved_topic, k.alerts_topic, k.work_items_topic, k.outreach_queue_topic,
+            k.dispatch_topic, k.ticks_topic, k.undelivered_topic]
 
 
 def committing_groups(settings: Settings) -> dict[str, list[str]]:
@@ -41,10 +42,12 @@ def committing_groups(settings: Settings) -> dict[str, list[str]]:
 
     k = settings.kafka
     return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic, k.alerts_topic,
-                       k.work_items_topic, k.dlq_topic, k.undelivered_topic],
+                       k.work_items_topic, k.outreach_queue_topic, k.dispatch_topic, k.dlq_topic,
+                       k.undelivered_topic],
             group_of(k.app_id, "ingest"): list(k.input_topics),
             group_of(k.app_id, "sink-events"): [k.resolved_topic],
-            group_of(k.app_id, "sink-identity-links"): [k.links_topic]}
+            group_of(k.app_id, "sink-identity-links"): [k.links_topic],
+            group_of(k.app_id, "outreach-route"): [k.work_items_topic]}
 
 
 def retention_ms(settings: Settings) -> dict[str, int]:
@@ -140,6 +143,8 @@ class PipelineTopics:
     resolved: Any
     alerts: Any
     work_items: Any
+    outreach_queue: Any  # work item versions keyed by team, for the dispatch stage
+    dispatch: Any
     detect_inputs: Any  # resolved events and clock ticks, one stream for the detection agent
     undelivered: Any
     dead_letters: Any   # both dead-letter topics, for the sink
@@ -155,7 +160,8 @@ class PipelineTopics:
         return cls(app=app, validated=raw(k.validated_topic),
                    accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic), identity=raw(k.identity_topic),
                    links=raw(k.links_topic), resolved=raw(k.resolved_topic), alerts=raw(k.alerts_topic),
-                   work_items=raw(k.work_items_topic),
+                   work_items=raw(k.work_items_topic), outreach_queue=raw(k.outreach_queue_topic),
+                   dispatch=raw(k.dispatch_topic),
                    detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),
                    dead_letters=raw(k.dlq_topic, k.undelivered_topic))
 

@@ -6,15 +6,20 @@ alerts up to each action or timer first, is what makes the item the same whether
 in one batch or a thousand: an action is applied only once the watermark has passed it (it
 waits in `state.actions` until then), and ties go to the action, then to the event key.
 A completion resolves the item's open alerts (resolution `outreach`, or `not_needed`).
+A new item is offered to its team only when the customer's contact policy allows (else it is
+held until then, a timer like the others); the offer times live in the customer's state.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from streams.detect import work_items
 from streams.detect.lifecycle import Change, next_due, reconcile, resolve
 from streams.detect.rules import Finding
 from streams.detect.rules_config import RuleSet
 from streams.detect.state import CustomerState
+from streams.outreach import contact_policy
 
 INF = float("inf")
 
@@ -32,7 +37,11 @@ def advance(state: CustomerState, rules: RuleSet, watermark: float,
         changes.extend(done)
         for change in done:
             before[change.alert.rule] = change.alert
-            record(work_items.sync(state.work, state.customer, before.values(), change.at))
+            item = work_items.sync(state.work, state.customer, before.values(), change.at)
+            if item is not None and item is not state.work and item.version == 1:  # a new item
+                team = rules.outreach.team_of_rule.get(item.alerts[0].rule, rules.outreach.default_team)
+                item = offer(state, rules, msgspec.structs.replace(item, assigned_team=team), change.at)
+            record(item)
 
     def record(item: work_items.WorkItem | None) -> None:
         if item is not None and item is not state.work:
@@ -50,9 +59,24 @@ def advance(state: CustomerState, rules: RuleSet, watermark: float,
         if action_at <= timer_at:
             _apply(state, state.actions.pop(0), changes, record)
         elif state.work is not None and work_items.due(state.work, expire) == at:
-            record(work_items.fire(state.work, at))
+            held = state.work.state == work_items.HELD
+            record(offer(state, rules, state.work, at) if held else work_items.fire(state.work, at))
     to(watermark)
     return changes, items
+
+
+def offer(state: CustomerState, rules: RuleSet, item: work_items.WorkItem, at: float) -> work_items.WorkItem:
+    """The item offered at `at` if the customer's contact policy allows it (the offer recorded), else held.
+
+    Do-not-contact customers' items are never offered (`outreach` false on the record), so they count no offer."""
+    if state.do_not_contact:
+        return work_items.gate(item, at, at, "")
+    policy = rules.outreach.contact
+    tz = contact_policy.timezone_of(state.timezone, state.identifiers, policy.default_timezone)
+    when, reason = contact_policy.next_allowed(policy, state.offers, tz, at)
+    if when <= at:
+        state.offers = contact_policy.remember(state.offers, at)
+    return work_items.gate(item, at, when, reason)
 
 
 def _apply(state: CustomerState, action: work_items.Action, changes: list[Change], record) -> None:

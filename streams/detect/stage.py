@@ -65,6 +65,7 @@ def work_item_record(state: CustomerState, item: WorkItem, now: float) -> dict:
         "work_item_id": item.item_id, "version": item.version, "state": item.state, "customer_id": state.customer,
         "identifiers": {} if state.do_not_contact else dict(state.identifiers), "do_not_contact": state.do_not_contact,
         "outreach": not state.do_not_contact, "priority": item.priority, "escalated": item.escalated,
+        "assigned_team": item.assigned_team, "held_reason": item.held_reason, "eligible_at": at(item.eligible_at),
         "alert_ids": [a.alert_id for a in item.alerts], "rules": [a.rule for a in item.alerts],
         "reasons": [a.reason for a in item.alerts],
         "suggested_actions": list(dict.fromkeys(a.suggested_action for a in item.alerts if a.suggested_action)),

@@ -94,6 +94,8 @@ class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
     partition: int = 0                 # of the detection table: where its timers belong after recovery
     identifiers: dict[str, str] = msgspec.field(default_factory=dict)
     do_not_contact: bool = False
+    timezone: str = ""                 # profile attribute `timezone` (IANA), for the contact policy's quiet hours
+    offers: list[float] = msgspec.field(default_factory=list)        # times its work items were offered, last week
     value: float = 0.0
     contacts: dict[str, Contact] = msgspec.field(default_factory=dict)
     steps: dict[str, Step] = msgspec.field(default_factory=dict)
@@ -135,6 +137,8 @@ def apply(state: CustomerState, ev: CxEvent) -> bool:
     attrs = ev.attributes
     if "do_not_contact" in attrs:
         state.do_not_contact = bool(attrs["do_not_contact"])
+    if isinstance(attrs.get("timezone"), str):
+        state.timezone = attrs["timezone"]
     if isinstance(attrs.get("customer_value"), (int, float)):
         state.value = float(attrs["customer_value"])
     kind = ev.type

@@ -4,11 +4,12 @@ So that no two agents call the same customer for two rules, the team works items
 customer's item opens with their first open alert and gathers every alert that opens while it is
 open (the highest priority leads; suggested actions in priority order). Lifecycle, in event time:
 
+    held (the contact policy's reason, until when) -> open       offered once the policy allows it
     open -> claimed (holder, since) -> attempted ... -> closed (completed by outreach)
     claimed -> open     released by the holder, or the claim expired (no attempt within
                         `claim_expire_seconds`; the item is escalated)
     open|claimed -> snoozed until a time -> open
-    open|snoozed -> closed (self_resolved) when every alert resolved before anyone held it
+    held|open|snoozed -> closed (self_resolved) when every alert resolved before anyone held it
 
 A claim while another agent holds the item is refused and says who holds it; every action gets a
 verdict on the item (a new version), which is how `cxpulse alerts claim` learns its outcome.
@@ -26,7 +27,7 @@ import msgspec
 
 from streams.times import rfc3339_at
 
-OPEN, CLAIMED, SNOOZED, CLOSED = "open", "claimed", "snoozed", "closed"
+HELD, OPEN, CLAIMED, SNOOZED, CLOSED = "held", "open", "claimed", "snoozed", "closed"
 SELF_RESOLVED = "self_resolved"
 KEEP_IDS = 64  # alert ids remembered per item (actions may name any of them)
 
@@ -72,6 +73,9 @@ class WorkItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     alerts: list[ItemAlert] = msgspec.field(default_factory=list)   # open ones, highest priority first
     alert_ids: list[str] = msgspec.field(default_factory=list)       # every alert the item has held
     escalated: bool = False
+    assigned_team: str = ""      # the team whose list it is offered on (its first leading rule's)
+    held_reason: str = ""        # state held: the contact policy's reason (streams.outreach.contact_policy)
+    eligible_at: float | None = None  # state held: when the policy allows the offer
     holder: str = ""
     team: str = ""
     channel: str = ""
@@ -119,9 +123,9 @@ def sync(item: WorkItem | None, customer: str, alerts: Iterable, at: float) -> W
     ids = item.alert_ids + [a.alert_id for a in live if a.alert_id not in item.alert_ids]
     changed = _bump(item, at, alerts=live, alert_ids=ids[-KEEP_IDS:],
                     escalated=item.escalated or any(a.state == "escalated" for a in live))
-    if not live and item.state in (OPEN, SNOOZED):
+    if not live and item.state in (HELD, OPEN, SNOOZED):
         changed = msgspec.structs.replace(changed, state=CLOSED, closed_at=at, resolution=SELF_RESOLVED,
-                                          snoozed_until=None)
+                                          snoozed_until=None, eligible_at=None)
     return changed
 
 
@@ -143,6 +147,8 @@ def act(item: WorkItem, action: Action) -> WorkItem:
 
     if item.state == CLOSED:
         return refuse(item, action, f"closed ({item.resolution})")
+    if item.state == HELD:
+        return refuse(item, action, f"held by the contact policy ({item.held_reason}) until {_iso(item.eligible_at)}")
     held_by_other = item.state == CLAIMED and item.holder != action.agent
     if held_by_other and action.kind != "released":
         return refuse(item, action, f"held by {item.holder} ({item.team}) since {_iso(item.claimed_at)}")
@@ -179,7 +185,20 @@ def due(item: WorkItem | None, claim_expire_seconds: float) -> float | None:
         return item.claimed_at + claim_expire_seconds
     if item.state == SNOOZED:
         return item.snoozed_until
+    if item.state == HELD:
+        return item.eligible_at
     return None
+
+
+def gate(item: WorkItem, at: float, eligible_at: float, reason: str) -> WorkItem:
+    """The item the contact policy decided on at `at`: offered (open) if eligible now, else held until then.
+
+    A brand-new item (version 1) is decided before anyone saw it: it starts in the decided state."""
+    changes = dict(state=OPEN, held_reason="", eligible_at=None) if eligible_at <= at else \
+        dict(state=HELD, held_reason=reason, eligible_at=eligible_at)
+    if item.version == 1 and item.changed_at == at and item.state == OPEN:
+        return msgspec.structs.replace(item, **changes)
+    return _bump(item, at, verdict=None, **changes)
 
 
 def fire(item: WorkItem, at: float) -> WorkItem:

@@ -68,6 +68,8 @@ class Pipeline:
             "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.t{suffix}",
             "CXPULSE_KAFKA_ALERTS_TOPIC": f"cx.alerts.t{suffix}",
             "CXPULSE_KAFKA_WORK_ITEMS_TOPIC": f"cx.work_items.t{suffix}",
+            "CXPULSE_KAFKA_OUTREACH_QUEUE_TOPIC": f"cx.outreach.queue.t{suffix}",
+            "CXPULSE_KAFKA_DISPATCH_TOPIC": f"cx.outreach.dispatch.t{suffix}",
             "CXPULSE_KAFKA_TICKS_TOPIC": f"cx.detect.ticks.t{suffix}",
             "CXPULSE_KAFKA_UNDELIVERED_TOPIC": f"cx.alerts.undelivered.t{suffix}",
             "CXPULSE_KAFKA_APP_ID": f"cxpulse-t{suffix}",

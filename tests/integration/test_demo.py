@@ -46,6 +46,8 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
                 "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.{run}",
                 "CXPULSE_KAFKA_ALERTS_TOPIC": f"cx.alerts.{run}", "CXPULSE_KAFKA_TICKS_TOPIC": f"cx.detect.ticks.{run}",
                 "CXPULSE_KAFKA_WORK_ITEMS_TOPIC": f"cx.work_items.{run}",
+                "CXPULSE_KAFKA_OUTREACH_QUEUE_TOPIC": f"cx.outreach.queue.{run}",
+                "CXPULSE_KAFKA_DISPATCH_TOPIC": f"cx.outreach.dispatch.{run}",
                 "CXPULSE_KAFKA_UNDELIVERED_TOPIC": f"cx.alerts.undelivered.{run}"}
     if stop == "duration":
         done = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--duration", "25", "--rate", "300"],
