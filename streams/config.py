@@ -325,6 +325,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     privacy: PrivacySettings = msgspec.field(default_factory=PrivacySettings)
 
     def __post_init__(self) -> None:
+        if self.log_identifiers and self.privacy.pseudonymize:
+            raise ValueError("log_identifiers = true would log the raw identifiers privacy.pseudonymize keeps out "
+                             "of every store: keep one")
         for key, days in self.retention.event_time_keys().items():
             if days and days * 86400 <= self.ingest.max_age_seconds:
                 raise ValueError(f"retention.{key} ({days} days) must exceed ingest.max_age_seconds "

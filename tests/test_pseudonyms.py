@@ -129,6 +129,9 @@ def test_pseudonymized_mode_needs_a_key_named_in_the_error(tmp_path):
     settings = load_settings(environ={"CXPULSE_PRIVACY_PSEUDONYMIZE": "1", "CXPULSE_PRIVACY_KEY_FILE": str(secret)})
     assert from_settings(settings).key == b"a key of thirty-two characters!!"
     assert from_settings(Settings()) is None  # clear mode by default
+    with pytest.raises(ConfigError, match="log_identifiers"):
+        load_settings(environ={"CXPULSE_PRIVACY_PSEUDONYMIZE": "1", "CXPULSE_PRIVACY_KEY_FILE": str(secret),
+                               "CXPULSE_LOG_IDENTIFIERS": "true"})
 
 
 def test_a_pseudonymized_dead_letter_shows_no_identifier_but_keeps_the_payload():
