@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.config import ConfigError, Settings, load_settings
+from streams.detect.state import CustomerState, apply
 from streams.identity import guards_of
 from streams.normalize import identifiers
 from streams.pseudonyms import HIDDEN, Pseudonymizer, from_settings, mask, pseudonymize
@@ -105,6 +106,15 @@ def test_an_event_leaves_ingest_with_pseudonyms_masks_and_masked_issues():
     assert ev.identifier_masks["email"] == f"j{HIDDEN}@e{HIDDEN}.com"
     assert "jane.doe" not in repr(ev) and "555" not in repr(ev.identifier_issues)
     assert ev.customer_key == "account_id:test"  # priorities still read the clear kind
+
+
+def test_alerts_and_work_items_show_the_masks_not_the_pseudonyms():
+    p = Pseudonymizer(KEY, guards_of(Settings()))
+    hidden, clear = CustomerState(customer="c_1"), CustomerState(customer="c_2")
+    apply(hidden, p.event(_event({"phone": "+12025550142", "email": "jane.doe@example.com"})))
+    apply(clear, _event({"phone": "+12025550142"}))
+    assert hidden.identifiers == {"phone": f"+1 {HIDDEN} {HIDDEN} 0142", "email": f"j{HIDDEN}@e{HIDDEN}.com"}
+    assert clear.identifiers == {"phone": "+12025550142"}
 
 
 def test_timeline_hashes_what_it_is_given_as_ingest_does():

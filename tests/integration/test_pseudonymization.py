@@ -16,6 +16,7 @@ import pytest
 from streams.config import Settings
 from streams.identity import guards_of
 from streams.normalize import Refusal, identifiers
+from streams.pseudonyms import HIDDEN
 from streams.simulator import generate
 from tests.integration.pipeline import Pipeline
 
@@ -127,6 +128,14 @@ def test_pseudonymized_mode_stores_no_raw_identifier_and_gives_the_same_customer
             events = timeline_events(clear, identifier)
             assert events and timeline_events(hidden, identifier) == events, identifier
         print(f"timeline: {len(asked)} identifiers as sent, the same events in both modes")
+
+        # What people see instead: masks, on the unusable identifiers of events and on alerts and work items.
+        issues = [r["v"] for r in hidden.query("SELECT arrayJoin(identifier_issue_values) AS v FROM cx.events")]
+        shown = [v for table in ("cx.alerts", "cx.work_items") for r in hidden.query(
+            f"SELECT identifiers FROM {table} WHERE identifiers NOT IN ('', '{{}}')")
+            for v in json.loads(r["identifiers"]).values()]
+        print(f"masks: {len(issues)} identifier issue values, {len(shown)} alert and work item identifiers")
+        assert issues and all(HIDDEN in v for v in issues + shown)
 
         # No raw identifier in any cx table nor in the log; the same search finds them in clear mode.
         values = raw_values(emissions)
