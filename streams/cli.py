@@ -156,7 +156,7 @@ def timeline_cmd(
     limit: int = typer.Option(10_000, "--limit", help="at most this many events"),
 ) -> None:
     """Print one customer's stitched timeline across channels (exit 1 when nobody has the identifier)."""
-    from streams import timeline
+    from streams import pseudonyms, timeline
     from streams.output import write_result
 
     if fmt not in ("table", "json"):
@@ -164,7 +164,8 @@ def timeline_cmd(
     settings = settings_of(ctx)
 
     def run(warehouse):
-        customer = timeline.find_customer(warehouse, identifier, settings.ingest.default_phone_region)
+        customer = timeline.find_customer(warehouse, identifier, settings.ingest.default_phone_region,
+                                          pseudonyms.from_settings(settings))
         return customer, (timeline.timeline(warehouse, customer, limit) if customer else None)
 
     customer, result = _with_warehouse(ctx, run)

@@ -297,6 +297,21 @@ class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
     floor_kpis_seconds: Seconds = 0.0  # > 0: the worker exposes the live floor's headline KPIs (streams/floor_kpis.py)
 
 
+class PrivacySettings(msgspec.Struct, forbid_unknown_fields=True):
+    """docs/pseudonymization.md: identifiers stored as keyed hashes, masks for people."""
+
+    pseudonymize: bool = False
+    # HMAC-SHA256 key of the pseudonyms: CXPULSE_PRIVACY_KEY or a file (key_file), never the config file.
+    # Changing it gives every identifier a new pseudonym: existing customers are not found again.
+    key: str = ""
+    key_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.pseudonymize and len(self.key) < 16:
+            raise ValueError("privacy.pseudonymize needs a key of at least 16 characters: set CXPULSE_PRIVACY_KEY "
+                             "or CXPULSE_PRIVACY_KEY_FILE" + (" (the one given is too short)" if self.key else ""))
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = ".cxpulse"
     log_level: LogLevel = "info"
@@ -314,8 +329,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    privacy: PrivacySettings = msgspec.field(default_factory=PrivacySettings)
 
     def __post_init__(self) -> None:
+        if self.log_identifiers and self.privacy.pseudonymize:
+            raise ValueError("log_identifiers = true would log the raw identifiers privacy.pseudonymize keeps out "
+                             "of every store: keep one")
         for key, days in self.retention.event_time_keys().items():
             if days and days * 86400 <= self.ingest.max_age_seconds:
                 raise ValueError(f"retention.{key} ({days} days) must exceed ingest.max_age_seconds "
@@ -393,7 +412,7 @@ def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
 # (section, key) of every secret: set from CXPULSE_<SECTION>_<KEY> or read from the file named by
 # <key>_file (CXPULSE_<SECTION>_<KEY>_FILE), never from the config file.
 SECRETS = (("kafka", "sasl_password"), ("kafka", "ssl_key_password"), ("clickhouse", "password"),
-           ("webhook", "secret"))
+           ("webhook", "secret"), ("privacy", "key"))
 
 
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Records in: raw Kafka messages on the input topics (structured or binary mode), 
 by a consumer group of its own (streams.batch_source: one message per event is too many for Faust).
 Records out: `Validated` on the validated topic (in envelopes), routed by source+id so the dedup
 stage sees every copy of an event on one partition; anything refused goes to the DLQ untouched.
+In pseudonymized mode the identifiers are hashed here, before anything is stored (streams.pseudonyms).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from streams import cloudevents, contract, metrics
+from streams import cloudevents, contract, metrics, pseudonyms
 from streams.batch_source import BatchSource
 from streams.config import IngestSettings
 from streams.normalize import normalize
@@ -36,6 +37,7 @@ def register(app, settings, topics) -> BatchSource:
     ingest_settings = settings.ingest
     validated = topics.name(topics.validated)
     consumed = metrics.CONSUMED.labels(stage="ingest")
+    pseudonymizer = pseudonyms.from_settings(settings)
     source = BatchSource(app, settings, "ingest", list(settings.kafka.input_topics), ingest_settings.batch_size,
                          within=ingest_settings.batch_seconds)
 
@@ -56,6 +58,8 @@ def register(app, settings, topics) -> BatchSource:
                 except Rejected as rejected:
                     await topics.dead_letter(raw, rejected, stage="ingest", origin=origin)
                     continue
+                if pseudonymizer:
+                    record, raw = pseudonymizer.event(record), pseudonymizer.raw(raw)
                 out.add(validated, record.dedup_key.encode(), encode(Validated(event=record, raw=raw)))
         await topics.send_envelopes(out)
 

@@ -52,6 +52,8 @@ class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     mode: str = "structured"  # CloudEvents Kafka binding mode it arrived in
     resolved_customer: str = ""  # canonical customer id (c_...), set by the identity stage
     identifier_issues: list[IdentifierIssue] = msgspec.field(default_factory=list)  # not in `customer`
+    # kind -> masked display form (streams.pseudonyms.mask); set only in pseudonymized mode
+    identifier_masks: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def customer_key(self) -> str:

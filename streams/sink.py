@@ -26,6 +26,7 @@ from streams.deadletter import read_detail
 from streams.envelopes import unpack
 from streams.faust_batches import batches
 from streams.records import IDENTIFIER_PRIORITY, CxEvent, decode_event
+from streams.redact import redact
 from streams.warehouse import Warehouse, WarehouseError
 
 log = logging.getLogger(__name__)
@@ -54,19 +55,22 @@ def event_row(ev: CxEvent, partition: int, offset: int) -> dict[str, Any]:
 
 
 def dead_letter_row(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
-                    partition: int, offset: int) -> dict[str, Any]:
+                    partition: int, offset: int, pseudonymized: bool = False) -> dict[str, Any]:
+    """The cx.dead_letters row; pseudonymized, its readable columns (detail, preview) lose identifiers
+    as logs do: the payload kept for replay is the one place raw values live (docs/pseudonymization.md)."""
     detail = read_detail(headers)
     value = value or b""
+    readable = redact if pseudonymized else str
     return {
         "published_at": _ts(detail.get("published_at", 0.0)),
         "rejected_at": _ts(detail.get("rejected_at", 0.0)),
-        "reason": detail.get("reason", "unknown"), "detail": detail.get("detail", ""),
+        "reason": detail.get("reason", "unknown"), "detail": readable(detail.get("detail", "")),
         "path": detail.get("path", ""), "stage": detail.get("stage", ""),
         "origin": detail.get("origin", f"?:{partition}:{offset}"),
         "source": detail.get("source", ""), "event_id": detail.get("id", ""),
         "message_key": base64.b64encode(key or b"").decode(),
         "payload_base64": base64.b64encode(value).decode(), "payload_size": len(value),
-        "payload_preview": value[:512].decode("utf-8", "replace"),
+        "payload_preview": readable(value[:512].decode("utf-8", "replace")),
         "headers": orjson.dumps([[n, base64.b64encode(v or b"").decode()] for n, v in headers]).decode(),
         "kafka_partition": partition, "kafka_offset": offset,
     }
@@ -222,11 +226,13 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     json_records(topics.dispatch, "sink-dispatch", "cx.outreach_dispatch", dispatch_row,
                  lambda r: f"{r['work_item_id']}\x1f{r['status']}\x1f{r['at']}")
 
+    pseudonymized = settings.privacy.pseudonymize
+
     @app.agent(topics.dead_letters, name="sink-dead-letters", concurrency=1)
     async def sink_dead_letters(stream):
         async for batch in batches(stream, size, within):
             rows = [dead_letter_row(e.message.key, e.message.value, list(e.message.headers or []),
-                                    e.message.partition, e.message.offset) for e in batch]
+                                    e.message.partition, e.message.offset, pseudonymized) for e in batch]
             await store.store("cx.dead_letters", rows, batch_token("cx.dead_letters", [f"{r['origin']}/{r['reason']}" for r in rows]))
 
     return [resolved, links]

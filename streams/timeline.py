@@ -2,7 +2,7 @@
 
 The identifier may be any of the customer's: an email, a phone number in any common format,
 kind:value (account_id:A-1, visitor_id:v-9, social:x:@handle), or a customer id (c_...).
-It is normalized as ingest normalizes it, looked up in cx.identity_map, and the customer's
+It is normalized as ingest normalizes it (and hashed, in pseudonymized mode), looked up in cx.identity_map, and the customer's
 events come from the cx.timeline view (sequence, journeys and channel switches computed there).
 """
 
@@ -15,6 +15,7 @@ import orjson
 
 from streams.identity_graph import PRIORITY
 from streams.normalize import identifiers
+from streams.pseudonyms import Pseudonymizer
 from streams.warehouse import Result, Warehouse, sql_string
 
 _KIND = re.compile(r"^(%s):(.+)$" % "|".join(PRIORITY))
@@ -24,8 +25,8 @@ COLUMNS = ("customer_seq", "event_time", "journey", "channel", "channel_switch",
            "customer_when_processed", "identifier_issue_kinds", "identifier_issue_reasons", "identifier_issue_values")
 
 
-def candidates(text: str, region: str) -> list[str]:
-    """The kind:value identifiers `text` may stand for, normalized like ingest does."""
+def candidates(text: str, region: str, pseudonymizer: Pseudonymizer | None = None) -> list[str]:
+    """The kind:value identifiers `text` may stand for, normalized (and pseudonymized) like ingest does."""
     text = text.strip()
     match = _KIND.match(text)
     if match:
@@ -37,17 +38,20 @@ def candidates(text: str, region: str) -> list[str]:
     else:
         kinds, raw = ["customer_id", "account_id", "visitor_id", "device_id", "social"], text
     usable, _ = identifiers({kind: raw for kind in kinds}, region, [])
+    if pseudonymizer:
+        return [pseudonymizer.identifier(kind, value) for kind, value in usable.items()]
     return [f"{kind}:{value}" for kind, value in usable.items()]
 
 
-def find_customer(warehouse: Warehouse, text: str, region: str) -> str | None:
+def find_customer(warehouse: Warehouse, text: str, region: str,
+                  pseudonymizer: Pseudonymizer | None = None) -> str | None:
     """Today's customer id for an identifier or customer id, or None when nobody has it."""
     if re.fullmatch(r"c_[0-9a-f]{16}", text.strip()):
         wanted = text.strip()
         found = warehouse.query(f"SELECT customer_id FROM cx.identity_map WHERE node_id = {sql_string(wanted)} "
                                 "AND status != 'blocked' LIMIT 1")
         return found.rows[0][0] if found.rows else wanted
-    ids = candidates(text, region)
+    ids = candidates(text, region, pseudonymizer)
     if not ids:
         return None
     found = warehouse.query("SELECT customer_id FROM cx.identity_map WHERE status != 'blocked' AND identifier IN ("

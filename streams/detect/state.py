@@ -92,6 +92,7 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
 class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
     customer: str
     partition: int = 0                 # of the detection table: where its timers belong after recovery
+    # kind -> value shown on alerts and work items: the masked form in pseudonymized mode
     identifiers: dict[str, str] = msgspec.field(default_factory=dict)
     do_not_contact: bool = False
     timezone: str = ""                 # profile attribute `timezone` (IANA), for the contact policy's quiet hours
@@ -133,7 +134,7 @@ def apply(state: CustomerState, ev: CxEvent) -> bool:
     state.seen.append(key)
     del state.seen[:-256]
     t = _ts(ev.time)
-    state.identifiers.update(ev.customer)
+    state.identifiers.update(ev.identifier_masks or ev.customer)
     attrs = ev.attributes
     if "do_not_contact" in attrs:
         state.do_not_contact = bool(attrs["do_not_contact"])
