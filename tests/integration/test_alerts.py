@@ -151,6 +151,8 @@ WANT = {k: sorted(v, key=lambda x: (x[2], x[0])) for k, v in EXPECTED.items()}
 N_CHANGES = sum(len(v) for v in EXPECTED.values())
 
 
+@pytest.mark.same_on_any_broker(reason="rule thresholds, escalation and resolution are the detect stage's logic; "
+                                       "one worker, no restart")
 def test_every_rule_fires_at_its_threshold_escalates_and_resolves_when_served(kafka_bootstrap, tmp_path):
     pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
     base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0)
@@ -244,6 +246,8 @@ def test_a_busy_partition_fires_due_alerts_without_waiting_for_a_tick(kafka_boot
         pipeline.close()
 
 
+@pytest.mark.same_on_any_broker(reason="webhook retries and signatures are the delivery loop's; "
+                                       "one worker, no restart")
 def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstrap, tmp_path):
     from streams.delivery import verify
 
@@ -272,6 +276,8 @@ def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstr
         receiver.close()
 
 
+@pytest.mark.same_on_any_broker(reason="giving up after max attempts is the delivery loop's; "
+                                       "one worker, no restart")
 def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(kafka_bootstrap, tmp_path):
     receiver = Receiver(lambda call, since_first: 500)
     pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)
@@ -294,6 +300,8 @@ def test_a_webhook_that_keeps_failing_sends_the_alert_to_the_undelivered_topic(k
         receiver.close()
 
 
+@pytest.mark.same_on_any_broker(reason="the event clock makes alerts independent of replay speed; "
+                                       "one worker per speed, no restart")
 def test_replays_at_1x_10x_and_1000x_raise_the_same_alerts(kafka_bootstrap, tmp_path):
     """The recorded scenario, 20 times compressed (20 s of event time), with thresholds to match."""
     scale = 20.0

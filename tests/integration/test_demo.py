@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration,
+              pytest.mark.same_on_any_broker(reason="the README's demo starts its own embedded broker; "
+                                                    "the pipeline on Apache Kafka is the other tests'")]
 
 
 def _processes_using(marker: str) -> list[int]:

@@ -51,6 +51,8 @@ def bearer(headers: dict[str, str] | None = None) -> dict[str, str]:
     return {**(headers or {}), "Authorization": f"Bearer {TOKEN}"}
 
 
+@pytest.mark.same_on_any_broker(reason="the gateway's HTTP bindings; "
+                                       "the broker outage test covers its producer on both brokers")
 def test_the_cloudevents_sdk_posts_structured_binary_and_batched_events_each_stored_once(pipeline, tmp_path):
     pipeline.start_worker()
     url = pipeline.start_gateway(gateway_config(tmp_path / "gateway.toml"))
@@ -84,6 +86,7 @@ def test_the_cloudevents_sdk_posts_structured_binary_and_batched_events_each_sto
           f"{len(stored)} events stored once, the repeat dead-lettered as {dead[0]['reason']}")
 
 
+@pytest.mark.same_on_any_broker(reason='answered before anything is published')
 def test_credentials_limits_and_reasons_are_answered_before_anything_is_published(kafka_bootstrap, tmp_path):
     pipeline = Pipeline(kafka_bootstrap, tmp_path)
     try:

@@ -16,7 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.warehouse.queries import WAITING
 from tests.integration.pipeline import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration,
+              pytest.mark.same_on_any_broker(reason="phone and email refusals are the normalizer's and the "
+                                                    "identity graph's; one worker, no restart")]
 
 
 def _event(id_: str, type_: str, contact: str, customer: dict, *, channel: str = "voice", ago: float = 0.0) -> dict:

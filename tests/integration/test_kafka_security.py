@@ -10,7 +10,6 @@ does not get in.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,9 @@ from streams.connections import kafka_client_config
 from streams.embedded_broker import free_port
 from tests.integration.pipeline import Pipeline
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration,
+              pytest.mark.same_on_any_broker(reason="starts an Apache Kafka broker of its own with a SCRAM "
+                                                    "listener, in every pass")]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "apache-kafka"
 USER, PASSWORD = "cxpulse-worker", "scram-pa55"
@@ -34,8 +35,6 @@ USER, PASSWORD = "cxpulse-worker", "scram-pa55"
 @pytest.fixture(scope="module")
 def scram_broker(tmp_path_factory):
     """(plaintext bootstrap, SASL bootstrap) of an Apache Kafka broker with a SCRAM user."""
-    if os.environ.get("CXPULSE_KAFKA_BOOTSTRAP"):
-        pytest.skip("starts its own Apache Kafka broker; it ran in the embedded-broker pass")
     if not shutil.which("java") or not shutil.which("mvn"):
         pytest.skip("needs Java 17+ and Maven for scripts/apache-kafka")
     directory = tmp_path_factory.mktemp("apache-kafka-sasl")

@@ -193,6 +193,8 @@ def fill(path: Path) -> Path:
     return ballast
 
 
+@pytest.mark.same_on_any_broker(reason="the outage is the disk under chDB and RocksDB; "
+                                       "the broker outage test runs on both brokers")
 @pytest.mark.parametrize("full", ["chdb", "."], ids=["warehouse disk", "whole data disk"])
 def test_a_warehouse_unavailable_for_60_seconds_pauses_consumption_and_loses_nothing(kafka_bootstrap, tmp_path, full):
     """The disk under chDB fills up: writes fail and are retried with backoff, the sink stops consuming

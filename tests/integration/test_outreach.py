@@ -104,6 +104,8 @@ def test_every_transition_on_a_real_broker_and_one_winner_of_two_simultaneous_cl
         pipeline.close()
 
 
+@pytest.mark.same_on_any_broker(reason="the event clock makes work items independent of replay speed; "
+                                       "the transitions test runs on both brokers")
 def test_replays_at_1x_and_1000x_give_the_same_work_items(kafka_bootstrap, tmp_path):
     """Alerts and every action, 20 times compressed, replayed from one file at two speeds."""
     scale = 20.0

@@ -37,7 +37,9 @@ from tests.integration.webhooks import Receiver, fail_first
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("prometheus") is None,
-                                 reason="prometheus binary missing: apt-get install prometheus (.ci/run does)")]
+                                 reason="prometheus binary missing: apt-get install prometheus (.ci/run does)"),
+              pytest.mark.same_on_any_broker(reason="the boards' PromQL against the worker's metrics; the broker "
+                                                    "only carries the events")]
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 # What Grafana substitutes: $__rate_interval is at least 4 scrape intervals of the datasource

@@ -16,6 +16,8 @@ from streams.simulator import generate
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.same_on_any_broker(reason="channels and reasons are the simulator's and the parser's; "
+                                       "one worker, no restart")
 def test_simulated_traffic_lands_by_channel_and_reason(pipeline):
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
     emissions = list(itertools.islice(generate(seed=3, start=start, rate=500, bad_fraction=0.05), 8_000))
