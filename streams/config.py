@@ -248,6 +248,12 @@ class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
     floor_kpis_seconds: Seconds = 0.0  # > 0: the worker exposes the live floor's headline KPIs (streams/floor_kpis.py)
 
 
+class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True):
+    # Share of simulated customers calling from a switchboard number they share with others (an
+    # office, a care home); the rest have a number of their own. `simulate`/`demo --shared-phone-fraction`.
+    shared_phone_fraction: Annotated[float, Meta(ge=0, le=1)] = 0.03
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = ".cxpulse"
     log_level: LogLevel = "info"
@@ -265,6 +271,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    simulator: SimulatorSettings = msgspec.field(default_factory=SimulatorSettings)
 
     @property
     def bootstrap(self) -> str:

@@ -19,15 +19,20 @@ from streams.detect.rules import RULES
 CHANNELS = ("voice", "chat", "email", "sms", "whatsapp", "social", "web", "app", "self_service", "survey")
 # [outreach]: a claim with no attempt for this long expires (the item goes back to the list, escalated)
 OUTREACH_DEFAULTS = {"claim_expire_seconds": 900.0}
-PACKAGED = Path(__file__).resolve().parents[2] / "config" / "rules.toml"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def packaged(name: str) -> Path:
+    """A rules file shipped with cxpulse: config/NAME in a checkout, streams/_config/NAME in the wheel."""
+    if (CONFIG_DIR / name).exists():
+        return CONFIG_DIR / name
+    from importlib.resources import files
+
+    return Path(str(files("streams") / "_config" / name))
 
 
 def default_path() -> Path:
-    if PACKAGED.exists():
-        return PACKAGED
-    from importlib.resources import files
-
-    return Path(str(files("streams") / "_config" / "rules.toml"))
+    return packaged("rules.toml")
 
 
 class RuleSet:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cache
 from typing import Iterator
+
+from streams.config import SimulatorSettings
 
 Step = tuple[float, str, dict]
 
@@ -42,13 +45,39 @@ class Customer:
         return {k: self.ids[k] for k in kinds if k in self.ids}
 
 
-def new_customer(rng: random.Random, n: int) -> Customer:
+SHARED_PHONE_FRACTION = SimulatorSettings().shared_phone_fraction  # customers calling from a switchboard
+SWITCHBOARDS = 4              # how many switchboard numbers those customers share
+
+
+@cache
+def _area_codes() -> tuple[int, ...]:
+    """US area codes whose 555-0100..0199 numbers phonenumbers accepts (valid, fictional): 381 of them."""
+    import phonenumbers
+
+    return tuple(a for a in range(201, 990) if phonenumbers.is_valid_number(n := phonenumbers.parse(f"+1{a}5550100"))
+                 and phonenumbers.region_code_for_number(n) == "US")
+
+
+def phone_of(n: int, switchboard: int | None = None) -> tuple[int, int]:
+    """(area code, last two digits) of customer n's own number, or of switchboard number k.
+
+    Switchboards take the first area codes' 555-0100; customers the rest, one number each,
+    repeating only after 37,000-odd customers (more than a demo's hour holds)."""
+    areas = _area_codes()
+    if switchboard is not None:
+        return areas[switchboard], 0
+    own = areas[SWITCHBOARDS:]
+    return own[(n // 100) % len(own)], n % 100
+
+
+def new_customer(rng: random.Random, n: int, shared_phone_fraction: float = SHARED_PHONE_FRACTION) -> Customer:
     first, last = rng.choice(FIRST), rng.choice(LAST)
+    shared = rng.random() < shared_phone_fraction
+    area, line = phone_of(n, rng.randrange(SWITCHBOARDS) if shared else None)
     ids = {
         "email": f"{first.title()}.{last.title()}{n}@{rng.choice(DOMAINS)}",
-        # 202/415/312 555-01xx are valid, fictional US numbers; written in a mix of formats
-        "phone": rng.choice(["+1 {a} 555 01{b:02d}", "({a}) 555-01{b:02d}", "+1{a}55501{b:02d}"]).format(
-            a=rng.choice([202, 415, 312, 646]), b=n % 100),
+        # 555-01xx numbers are valid and fictional; written in a mix of formats
+        "phone": rng.choice(["+1 {a} 555 01{b:02d}", "({a}) 555-01{b:02d}", "+1{a}55501{b:02d}"]).format(a=area, b=line),
         "visitor_id": f"v-{rng.getrandbits(48):012x}",
         "device_id": f"d-{rng.getrandbits(48):012x}",
         "account_id": f"acct-{100000 + n}",
