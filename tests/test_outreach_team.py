@@ -72,6 +72,6 @@ def test_the_demo_profile_lets_every_rule_fire_in_the_first_minute():
     for rule in RULES:
         p = demo.params(rule, "", "")
         if hasattr(p, "open_seconds"):
-            assert p.open_seconds <= 30 < production.params(rule, "", "").open_seconds, rule
+            assert p.open_seconds <= 60 < production.params(rule, "", "").open_seconds, rule
     assert demo.params("repeat_contact", "", "").contacts == 2 and demo.params("channel_hopping", "", "").channels == 2
     assert demo.calendar is None  # a demo at night alerts too
