@@ -111,9 +111,17 @@ def summarize(settings: Settings, since: float) -> DemoResult:
         rows = warehouse.query(f"SELECT reason, count() FROM cx.dead_letters FINAL WHERE rejected_at >= "
                                f"toDateTime64({since:.3f}, 3) GROUP BY reason ORDER BY reason").rows
         result.dead_by_reason = {r: int(n) for r, n in rows}
+        # The example: the busiest customer that is plainly one person. A switchboard number links its
+        # callers until it reaches its cap (identity.caps), and they have the most channels, so not
+        # a customer with two identifiers of one kind, nor one with events keyed by an identifier
+        # over its cap.
         rows = warehouse.query(
-            "SELECT count(), countIf(channels >= 2), argMax(customer, (channels, events)) FROM "
-            "(SELECT customer, uniqExact(channel) AS channels, count() AS events "
+            "SELECT count(), countIf(channels >= 2), argMaxIf(customer, (channels, events), "
+            "customer IN (SELECT customer_id FROM (SELECT customer_id, kind, count() AS n FROM cx.identity_map "
+            "WHERE status = 'linked' GROUP BY customer_id, kind) GROUP BY customer_id HAVING max(n) = 1) "
+            "AND NOT shared) FROM "
+            "(SELECT customer, uniqExact(channel) AS channels, count() AS events, max(customer_key IN "
+            "(SELECT identifier FROM cx.identity_map WHERE status != 'linked')) AS shared "
             f"FROM cx.events_resolved WHERE received_at >= toDateTime64({since:.3f}, 3) AND customer != '' "
             "GROUP BY customer)").rows
         if rows and rows[0][0]:

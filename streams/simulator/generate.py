@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -87,11 +88,12 @@ def generate(seed: int, start: dt.datetime, rate: float, bad_fraction: float = 0
 
     next_arrival = -warmup + rng.expovariate(arrivals_per_s)
     customers = 0
+    numbers = itertools.count()  # own phone numbers, in the order stories first use them
     while True:
         while not heap or next_arrival <= heap[0][0]:
             customers += 1
             story = rng.choices(stories, weights)[0]
-            schedule(next_arrival, story(rng, new_customer(rng, customers, shared_phone_fraction)))
+            schedule(next_arrival, story(rng, new_customer(rng, customers, shared_phone_fraction, numbers)))
             next_arrival += rng.expovariate(arrivals_per_s)
         clock, _, type_, data, steps = heapq.heappop(heap)
         schedule(clock, steps)

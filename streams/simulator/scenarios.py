@@ -6,10 +6,11 @@ cross-channel ones (checkout failure -> chat -> call -> login) are why cxpulse e
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from functools import cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 from streams.config import SimulatorSettings
 
@@ -40,8 +41,11 @@ RESOLUTIONS = ["resolved", "resolved", "resolved", "unresolved", "escalated", "f
 @dataclass
 class Customer:
     ids: dict[str, str]
+    phone: Callable[[], str] | None = None  # their number, given out when a story first uses it
 
     def some(self, *kinds: str) -> dict[str, str]:
+        if "phone" in kinds and "phone" not in self.ids and self.phone is not None:
+            self.ids["phone"] = self.phone()
         return {k: self.ids[k] for k in kinds if k in self.ids}
 
 
@@ -59,10 +63,10 @@ def _area_codes() -> tuple[int, ...]:
 
 
 def phone_of(n: int, switchboard: int | None = None) -> tuple[int, int]:
-    """(area code, last two digits) of customer n's own number, or of switchboard number k.
+    """(area code, last two digits) of own number n, or of switchboard number k.
 
-    Switchboards take the first area codes' 555-0100; customers the rest, one number each,
-    repeating only after 37,000-odd customers (more than a demo's hour holds)."""
+    Switchboards take the first area codes' 555-0100; customers the rest, 37,700 numbers, one
+    each (given out in the order stories first use a phone, see new_customer)."""
     areas = _area_codes()
     if switchboard is not None:
         return areas[switchboard], 0
@@ -70,14 +74,24 @@ def phone_of(n: int, switchboard: int | None = None) -> tuple[int, int]:
     return own[(n // 100) % len(own)], n % 100
 
 
-def new_customer(rng: random.Random, n: int, shared_phone_fraction: float = SHARED_PHONE_FRACTION) -> Customer:
+def new_customer(rng: random.Random, n: int, shared_phone_fraction: float = SHARED_PHONE_FRACTION,
+                 numbers: Iterator[int] | None = None) -> Customer:
+    """Customer n. numbers: the own-number sequence shared by a stream's customers. A number is
+    drawn from it only when a story first uses the phone: two thirds of customers never call or
+    text, and a demo's warm-up starts some 80,000 customers, so numbering them all would repeat
+    numbers within one run."""
     first, last = rng.choice(FIRST), rng.choice(LAST)
-    shared = rng.random() < shared_phone_fraction
-    area, line = phone_of(n, rng.randrange(SWITCHBOARDS) if shared else None)
+    switchboard = rng.randrange(SWITCHBOARDS) if rng.random() < shared_phone_fraction else None
+    # 555-01xx numbers are valid and fictional; written in a mix of formats
+    written = rng.choice(["+1 {a} 555 01{b:02d}", "({a}) 555-01{b:02d}", "+1{a}55501{b:02d}"])
+    numbers = numbers if numbers is not None else itertools.count(n)
+
+    def phone() -> str:
+        area, line = phone_of(0, switchboard) if switchboard is not None else phone_of(next(numbers))
+        return written.format(a=area, b=line)
+
     ids = {
         "email": f"{first.title()}.{last.title()}{n}@{rng.choice(DOMAINS)}",
-        # 555-01xx numbers are valid and fictional; written in a mix of formats
-        "phone": rng.choice(["+1 {a} 555 01{b:02d}", "({a}) 555-01{b:02d}", "+1{a}55501{b:02d}"]).format(a=area, b=line),
         "visitor_id": f"v-{rng.getrandbits(48):012x}",
         "device_id": f"d-{rng.getrandbits(48):012x}",
         "account_id": f"acct-{100000 + n}",
@@ -86,7 +100,7 @@ def new_customer(rng: random.Random, n: int, shared_phone_fraction: float = SHAR
         ids["customer_id"] = f"cust-{n}"
     if rng.random() < 0.3:
         ids["social"] = f"{rng.choice(['x', 'instagram', 'facebook'])}:@{first}{last}{n}"
-    return Customer(ids)
+    return Customer(ids, phone)
 
 
 def _contact(rng: random.Random, channel: str) -> dict:

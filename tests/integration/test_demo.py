@@ -88,6 +88,7 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
     assert len({json.loads(line)["channel"] for line in timeline.stdout.splitlines()}) >= 2
     if stop == "duration":
         _assert_the_outreach_loop_shows(done.stdout, env, tmp_path)
+        _assert_the_example_is_one_person(example[1], env, tmp_path)
 
 
 def _query(sql: str, env, cwd) -> list[dict]:
@@ -118,3 +119,21 @@ def _assert_the_outreach_loop_shows(summary: str, env, cwd) -> None:
     assert team_row and actions == int(team_row[1].replace(",", "")) > 0, summary
     holders = _query("SELECT DISTINCT holder, team FROM cx.work_items WHERE holder != ''", env, cwd)
     assert holders and all(h["holder"] in AGENTS and h["team"] == TEAM for h in holders), holders
+
+
+def _assert_the_example_is_one_person(identifier: str, env, cwd) -> None:
+    """The suggested customer is one simulated person (own phone), not callers glued by a switchboard."""
+    quoted = identifier.replace("'", "\\'")
+    rows = _query("SELECT identifier, status FROM cx.identity_map WHERE customer_id = "
+                  f"(SELECT customer_id FROM cx.identity_map WHERE identifier = '{quoted}')", env, cwd)
+    assert rows and all(r["status"] == "linked" for r in rows), rows
+    # the simulator numbers its customers: email Name.SurnameN@, cust-N, acct-(100000 + N)
+    people = set()
+    for r in rows:
+        if m := re.fullmatch(r"email:[a-z]+\.[a-z]+(\d+)@.*", r["identifier"]):
+            people.add(int(m[1]))
+        elif m := re.fullmatch(r"customer_id:cust-(\d+)", r["identifier"]):
+            people.add(int(m[1]))
+        elif m := re.fullmatch(r"account_id:acct-(\d+)", r["identifier"]):
+            people.add(int(m[1]) - 100000)
+    assert len(people) <= 1, rows
