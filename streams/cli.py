@@ -356,6 +356,15 @@ def schema_validate(
         raise typer.Exit(1)
 
 
+_SHARED_PHONES = typer.Option(None, "--shared-phone-fraction", min=0.0, max=1.0,
+                              help="share of customers calling from a switchboard number a few share "
+                                   "(default: simulator.shared_phone_fraction, 0.03)")
+
+
+def _shared_phones(settings: Settings, flag: Optional[float]) -> float:
+    return settings.simulator.shared_phone_fraction if flag is None else flag
+
+
 @app.command()
 def simulate(
     ctx: typer.Context,
@@ -367,6 +376,7 @@ def simulate(
     topic: Optional[str] = typer.Option(None, "--topic", help="default: the first input topic"),
     ahead: bool = typer.Option(False, "--ahead", help="generate every event before publishing (needs --duration), "
                                "so a load test measures the pipeline, not the generator"),
+    shared_phone_fraction: Optional[float] = _SHARED_PHONES,
 ) -> None:
     """Publish realistic traffic for all ten channels to Kafka (CloudEvents, structured and binary mode)."""
     from streams import metrics
@@ -376,13 +386,14 @@ def simulate(
     settings = settings_of(ctx)
     if not 0 <= bad_fraction <= 1 or rate <= 0:
         _fail("--rate must be > 0 and --bad-fraction within 0..1", 2)
+    shared = _shared_phones(settings, shared_phone_fraction)
     if ahead and duration is None:
         _fail("--ahead needs --duration", 2)
     metrics.serve(settings.metrics.host, settings.metrics.port, required=False)
     stats = publish(settings.bootstrap, topic or settings.kafka.input_topics[0], rate=rate, count=count,
                     duration=duration, seed=seed, bad_fraction=bad_fraction,
                     max_event_bytes=settings.ingest.max_event_bytes, producer_config=kafka_security_config(settings),
-                    ahead=ahead)
+                    ahead=ahead, shared_phone_fraction=shared)
     typer.echo(f"produced\t{stats.produced}\nvalid\t{stats.valid}")
 
 
@@ -394,18 +405,31 @@ def demo(
     seed: Optional[int] = typer.Option(None, "--seed", help="default: a new one per run (printed), so a rerun "
                                        "against a kept broker is not all duplicates"),
     bad_fraction: float = typer.Option(0.02, "--bad-fraction"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="the worker's rules file (default: detect.rules_file "
+                                         "if set, else the demo profile config/rules-demo.toml, short thresholds)"),
+    team: bool = typer.Option(True, "--team/--no-team", help="run the simulated outreach team"),
+    shared_phone_fraction: Optional[float] = _SHARED_PHONES,
 ) -> None:
-    """Run everything locally: embedded broker, worker, simulator and a live board; then a summary."""
+    """Run everything locally: embedded broker, worker, simulator, outreach team and a live board; then a summary."""
     import secrets
 
     from streams.demo import print_summary, run_demo
+    from streams.detect.rules_config import load_rules, packaged
 
+    settings = settings_of(ctx)
+    rules_file = str(Path(rules or settings.detect.rules_file or packaged("rules-demo.toml")).resolve())
+    try:
+        load_rules(rules_file)  # checked here: the worker would only say so in its log
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     if seed is None:
         seed = secrets.randbelow(2**31)
-    typer.echo(f"simulator seed {seed}", err=True)
+    typer.echo(f"simulator seed {seed}, rules {rules_file}", err=True)
 
     try:
-        result = run_demo(settings_of(ctx), duration=duration, rate=rate, seed=seed, bad_fraction=bad_fraction)
+        result = run_demo(settings, duration=duration, rate=rate, seed=seed, bad_fraction=bad_fraction,
+                          rules_file=rules_file, shared_phone_fraction=_shared_phones(settings, shared_phone_fraction),
+                          team=team)
     except (RuntimeError, TimeoutError) as exc:
         _fail(str(exc))
     print_summary(result)

@@ -312,6 +312,12 @@ class PrivacySettings(msgspec.Struct, forbid_unknown_fields=True):
                              "or CXPULSE_PRIVACY_KEY_FILE" + (" (the one given is too short)" if self.key else ""))
 
 
+class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True):
+    # Share of simulated customers calling from a switchboard number they share with others (an
+    # office, a care home); the rest have a number of their own. `simulate`/`demo --shared-phone-fraction`.
+    shared_phone_fraction: Annotated[float, Meta(ge=0, le=1)] = 0.03
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = ".cxpulse"
     log_level: LogLevel = "info"
@@ -329,6 +335,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    simulator: SimulatorSettings = msgspec.field(default_factory=SimulatorSettings)
     privacy: PrivacySettings = msgspec.field(default_factory=PrivacySettings)
 
     def __post_init__(self) -> None:

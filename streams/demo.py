@@ -3,8 +3,12 @@
 Starts the embedded broker (unless CXPULSE_KAFKA_BOOTSTRAP names one), creates topics, runs the
 worker and the HTTP gateway as child processes (the worker migrates the warehouse and holds chDB),
 publishes simulated traffic (email through the gateway, the rest straight to Kafka)
-from a thread, and draws the live board on stderr. At the end (--duration or Ctrl-C) it drains,
-stops every child, and prints a summary of what the warehouse holds on stdout.
+from a thread, runs the simulated outreach team (streams/outreach/team_client.py) from another,
+and draws the live board on stderr. The worker detects with the demo rules profile
+(config/rules-demo.toml: short thresholds, so every rule fires in the first minute). At the end
+(--duration or Ctrl-C) the team finishes its calls, the pipeline drains, every child stops, and
+a summary of what the warehouse holds goes to stdout: traffic, customers, the rules that fired
+and the outreach funnel.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from rich.table import Table
 from streams import board
 from streams.config import Settings
 from streams.connections import kafka_client_config, kafka_security_config
+from streams.detect.rules import RULES
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.gateway.client import wait_ready
+from streams.outreach.team_client import TeamClient
 from streams.simulator.publish import POSTABLE
 from streams.status import LagProbe, Status, scrape
 from streams.topics import committing_groups, create_topics
@@ -44,6 +50,17 @@ class DemoResult:
     customers: int = 0
     multichannel_customers: int = 0
     example_identifier: str = ""
+    by_team: int = 0                    # outreach actions the simulated team published (in `produced`)
+    rules_fired: dict[str, int] = field(default_factory=dict)  # rule -> alerts opened
+    funnel: dict[str, int] = field(default_factory=dict)       # FUNNEL step -> work items
+    resolved_by_outreach: int = 0       # alerts whose resolution is `outreach` (cx.alerts)
+
+
+# The outreach funnel: work items opened -> claimed -> reached (an attempt's outcome) -> resolved
+# (completed with outcome `resolved`), as (label, condition on one item's versions in cx.work_items).
+FUNNEL = (("opened", "1"), ("claimed", "max(first_claimed_at IS NOT NULL)"),
+          ("reached", "max(last_outcome = 'reached')"),
+          ("resolved by outreach", "max(state = 'closed' AND resolution = 'resolved')"))
 
 
 class ChildProcess:
@@ -94,9 +111,17 @@ def summarize(settings: Settings, since: float) -> DemoResult:
         rows = warehouse.query(f"SELECT reason, count() FROM cx.dead_letters FINAL WHERE rejected_at >= "
                                f"toDateTime64({since:.3f}, 3) GROUP BY reason ORDER BY reason").rows
         result.dead_by_reason = {r: int(n) for r, n in rows}
+        # The example: the busiest customer that is plainly one person. A switchboard number links its
+        # callers until it reaches its cap (identity.caps), and they have the most channels, so not
+        # a customer with two identifiers of one kind, nor one with events keyed by an identifier
+        # over its cap.
         rows = warehouse.query(
-            "SELECT count(), countIf(channels >= 2), argMax(customer, (channels, events)) FROM "
-            "(SELECT customer, uniqExact(channel) AS channels, count() AS events "
+            "SELECT count(), countIf(channels >= 2), argMaxIf(customer, (channels, events), "
+            "customer IN (SELECT customer_id FROM (SELECT customer_id, kind, count() AS n FROM cx.identity_map "
+            "WHERE status = 'linked' GROUP BY customer_id, kind) GROUP BY customer_id HAVING max(n) = 1) "
+            "AND NOT shared) FROM "
+            "(SELECT customer, uniqExact(channel) AS channels, count() AS events, max(customer_key IN "
+            "(SELECT identifier FROM cx.identity_map WHERE status != 'linked')) AS shared "
             f"FROM cx.events_resolved WHERE received_at >= toDateTime64({since:.3f}, 3) AND customer != '' "
             "GROUP BY customer)").rows
         if rows and rows[0][0]:
@@ -106,6 +131,18 @@ def summarize(settings: Settings, since: float) -> DemoResult:
                                     "AND status = 'linked' ORDER BY indexOf(['email', 'phone', 'account_id'], kind) = 0, "
                                     "indexOf(['email', 'phone', 'account_id'], kind) LIMIT 1").rows
             result.example_identifier = named[0][0] if named else customer
+        after = f"toDateTime64({since:.3f}, 3)"
+        rows = warehouse.query(f"SELECT rule, uniqExact(alert_id) FROM cx.alerts FINAL WHERE threshold_at >= {after} "
+                               "GROUP BY rule ORDER BY rule").rows
+        result.rules_fired = {rule: int(n) for rule, n in rows}
+        rows = warehouse.query(f"SELECT uniqExactIf(alert_id, resolution = 'outreach') FROM cx.alerts FINAL "
+                               f"WHERE threshold_at >= {after}").rows
+        result.resolved_by_outreach = int(rows[0][0])
+        steps = ", ".join(f"countIf(s{i})" for i in range(len(FUNNEL)))
+        per_item = ", ".join(f"{condition} AS s{i}" for i, (_, condition) in enumerate(FUNNEL))
+        rows = warehouse.query(f"SELECT {steps} FROM (SELECT work_item_id, {per_item} FROM cx.work_items FINAL "
+                               f"WHERE opened_at >= {after} GROUP BY work_item_id)").rows
+        result.funnel = {label: int(n) for (label, _), n in zip(FUNNEL, rows[0])}
         return result
     finally:
         warehouse.close()
@@ -126,7 +163,10 @@ def _on_first_ctrl_c() -> threading.Event:
     return interrupted
 
 
-def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: int, bad_fraction: float) -> DemoResult:
+def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: int, bad_fraction: float,
+             rules_file: str, shared_phone_fraction: float, team: bool = True) -> DemoResult:
+    """rules_file: the worker's detection rules (the demo profile unless the user names another);
+    team: run the simulated outreach team."""
     from streams.simulator import publish
 
     err = Console(stderr=True)
@@ -141,12 +181,14 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
     stop = threading.Event()
     produced = [0]
     posted = [0]
+    team_client = TeamClient(settings, seed)
     try:
         create_topics(settings)
         metrics_port = free_port()
         env = {**os.environ, "CXPULSE_KAFKA_BOOTSTRAP": settings.bootstrap,
                "CXPULSE_DATA_DIR": str(settings.data_path), "CXPULSE_METRICS_PORT": str(metrics_port),
-               "CXPULSE_METRICS_HOST": "127.0.0.1", "CXPULSE_METRICS_FLOOR_KPIS_SECONDS": "5"}
+               "CXPULSE_METRICS_HOST": "127.0.0.1", "CXPULSE_METRICS_FLOOR_KPIS_SECONDS": "5",
+               "CXPULSE_DETECT_RULES_FILE": rules_file}
         err.print(f"starting the worker (log: {settings.data_path / 'worker.log'})…")
         worker = ChildProcess("worker", env, settings.data_path / "worker.log")
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -169,11 +211,18 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                         duration=duration, seed=seed, bad_fraction=bad_fraction,
                         max_event_bytes=settings.ingest.max_event_bytes, progress=False, stop=stop,
                         on_emit=on_emit, producer_config=kafka_security_config(settings),
-                        gateway=gateway_url, gateway_channels=GATEWAY_CHANNELS))
+                        gateway=gateway_url, gateway_channels=GATEWAY_CHANNELS,
+                        shared_phone_fraction=shared_phone_fraction))
+        # grace: the last actions' verdicts come after the stage's allowed lateness
+        grace = settings.detect.allowed_lateness_seconds + 20.0
+        outreach = threading.Thread(target=team_client.run, args=(stop, grace), name="outreach-team", daemon=True)
         # lag over every stage's input: the last sink batch is stored only when all of them reach 0
         lag = LagProbe(kafka_client_config(settings), committing_groups(settings), exact=False)
         started = time.monotonic()
         simulator.start()
+        if team:
+            err.print("the simulated outreach team works the list (streams/outreach/team.py)…")
+            outreach.start()
         before = Status()
         interrupted = _on_first_ctrl_c()
         with Live(console=err, refresh_per_second=2, transient=False) as live:
@@ -191,8 +240,11 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
             err.print("interrupted: stopping…")
         stop.set()
         simulator.join()
+        if outreach.is_alive():
+            err.print("the outreach team finishes its calls…")
+            outreach.join()
         err.print("draining the pipeline…")
-        _drain(metrics_url, lag, produced[0], timeout=60.0)
+        _drain(metrics_url, lag, produced[0] + team_client.stats.published, timeout=60.0)
         lag.close()
     finally:
         stop.set()
@@ -205,7 +257,8 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         if broker is not None:
             broker.stop()
     result = summarize(settings, since)
-    result.produced, result.via_gateway = produced[0], posted[0]
+    result.produced, result.via_gateway = produced[0] + team_client.stats.published, posted[0]
+    result.by_team = team_client.stats.published
     return result
 
 
@@ -216,6 +269,7 @@ def print_summary(result: DemoResult) -> None:
     table.add_column("count", justify="right")
     table.add_row("produced", f"{result.produced:,}")
     table.add_row("  posted through the HTTP gateway (email)", f"{result.via_gateway:,}")
+    table.add_row("  outreach actions by the simulated team", f"{result.by_team:,}")
     table.add_row("stored in cx.events", f"{sum(result.stored_by_channel.values()):,}")
     for channel, count in result.stored_by_channel.items():
         table.add_row(f"  {channel}", f"{count:,}")
@@ -224,6 +278,13 @@ def print_summary(result: DemoResult) -> None:
         table.add_row(f"  {reason}", f"{count:,}")
     table.add_row("customers (stitched across channels)", f"{result.customers:,}")
     table.add_row("  seen on 2 or more channels", f"{result.multichannel_customers:,}")
+    table.add_row("rules that fired (cx.alerts)", f"{len(result.rules_fired)} of {len(RULES)}")
+    for rule in RULES:
+        table.add_row(f"  {rule}", f"{result.rules_fired.get(rule, 0):,}")
+    table.add_row("outreach funnel (cx.work_items)", "")
+    for label, count in result.funnel.items():
+        table.add_row(f"  work items {label}", f"{count:,}")
+    table.add_row("alerts resolved by outreach (cx.alerts)", f"{result.resolved_by_outreach:,}")
     out.print(table)
     if result.example_identifier:
         # plain print: rich would wrap a long identifier across lines

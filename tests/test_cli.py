@@ -60,3 +60,15 @@ def _now() -> str:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_demo_and_simulate_refuse_bad_rules_and_phone_sharing_before_starting_anything(tmp_path):
+    (tmp_path / "rules.toml").write_text("[long_queue_wiat]\nopen_seconds = 1\n")
+    bad_rules = cli("demo", "--rules", "rules.toml", tmp_path=tmp_path)
+    assert bad_rules.returncode == 2 and "unknown rules" in bad_rules.stderr
+    for command in ("demo", "simulate"):
+        flag = cli(command, "--shared-phone-fraction", "1.5", tmp_path=tmp_path)
+        assert flag.returncode == 2 and "--shared-phone-fraction" in flag.stderr
+    setting = cli("demo", tmp_path=tmp_path, env={"CXPULSE_SIMULATOR_SHARED_PHONE_FRACTION": "-0.1"})
+    assert setting.returncode == 2 and "simulator.shared_phone_fraction" in setting.stderr
+    assert not (tmp_path / "data").exists()  # nothing started

@@ -24,15 +24,20 @@ from streams.outreach.contact_policy import ContactPolicy, zone
 OUTREACH_DEFAULTS = {"claim_expire_seconds": 900.0}
 DEFAULT_TEAM = "outreach"
 TEAM_DEFAULTS = {"capacity_per_hour": 20}
-PACKAGED = Path(__file__).resolve().parents[2] / "config" / "rules.toml"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def packaged(name: str) -> Path:
+    """A rules file shipped with cxpulse: config/NAME in a checkout, streams/_config/NAME in the wheel."""
+    if (CONFIG_DIR / name).exists():
+        return CONFIG_DIR / name
+    from importlib.resources import files
+
+    return Path(str(files("streams") / "_config" / name))
 
 
 def default_path() -> Path:
-    if PACKAGED.exists():
-        return PACKAGED
-    from importlib.resources import files
-
-    return Path(str(files("streams") / "_config" / "rules.toml"))
+    return packaged("rules.toml")
 
 
 class RuleSet:

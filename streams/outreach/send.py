@@ -16,18 +16,19 @@ from streams.connections import kafka_client_config
 from streams.replay import STRUCTURED
 
 
-def _consumer(settings, topic: str):
+def consumer_of(settings, *topics: str):
+    """A consumer assigned every partition of the topics (no group: nothing committed), and those partitions."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(enable_auto_commit=False, **kafka_client_config(settings))
-    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    tps = [TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(tps)
     return consumer, tps
 
 
 def newest(settings, topic: str, id_field: str, wanted: str) -> dict | None:
     """The newest version of the record whose `id_field` is `wanted`, reading the topic to its end."""
-    consumer, tps = _consumer(settings, topic)
+    consumer, tps = consumer_of(settings, topic)
     try:
         if not tps:
             return None
@@ -47,7 +48,7 @@ def newest(settings, topic: str, id_field: str, wanted: str) -> dict | None:
 
 def ends(settings, topic: str) -> dict:
     """The topic's end offsets now: the verdict on an action published after this is beyond them."""
-    consumer, tps = _consumer(settings, topic)
+    consumer, tps = consumer_of(settings, topic)
     try:
         return consumer.end_offsets(tps) if tps else {}
     finally:
@@ -56,7 +57,7 @@ def ends(settings, topic: str) -> dict:
 
 def verdict(settings, topic: str, since: dict, event_id: str, timeout: float) -> dict | None:
     """The work item version carrying the verdict on event `event_id`, or None after `timeout` seconds."""
-    consumer, tps = _consumer(settings, topic)
+    consumer, tps = consumer_of(settings, topic)
     try:
         for tp in tps:
             consumer.seek(tp, since.get(tp, 0))
@@ -72,13 +73,21 @@ def verdict(settings, topic: str, since: dict, event_id: str, timeout: float) ->
         consumer.close()
 
 
-def publish(settings, event: dict, key: str) -> None:
-    """Send one structured-mode event to the first input topic and wait for the broker's ack."""
+def producer_of(settings):
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(acks="all", **kafka_client_config(settings))
+    return KafkaProducer(acks="all", **kafka_client_config(settings))
+
+
+def publish(settings, event: dict, key: str, producer=None) -> None:
+    """Send one structured-mode event to the first input topic and wait for the broker's ack.
+
+    producer: a client's long-lived one (producer_of); by default one for this event only."""
+    own = producer is None
+    producer = producer_of(settings) if own else producer
     try:
         producer.send(settings.kafka.input_topics[0], key=key.encode(), value=orjson.dumps(event),
                       headers=STRUCTURED).get(timeout=30)
     finally:
-        producer.close()
+        if own:
+            producer.close()

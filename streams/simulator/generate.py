@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import orjson
 
 from streams.rejections import Reason
 from streams.simulator import malformed
-from streams.simulator.scenarios import SOURCES, STORIES, new_customer
+from streams.simulator.scenarios import SHARED_PHONE_FRACTION, SOURCES, STORIES, new_customer
 from streams.times import rfc3339
 
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
@@ -68,7 +69,8 @@ def _key(data: dict) -> bytes:
 
 
 def generate(seed: int, start: dt.datetime, rate: float, bad_fraction: float = 0.0, binary_fraction: float = 0.3,
-             max_event_bytes: int = 65536) -> Iterator[Emission]:
+             max_event_bytes: int = 65536, shared_phone_fraction: float = SHARED_PHONE_FRACTION) -> Iterator[Emission]:
+    """shared_phone_fraction: the share of customers who call from a switchboard number others share."""
     rng = random.Random(seed)
     stories, weights = zip(*STORIES)
     warmup = min(900.0, 450_000 / rate)  # bounded: skipping costs ~8 µs per unemitted event
@@ -86,11 +88,12 @@ def generate(seed: int, start: dt.datetime, rate: float, bad_fraction: float = 0
 
     next_arrival = -warmup + rng.expovariate(arrivals_per_s)
     customers = 0
+    numbers = itertools.count()  # own phone numbers, in the order stories first use them
     while True:
         while not heap or next_arrival <= heap[0][0]:
             customers += 1
             story = rng.choices(stories, weights)[0]
-            schedule(next_arrival, story(rng, new_customer(rng, customers)))
+            schedule(next_arrival, story(rng, new_customer(rng, customers, shared_phone_fraction, numbers)))
             next_arrival += rng.expovariate(arrivals_per_s)
         clock, _, type_, data, steps = heapq.heappop(heap)
         schedule(clock, steps)

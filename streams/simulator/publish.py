@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 from prometheus_client import Counter as PromCounter
 
 from streams.simulator.generate import Emission, generate
+from streams.simulator.scenarios import SHARED_PHONE_FRACTION
 
 # What the gateway accepts (202) of the simulated stream: valid events and repeats of them (dropped by dedup).
 POSTABLE = frozenset({"valid", "duplicate"})
@@ -34,9 +35,11 @@ class PublishStats:
 
 
 def _emissions(seed: int, start: dt.datetime, rate: float, bad_fraction: float, max_event_bytes: int,
-               count: int | None, duration: float | None) -> Iterator[Emission]:
+               count: int | None, duration: float | None,
+               shared_phone_fraction: float = SHARED_PHONE_FRACTION) -> Iterator[Emission]:
     """The simulated stream from `start`, cut at `count` events or `duration` virtual seconds."""
-    stream = generate(seed, start, rate, bad_fraction, max_event_bytes=max_event_bytes)
+    stream = generate(seed, start, rate, bad_fraction, max_event_bytes=max_event_bytes,
+                      shared_phone_fraction=shared_phone_fraction)
     if count is not None:
         stream = itertools.islice(stream, count)
     if duration is not None:
@@ -45,7 +48,8 @@ def _emissions(seed: int, start: dt.datetime, rate: float, bad_fraction: float, 
 
 
 def generate_ahead(seed: int, rate: float, bad_fraction: float, max_event_bytes: int, count: int | None,
-                   duration: float, progress: bool) -> tuple[dt.datetime, list[Emission]]:
+                   duration: float, progress: bool,
+                   shared_phone_fraction: float = SHARED_PHONE_FRACTION) -> tuple[dt.datetime, list[Emission]]:
     """Every emission, made before publishing starts, with times from the moment it will.
 
     Generating costs about 0.1 ms per event, half a core at 5,000 events/s, which a load test
@@ -54,7 +58,7 @@ def generate_ahead(seed: int, rate: float, bad_fraction: float, max_event_bytes:
     now = dt.datetime.now(dt.UTC)
     sample = min(2000, count or 2000)
     timer = time.perf_counter()
-    stream = _emissions(seed, now, rate, bad_fraction, max_event_bytes, sample + 1, duration)
+    stream = _emissions(seed, now, rate, bad_fraction, max_event_bytes, sample + 1, duration, shared_phone_fraction)
     next(stream, None)  # the generator's warm-up (stories already running at second 0) comes first
     warmup = time.perf_counter() - timer
     n = sum(1 for _ in stream)
@@ -65,7 +69,8 @@ def generate_ahead(seed: int, rate: float, bad_fraction: float, max_event_bytes:
     if progress:
         print(f"simulate: generating ~{expected:,.0f} events ahead, publishing from {start:%H:%M:%S}",
               file=sys.stderr, flush=True)
-    emissions = list(_emissions(seed, start, rate, bad_fraction, max_event_bytes, count, duration))
+    emissions = list(_emissions(seed, start, rate, bad_fraction, max_event_bytes, count, duration,
+                                shared_phone_fraction))
     # The stream lives until the last send: keep the collector's full passes off it. Each walked every
     # emission while sends waited, 0.9 s at most in a 96,000-event run, so events went out up to that
     # late and a load test counted the publisher's pause as pipeline latency.
@@ -77,7 +82,8 @@ def publish(bootstrap: str, topic: str, *, rate: float, count: int | None = None
             seed: int = 1, bad_fraction: float = 0.0, start: dt.datetime | None = None,
             max_event_bytes: int = 65536, progress: bool = True, stop: threading.Event | None = None,
             on_emit: Callable[[Emission], None] | None = None, producer_config: dict | None = None,
-            ahead: bool = False, gateway: str = "", gateway_channels: frozenset[str] = frozenset()) -> PublishStats:
+            ahead: bool = False, gateway: str = "", gateway_channels: frozenset[str] = frozenset(),
+            shared_phone_fraction: float = SHARED_PHONE_FRACTION) -> PublishStats:
     """ahead: generate the whole stream first (generate_ahead; needs `duration`), then only send.
     gateway: the HTTP gateway's URL, to which events of `gateway_channels` that it will accept are posted
     instead (help desks post webhooks; broken ones still go to Kafka, where ingest dead-letters them)."""
@@ -88,7 +94,8 @@ def publish(bootstrap: str, topic: str, *, rate: float, count: int | None = None
     if ahead:
         if duration is None:
             raise ValueError("generating ahead needs a duration")
-        start, stream = generate_ahead(seed, rate, bad_fraction, max_event_bytes, count, duration, progress)
+        start, stream = generate_ahead(seed, rate, bad_fraction, max_event_bytes, count, duration, progress,
+                                       shared_phone_fraction)
         # virtual second 0 is due at `start`: the monotonic clock's reading then
         wall0 = time.monotonic() + (start - dt.datetime.now(dt.UTC)).total_seconds()
         late = time.monotonic() - wall0
@@ -97,7 +104,7 @@ def publish(bootstrap: str, topic: str, *, rate: float, count: int | None = None
                   file=sys.stderr, flush=True)
     else:
         start = start or dt.datetime.now(dt.UTC)
-        stream = _emissions(seed, start, rate, bad_fraction, max_event_bytes, count, duration)
+        stream = _emissions(seed, start, rate, bad_fraction, max_event_bytes, count, duration, shared_phone_fraction)
         wall0 = time.monotonic()
     producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
                              max_request_size=max(2 * max_event_bytes, 1_048_576), **(producer_config or {}))

@@ -6,9 +6,13 @@ cross-channel ones (checkout failure -> chat -> call -> login) are why cxpulse e
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from functools import cache
+from typing import Callable, Iterator
+
+from streams.config import SimulatorSettings
 
 Step = tuple[float, str, dict]
 
@@ -37,18 +41,57 @@ RESOLUTIONS = ["resolved", "resolved", "resolved", "unresolved", "escalated", "f
 @dataclass
 class Customer:
     ids: dict[str, str]
+    phone: Callable[[], str] | None = None  # their number, given out when a story first uses it
 
     def some(self, *kinds: str) -> dict[str, str]:
+        if "phone" in kinds and "phone" not in self.ids and self.phone is not None:
+            self.ids["phone"] = self.phone()
         return {k: self.ids[k] for k in kinds if k in self.ids}
 
 
-def new_customer(rng: random.Random, n: int) -> Customer:
+SHARED_PHONE_FRACTION = SimulatorSettings().shared_phone_fraction  # customers calling from a switchboard
+SWITCHBOARDS = 4              # how many switchboard numbers those customers share
+
+
+@cache
+def _area_codes() -> tuple[int, ...]:
+    """US area codes whose 555-0100..0199 numbers phonenumbers accepts (valid, fictional): 381 of them."""
+    import phonenumbers
+
+    return tuple(a for a in range(201, 990) if phonenumbers.is_valid_number(n := phonenumbers.parse(f"+1{a}5550100"))
+                 and phonenumbers.region_code_for_number(n) == "US")
+
+
+def phone_of(n: int, switchboard: int | None = None) -> tuple[int, int]:
+    """(area code, last two digits) of own number n, or of switchboard number k.
+
+    Switchboards take the first area codes' 555-0100; customers the rest, 37,700 numbers, one
+    each (given out in the order stories first use a phone, see new_customer)."""
+    areas = _area_codes()
+    if switchboard is not None:
+        return areas[switchboard], 0
+    own = areas[SWITCHBOARDS:]
+    return own[(n // 100) % len(own)], n % 100
+
+
+def new_customer(rng: random.Random, n: int, shared_phone_fraction: float = SHARED_PHONE_FRACTION,
+                 numbers: Iterator[int] | None = None) -> Customer:
+    """Customer n. numbers: the own-number sequence shared by a stream's customers. A number is
+    drawn from it only when a story first uses the phone: two thirds of customers never call or
+    text, and a demo's warm-up starts some 80,000 customers, so numbering them all would repeat
+    numbers within one run."""
     first, last = rng.choice(FIRST), rng.choice(LAST)
+    switchboard = rng.randrange(SWITCHBOARDS) if rng.random() < shared_phone_fraction else None
+    # 555-01xx numbers are valid and fictional; written in a mix of formats
+    written = rng.choice(["+1 {a} 555 01{b:02d}", "({a}) 555-01{b:02d}", "+1{a}55501{b:02d}"])
+    numbers = numbers if numbers is not None else itertools.count(n)
+
+    def phone() -> str:
+        area, line = phone_of(0, switchboard) if switchboard is not None else phone_of(next(numbers))
+        return written.format(a=area, b=line)
+
     ids = {
         "email": f"{first.title()}.{last.title()}{n}@{rng.choice(DOMAINS)}",
-        # 202/415/312 555-01xx are valid, fictional US numbers; written in a mix of formats
-        "phone": rng.choice(["+1 {a} 555 01{b:02d}", "({a}) 555-01{b:02d}", "+1{a}55501{b:02d}"]).format(
-            a=rng.choice([202, 415, 312, 646]), b=n % 100),
         "visitor_id": f"v-{rng.getrandbits(48):012x}",
         "device_id": f"d-{rng.getrandbits(48):012x}",
         "account_id": f"acct-{100000 + n}",
@@ -57,7 +100,7 @@ def new_customer(rng: random.Random, n: int) -> Customer:
         ids["customer_id"] = f"cust-{n}"
     if rng.random() < 0.3:
         ids["social"] = f"{rng.choice(['x', 'instagram', 'facebook'])}:@{first}{last}{n}"
-    return Customer(ids)
+    return Customer(ids, phone)
 
 
 def _contact(rng: random.Random, channel: str) -> dict:
