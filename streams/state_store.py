@@ -33,5 +33,13 @@ def drop_local(app) -> None:
 
 
 def stored_keys(table) -> int:
-    """RocksDB's estimate of the keys a table holds on this worker (exact counting reads every key)."""
-    return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in list(table.data._dbs.values()))
+    """RocksDB's estimate of the keys a table holds on this worker (exact counting reads every key).
+
+    Called from the metrics server's thread, so it must not create the table's store: `table.data`
+    would, and would bind the table to that thread's event loop. The table's tasks would then never
+    run, and its stop would wait for them forever (the worker hung at SIGTERM until killed).
+    """
+    store = table._data  # None until the worker starts the table
+    if store is None:
+        return 0
+    return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in list(store._dbs.values()))
