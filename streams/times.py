@@ -12,3 +12,8 @@ def rfc3339(when: dt.datetime) -> str:
 def rfc3339_at(seconds: float) -> str:
     """The same, for seconds since the epoch (the stages' clock)."""
     return rfc3339(dt.datetime.fromtimestamp(seconds, dt.UTC))
+
+
+def rfc3339_or_none(seconds: float | None) -> str | None:
+    """An optional time of a published record (null when unset)."""
+    return None if seconds is None else rfc3339_at(seconds)

@@ -36,7 +36,7 @@ from streams.detect.work_items import WorkItem
 from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
 from streams.records import decode_event
-from streams.times import rfc3339_at
+from streams.times import rfc3339_at, rfc3339_or_none
 
 log = logging.getLogger(__name__)
 TICK = b"tick"
@@ -57,9 +57,7 @@ def alert_record(state: CustomerState, change: Change, now: float) -> dict:
 
 def work_item_record(state: CustomerState, item: WorkItem, now: float) -> dict:
     """The public record (schemas/work_items/v1/work_item.schema.json)."""
-    def at(t: float | None) -> str | None:
-        return rfc3339_at(t) if t is not None else None
-
+    at = rfc3339_or_none
     v = item.verdict
     return {
         "work_item_id": item.item_id, "version": item.version, "state": item.state, "customer_id": state.customer,

@@ -20,7 +20,7 @@ from streams.batch_source import BatchSource
 from streams.detect.rules_config import load_rules
 from streams.faust_batches import BatchWrites, batches
 from streams.outreach.dispatch import LISTED, WAITING, Decision, Team, decode_team, encode, take
-from streams.times import rfc3339_at
+from streams.times import rfc3339_at, rfc3339_or_none
 
 TIMES = ("changed_at", "opened_at")
 
@@ -29,7 +29,7 @@ def decision_record(d: Decision) -> dict:
     """The public record on the dispatch topic (a row of cx.outreach_dispatch)."""
     return {"work_item_id": d.item_id, "customer_id": d.customer, "team": d.team, "status": d.status,
             "priority": d.priority, "at": rfc3339_at(d.at), "seq": d.seq,
-            "listed_at": rfc3339_at(d.listed_at) if d.listed_at is not None else None}
+            "listed_at": rfc3339_or_none(d.listed_at)}
 
 
 def register(app, settings, topics) -> BatchSource:
