@@ -22,9 +22,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import (alert_latencies, alerts_on_topic, fast_alert_pipeline, machine, quantile,  # noqa: E402
-                                write_results)
-from streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    alert_latencies,
+    alerts_on_topic,
+    fast_alert_pipeline,
+    machine,
+    quantile,
+    write_results,
+)
+from streams.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator.publish import publish  # noqa: E402
 
 

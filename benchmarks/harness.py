@@ -44,9 +44,19 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import (HOPS, alert_latencies, alerts_on_topic, fast_alert_pipeline, hop_latencies,  # noqa: E402
-                                machine, process_cpu_seconds, process_rss, quantile, write_results)
-from streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    HOPS,
+    alert_latencies,
+    alerts_on_topic,
+    fast_alert_pipeline,
+    hop_latencies,
+    machine,
+    process_cpu_seconds,
+    process_rss,
+    quantile,
+    write_results,
+)
+from streams.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator import generate  # noqa: E402
 from tests.integration.pipeline import Pipeline, wait_until  # noqa: E402
 
@@ -286,7 +296,7 @@ def create_input_topic(settings, name: str) -> None:
     to the topics it makes and fails without it, and Tansu reports none unless it was set at creation."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    from streams.connections import kafka_client_config
+    from streams.runtime.connections import kafka_client_config
 
     admin = KafkaAdminClient(client_id="cxpulse-harness", **kafka_client_config(settings))
     try:
@@ -305,7 +315,7 @@ def backlog(external: str | None, events: int, seed: int):
         pipeline = Pipeline(bootstrap, Path(tempfile.mkdtemp(prefix="cxpulse-harness-")))
         try:
             from streams.config import load_settings
-            from streams.topics import create_topics
+            from streams.runtime.topics import create_topics
 
             settings = load_settings(environ=pipeline.env)
             create_input_topic(settings, pipeline.input_topic)

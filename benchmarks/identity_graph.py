@@ -1,6 +1,6 @@
 """Identity graph at scale: throughput of the graph logic and state size per customer.
 
-Runs `streams.identity_graph` in-process over one FIFO (what one partition of the graph topic
+Runs `streams.domain.identity_graph` in-process over one FIFO (what one partition of the graph topic
 delivers) for N simulated customers, each with a realistic identifier set (email, phone, account,
 cookie, device; half with a CRM id, a third with a social handle) and a few events: browsing as
 an anonymous visitor, contacts with one or two identifiers, a login linking everything. Node
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streams.config import Settings  # noqa: E402
-from streams.identity import guards_of  # noqa: E402
-from streams.identity_graph import decode_node, encode, handle, observations  # noqa: E402
+from streams.domain.identity_graph import decode_node, encode, handle, observations  # noqa: E402
+from streams.domain.identity_graph import guards_of  # noqa: E402
 
 
 def customer_events(rng: random.Random, n: int) -> list[dict]:

@@ -74,7 +74,7 @@ def hop_latencies(pipeline) -> dict[str, tuple[float, float]]:
     rows = pipeline.query("SELECT source, event_id, toUnixTimestamp64Milli(event_time) / 1000 AS et, "
                           "toUnixTimestamp64Milli(received_at) / 1000 AS rx, toUnixTimestamp64Milli(stored_at) / 1000 AS st "
                           "FROM cx.events")
-    from streams.records import decode_event, decode_validated
+    from streams.domain.records import decode_event, decode_validated
 
     env = pipeline.env
     sent = [_first_sent(pipeline.bootstrap, env[f"CXPULSE_KAFKA_{name}_TOPIC"], decode)
@@ -94,7 +94,7 @@ def _first_sent(bootstrap: str, topic: str, decode) -> dict[tuple[str, str], flo
     """(source, id) -> produce time of the first envelope on `topic` that carried the event."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from streams.envelopes import unpack
+    from streams.runtime.envelopes import unpack
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
     try:

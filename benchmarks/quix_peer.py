@@ -1,12 +1,12 @@
 """The peer: the shape of cxpulse's pipeline written with Quix Streams, for the harness to time beside it.
 
 Two shuffles, like ours:
-  1. parse each CloudEvent (structured or binary mode, orjson: streams.cloudevents.decode), normalize
-     its identifiers (streams.normalize.identifiers, default ingest settings) and key it by source+id
+  1. parse each CloudEvent (structured or binary mode, orjson: streams.domain.cloudevents.decode), normalize
+     its identifiers (streams.domain.normalize.identifiers, default ingest settings) and key it by source+id
      (group_by: a repartition topic);
   2. dedup in RocksDB state: an id seen before is dropped (kept for the whole run: no window);
   3. re-key by customer through a topic of its own: the strongest normalized identifier
-     (streams.records.customer_key, the rule ingest keys by), source+id when there is none.
+     (streams.domain.records.customer_key, the rule ingest keys by), source+id when there is none.
      Quix Streams refuses a second, nested group_by, so this is an app.topic produced to and read
      by a second StreamingDataFrame;
   4. per-customer state (RocksDB): a minimal profile, events, last event time, channels used.
@@ -35,10 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.cloudevents import decode  # noqa: E402
 from streams.config import IngestSettings  # noqa: E402
-from streams.normalize import identifiers  # noqa: E402
-from streams.records import customer_key  # noqa: E402
+from streams.domain.cloudevents import decode  # noqa: E402
+from streams.domain.normalize import identifiers  # noqa: E402
+from streams.domain.records import customer_key  # noqa: E402
 
 
 def cpu_seconds() -> float:

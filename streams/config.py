@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import msgspec
 from msgspec import Meta
 
-from streams.channels import REGISTRY
+from streams.domain.channels import REGISTRY
 
 # Value constraints, so a setting that cannot work fails at start with its key named
 # instead of deep inside a stage (an infinite max age overflows timedelta on every event).
@@ -49,7 +49,7 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     resolved_topic: str = "cx.events.resolved"
     alerts_topic: str = "cx.alerts"
     work_items_topic: str = "cx.work_items"
-    outreach_queue_topic: str = "cx.outreach.queue"        # work item versions keyed by team (streams.outreach.stage)
+    outreach_queue_topic: str = "cx.outreach.queue"        # work item versions keyed by team (streams.stages.dispatch)
     dispatch_topic: str = "cx.outreach.dispatch"           # each item's place: waiting, listed, closed
     ticks_topic: str = "cx.detect.ticks"
     undelivered_topic: str = "cx.alerts.undelivered"
@@ -65,7 +65,7 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     # arrives; the embedded broker waits out about a quarter of it even then, once per stage hop.
     fetch_max_wait: Positive = 0.1
     # Seconds a partition's commits may wait on an offset no agent acked before the worker reads the
-    # partition again from its committed offset (streams.faust_consumer).
+    # partition again from its committed offset (streams.runtime.faust_consumer).
     hole_timeout: Positive = 10.0
     # Seconds a rebalance or a stop waits for in-flight messages to be acked; keep it under
     # rebalance_timeout, or the group goes on without this worker while it waits.
@@ -294,7 +294,7 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True):
 class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 9464
-    floor_kpis_seconds: Seconds = 0.0  # > 0: the worker exposes the live floor's headline KPIs (streams/floor_kpis.py)
+    floor_kpis_seconds: Seconds = 0.0  # > 0: the worker exposes the live floor's headline KPIs (streams/warehouse/floor_kpis.py)
 
 
 class PrivacySettings(msgspec.Struct, forbid_unknown_fields=True):

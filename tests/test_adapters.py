@@ -21,14 +21,15 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from streams import contract
 from streams.adapters import ADAPTERS, BadSignature, Unmapped, VendorRequest
 from streams.adapters import twilio as twilio_adapter
 from streams.config import IngestSettings
-from streams.normalize import normalize, parse_time
-from streams.rejections import Reason, Rejected
+from streams.domain import contract
+from streams.domain.normalize import normalize, parse_time
+from streams.domain.rejections import Reason, Rejected
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vendors"
 URL = "https://cx.example.com/v1/vendors/{}?tenant=acme"

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from streams.alerts_view import Board
-from streams.delivery import sign, verify
-from streams.replay import read
+from streams.cli.alerts_view import Board
+from streams.cli.replay import read
+from streams.stages.delivery import sign, verify
 
 
 def alert(alert_id: str, version: int, state: str, priority: float) -> dict:

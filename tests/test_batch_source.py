@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.batch_source import batch_deadline
+from streams.runtime.batch_source import batch_deadline
 
 seconds = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 

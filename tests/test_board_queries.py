@@ -135,8 +135,8 @@ def test_snapshot_draws_every_board(traffic, tmp_path):
 
 
 def test_the_workers_live_floor_kpis_agree_with_the_contact_and_alert_views(traffic):
-    """streams.floor_kpis (the demo board's numbers) reads the live floor's SQL; checked against cx.contacts and cx.open_alerts."""
-    from streams import floor_kpis
+    """streams.warehouse.floor_kpis (the demo board's numbers) reads the live floor's SQL; checked against cx.contacts and cx.open_alerts."""
+    from streams.warehouse import floor_kpis
 
     warehouse, _ = traffic
     values = floor_kpis.read(warehouse, NOW)

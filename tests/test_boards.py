@@ -218,7 +218,7 @@ def test_push_without_the_datasource_password_says_what_is_missing(grafana):
 def test_cli_push_uses_basic_auth_from_the_environment(grafana, monkeypatch):
     from typer.testing import CliRunner
 
-    from streams.cli import app
+    from streams.cli.main import app
 
     fake, url = grafana
     monkeypatch.setenv("GRAFANA_USER", "admin")
@@ -233,7 +233,7 @@ def test_cli_push_uses_basic_auth_from_the_environment(grafana, monkeypatch):
 def test_cli_build_writes_every_board(tmp_path):
     from typer.testing import CliRunner
 
-    from streams.cli import app
+    from streams.cli.main import app
 
     result = CliRunner().invoke(app, ["grafana", "build", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -1,4 +1,4 @@
-"""The channel registry (streams/channels.py) and the copies that cannot import it agree.
+"""The channel registry (streams/domain/channels.py) and the copies that cannot import it agree.
 
 The published event schema and the applied SQL migrations hold literal channel lists; a channel
 added to the registry but not to them would be refused by the contract or measured as the wrong
@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-from streams.channels import CHANNELS, DIGITAL, MESSAGING, REGISTRY
 from streams.config import KpiSettings
-from streams.contract import schemas_dir
+from streams.domain.channels import CHANNELS, DIGITAL, MESSAGING, REGISTRY
+from streams.domain.contract import schemas_dir
 
 SQL = schemas_dir() / "clickhouse"
 IN_LIST = re.compile(r"channel IN \(((?:'[a-z_]+'(?:, )?)+)\)")
@@ -38,7 +38,7 @@ def test_every_channel_list_in_a_migration_is_a_registry_kind(path):
     kinds = {frozenset(MESSAGING): "messaging", frozenset(DIGITAL): "digital"}
     for listed in IN_LIST.findall(path.read_text()):
         names = frozenset(n.strip("' ") for n in listed.split(","))
-        assert names in kinds, f"{path.name}: channel IN ({listed}) is no kind of streams/channels.py"
+        assert names in kinds, f"{path.name}: channel IN ({listed}) is no kind of streams/domain/channels.py"
 
 
 def test_kinds_partition_the_channels_and_service_levels_come_from_the_registry():

@@ -270,7 +270,7 @@ def parse_cli(args: list[str]) -> tuple[str, ...]:
     Returns the subcommand path, e.g. ("topics", "create"); raises click's UsageError/BadParameter."""
     import typer.main
 
-    from streams import cli
+    from streams.cli import main as cli
 
     command = typer.main.get_command(cli.app)  # click, possibly the copy typer vendors: no isinstance here
     ctx = command.make_context("cxpulse", list(args))

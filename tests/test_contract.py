@@ -11,8 +11,8 @@ import referencing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import contract
-from streams.rejections import Reason, Rejected
+from streams.domain import contract
+from streams.domain.rejections import Reason, Rejected
 from tests.samples import DATA_BY_TYPE, sample
 
 ALL_TYPES = contract.load_schemas()["https://cxpulse.dev/schemas/events/v1/cloudevent.schema.json"]["properties"]["type"]["enum"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.dedup import Verdict, judge
+from streams.domain.dedup import Verdict, judge
 
 
 def test_judge_tells_the_four_cases_apart():

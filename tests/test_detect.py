@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import ConfigError
-from streams.detect.lifecycle import reconcile
-from streams.detect.rules_config import load_rules
-from streams.detect.state import CustomerState, apply
-from streams.records import CxEvent
+from streams.domain.detect.lifecycle import reconcile
+from streams.domain.detect.rules_config import load_rules
+from streams.domain.detect.state import CustomerState, apply
+from streams.domain.records import CxEvent
 
 RULES = load_rules()
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC).timestamp()  # a Monday, 10:00 in New York
@@ -207,7 +207,7 @@ def test_rule_files_are_checked_with_the_key_named(tmp_path, text, problem):
 
 
 def test_the_clock_keeps_one_timer_per_customer_and_fires_it_once():
-    from streams.detect.stage import Clock
+    from streams.stages.detect import Clock
 
     clock = Clock(lateness=0.0, live=False)
     for at in (100.0, 150.0, 200.0):  # re-evaluations with later due times add nothing

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.envelopes import MAX_ENVELOPE_BYTES, Envelopes, partition_of, unpack
+from streams.runtime.envelopes import MAX_ENVELOPE_BYTES, Envelopes, partition_of, unpack
 
 records = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.binary(max_size=8), st.binary(max_size=40_000)),
                    max_size=60)

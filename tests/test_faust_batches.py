@@ -9,8 +9,8 @@ import orjson
 import pytest
 from rocksdict import Options, Rdict
 
-from streams import faust_batches
-from streams.faust_batches import BatchWrites
+from streams.runtime import faust_batches
+from streams.runtime.faust_batches import BatchWrites
 
 
 class Table(SimpleNamespace):

@@ -6,7 +6,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from intervaltree import IntervalTree
 
-from streams.faust_consumer import next_commit
+from streams.runtime.faust_consumer import next_commit
 
 
 def first_missing(done: set[int], start: int) -> int:
@@ -55,7 +55,7 @@ def test_a_partition_held_by_a_hole_for_hole_timeout_is_read_again_from_its_comm
 
     from faust.types import TP
 
-    from streams.faust_consumer import GapSafeConsumer
+    from streams.runtime.faust_consumer import GapSafeConsumer
 
     held, fresh = TP("cx.events.resolved", 4), TP("cx.events.resolved", 5)
     seeks = []
@@ -85,7 +85,7 @@ def test_a_partition_with_no_committed_offset_is_read_from_its_beginning_and_com
 
     from faust.types import TP
 
-    from streams.faust_consumer import GapSafeConsumer
+    from streams.runtime.faust_consumer import GapSafeConsumer
 
     fresh, known, changelog = TP("cx.events.resolved", 0), TP("cx.events.resolved", 1), TP("x-changelog", 0)
     seeks = {}

@@ -11,13 +11,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import ConfigError
-from streams.detect.advance import advance
-from streams.detect.rules import RULES
-from streams.detect.rules_config import load_rules
-from streams.detect.state import CustomerState, apply
-from streams.outreach import dispatch
-from streams.outreach.contact_policy import DAY, WEEK, ContactPolicy, next_allowed, quiet_until, remember, timezone_of
-from streams.records import CxEvent
+from streams.domain.detect.advance import advance
+from streams.domain.detect.rules import RULES
+from streams.domain.detect.rules_config import load_rules
+from streams.domain.detect.state import CustomerState, apply
+from streams.domain.outreach import dispatch
+from streams.domain.outreach.contact_policy import (
+    DAY,
+    WEEK,
+    ContactPolicy,
+    next_allowed,
+    quiet_until,
+    remember,
+    timezone_of,
+)
+from streams.domain.records import CxEvent
 
 PACKAGED = Path(__file__).resolve().parents[1] / "config" / "rules.toml"
 PARIS = ZoneInfo("Europe/Paris")

@@ -7,8 +7,14 @@ import time
 import pytest
 
 from streams.config import ConfigError, GatewaySettings, GatewaySource
-from streams.delivery import sign
-from streams.gateway.auth import Authenticator, Credential, Unauthorized, load_credentials, secret_variable
+from streams.gateway.auth import (
+    Authenticator,
+    Credential,
+    Unauthorized,
+    load_credentials,
+    secret_variable,
+)
+from streams.stages.delivery import sign
 
 CREDENTIALS = [Credential("acme-chat", "bearer", b"tok-a"), Credential("crm", "bearer", b"tok-b"),
                Credential("ivr", "hmac", b"key-i"), Credential("twilio", "twilio", b"auth-token")]

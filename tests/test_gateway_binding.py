@@ -7,8 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.gateway.http_binding import BATCH_CONTENT_TYPE, UnsupportedMediaType, from_kafka, to_kafka
-from streams.rejections import Reason, Rejected
+from streams.domain.rejections import Reason, Rejected
+from streams.gateway.http_binding import (
+    BATCH_CONTENT_TYPE,
+    UnsupportedMediaType,
+    from_kafka,
+    to_kafka,
+)
 
 attribute_names = st.sampled_from(["id", "source", "type", "time", "subject", "specversion", "xtenant"])
 

@@ -3,10 +3,9 @@
 import gc
 
 import pytest
-
 from prometheus_client import REGISTRY
 
-from streams import gc_pauses
+from streams.runtime import gc_pauses
 
 
 def _count(generation: str) -> float:

@@ -14,8 +14,15 @@ from collections import defaultdict, deque
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.identity_graph import (
-    PRIORITY, Guards, Observe, canonical_id, handle, kind_of, observations, rank_of,
+from streams.domain.identity_graph import (
+    PRIORITY,
+    Guards,
+    Observe,
+    canonical_id,
+    handle,
+    kind_of,
+    observations,
+    rank_of,
 )
 
 GUARDS = Guards.build({"default": 2, "device_id": 1, "visitor_id": 2}, ["unknown", "null", ""], [r"0+", r"phone:\+1555555\d{4}"])

@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 
 from streams.config import ConfigError, Settings, load_settings
-from streams.contract import schemas_dir
-from streams.identity import blocked_record, guards_of, link_record
-from streams.identity_graph import LinkChange, canonical_id, observations
+from streams.domain.contract import schemas_dir
+from streams.domain.identity_graph import LinkChange, canonical_id, guards_of, observations
+from streams.stages.identity import blocked_record, link_record
 
 SCHEMA = json.loads((schemas_dir() / "identity" / "v1" / "link.schema.json").read_text())
 

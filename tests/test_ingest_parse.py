@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import IngestSettings
-from streams.ingest import parse
-from streams.records import IDENTIFIER_PRIORITY, CxEvent
-from streams.rejections import Reason, Rejected
+from streams.domain.records import IDENTIFIER_PRIORITY, CxEvent
+from streams.domain.rejections import Reason, Rejected
+from streams.stages.ingest import parse
 from tests.samples import sample
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, 5, tzinfo=dt.UTC)
@@ -68,7 +68,7 @@ def test_an_event_with_no_usable_identifier_is_routed_by_source_and_id():
 
 
 def test_an_event_of_an_older_worker_decodes_with_no_issues():
-    from streams.records import IdentifierIssue, decode_event, encode
+    from streams.domain.records import IdentifierIssue, decode_event, encode
 
     parsed = run(orjson.dumps(sample("cx.contact.queued")))
     assert b"identifier_issues" not in encode(parsed)  # omitted when empty: old and new records are alike

@@ -10,9 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import IngestSettings
-from streams.normalize import Refusal, check_skew, identifiers, is_withheld, parse_time, phone_e164, social_handle
-from streams.records import IdentifierIssue
-from streams.rejections import Reason, Rejected
+from streams.domain.normalize import (
+    Refusal,
+    check_skew,
+    identifiers,
+    is_withheld,
+    parse_time,
+    phone_e164,
+    social_handle,
+)
+from streams.domain.records import IdentifierIssue
+from streams.domain.rejections import Reason, Rejected
 
 REGIONS = ["US", "GB", "DE", "FR", "BR", "IN", "JP", "AU", "ZA", "MX"]
 FORMATS = [phonenumbers.PhoneNumberFormat.E164, phonenumbers.PhoneNumberFormat.INTERNATIONAL,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams import contract
-from streams.outreach.actions import ACTIONS, ActionError, action_event, outcomes, reach_by
+from streams.domain import contract
+from streams.domain.outreach.actions import ACTIONS, ActionError, action_event, outcomes, reach_by
 
 ALERT = {"alert_id": "al_1", "customer_id": "c_1", "do_not_contact": False,
          "identifiers": {"visitor_id": "v-1", "phone": "+12025550143", "email": "a@example.com"}}

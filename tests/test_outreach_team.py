@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from streams.detect.rules import RULES
-from streams.detect.rules_config import load_rules, packaged
-from streams.outreach.actions import outcomes
-from streams.outreach.team import ATTEMPTED, COMPLETED, MAX_ATTEMPTS, TEAM, next_item, plan
+from streams.domain.detect.rules import RULES
+from streams.domain.detect.rules_config import load_rules, packaged
+from streams.domain.outreach.actions import outcomes
+from streams.simulator.team import ATTEMPTED, COMPLETED, MAX_ATTEMPTS, TEAM, next_item, plan
 
 CALLS = [plan(seed=3, item_id=f"wi_{n:020x}") for n in range(4000)]
 

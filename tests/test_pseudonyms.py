@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.cli.timeline import candidates
 from streams.config import ConfigError, Settings, load_settings
-from streams.detect.state import CustomerState, apply
-from streams.identity import guards_of
-from streams.normalize import identifiers
-from streams.pseudonyms import HIDDEN, Pseudonymizer, from_settings, mask, pseudonymize
-from streams.records import CxEvent, IdentifierIssue
-from streams.sink import dead_letter_row
-from streams.timeline import candidates
+from streams.domain.detect.state import CustomerState, apply
+from streams.domain.identity_graph import guards_of
+from streams.domain.normalize import identifiers
+from streams.domain.pseudonyms import HIDDEN, Pseudonymizer, from_settings, mask, pseudonymize
+from streams.domain.records import CxEvent, IdentifierIssue
+from streams.stages.sink import dead_letter_row
 
 KEY = b"k" * 32
 KINDS = st.sampled_from(["customer_id", "account_id", "email", "phone", "social", "device_id", "visitor_id"])

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from streams.cli.dlq import replay
 from streams.config import ConfigError, RetentionSettings, Settings, load_settings
-from streams.dlq import replay
-from streams.topics import retention_ms
+from streams.runtime.topics import retention_ms
 from streams.warehouse import retention
 
 KEEP_ALL = RetentionSettings(**{key: 0 for key in msgspec.structs.asdict(RetentionSettings())})

@@ -21,13 +21,14 @@ import pytest
 import trustme
 from typer.testing import CliRunner
 
-from streams import cli, redact
-from streams.app import build_app
+from streams.cli import main as cli
 from streams.config import SECRETS, ConfigError, load_settings
-from streams.connections import kafka_client_config, kafka_tls_context
-from streams.sink import BatchStore
+from streams.runtime import redact
+from streams.runtime.connections import kafka_client_config, kafka_tls_context
+from streams.stages.sink import BatchStore
 from streams.warehouse import Result
 from streams.warehouse.server import ServerWarehouse
+from streams.worker import build_app
 
 PASSWORD = "pa55-from-file"
 
@@ -180,7 +181,7 @@ class Recorder:
 
 
 @pytest.mark.parametrize("command, client", [
-    (["topics", "create"], "streams.topics.KafkaAdminClient"),
+    (["topics", "create"], "streams.runtime.topics.KafkaAdminClient"),
     (["simulate", "--count", "1"], "kafka.KafkaProducer"),
     (["replay", "events.jsonl"], "kafka.KafkaProducer"),
     (["alerts", "--once"], "kafka.KafkaConsumer"),
@@ -200,7 +201,7 @@ def test_every_cli_kafka_client_gets_sasl_and_tls(tls_files, monkeypatch, comman
 
 
 def test_dlq_replay_producer_gets_sasl_and_tls(tls_files, monkeypatch):
-    from streams import dlq
+    from streams.cli import dlq
 
     class OneDeadLetter:
         def query(self, sql):
@@ -341,7 +342,7 @@ def test_a_failing_store_logs_no_identifier(chdb_warehouse, caplog):
         caplog.clear()
         store = BatchStore(lambda: chdb_warehouse, retry_initial=0.05, retry_max=0.05)
         try:
-            with caplog.at_level(logging.WARNING, logger="streams.sink"), pytest.raises(TimeoutError):
+            with caplog.at_level(logging.WARNING, logger="streams.stages.sink"), pytest.raises(TimeoutError):
                 asyncio.run(asyncio.wait_for(store.store("redaction.t", rows, "redaction-1"), 0.5))
         finally:
             store._executor.shutdown()  # not close(): the session's engine stays open

@@ -8,13 +8,14 @@ import random
 from collections import Counter, defaultdict
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from streams.channels import CHANNELS
 from streams.config import IngestSettings
-from streams.ingest import parse
-from streams.rejections import Rejected
+from streams.domain.channels import CHANNELS
+from streams.domain.rejections import Rejected
 from streams.simulator import generate
+from streams.stages.ingest import parse
 
 START = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
 
@@ -103,7 +104,7 @@ def test_generated_ahead_is_the_same_stream_starting_when_publishing_will():
 
 def _phones_by_customer(fraction: float, customers: int) -> dict[int, str]:
 
-    from streams.normalize import phone_e164
+    from streams.domain.normalize import phone_e164
     from streams.simulator.scenarios import new_customer
 
     rng = random.Random(11)
@@ -148,7 +149,7 @@ def test_shared_phone_fraction_is_the_share_of_customers_on_a_switchboard(fracti
 def test_the_knob_reaches_the_generated_stream():
     import orjson
 
-    from streams.normalize import phone_e164
+    from streams.domain.normalize import phone_e164
 
     def phones(fraction: float) -> Counter:
         seen = Counter()

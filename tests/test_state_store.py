@@ -5,7 +5,7 @@ import threading
 import faust
 from mode.utils.loops import get_event_loop
 
-from streams import state_store
+from streams.runtime import state_store
 
 
 def test_stored_keys_scraped_before_start_leaves_the_table_on_the_workers_loop(tmp_path):

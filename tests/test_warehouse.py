@@ -10,9 +10,9 @@ import shutil
 import orjson
 import pytest
 
-from streams.output import write_result
-from streams.records import CxEvent
-from streams.sink import batch_token, dead_letter_row, event_row
+from streams.cli.output import write_result
+from streams.domain.records import CxEvent
+from streams.stages.sink import batch_token, dead_letter_row, event_row
 from streams.warehouse import Result, WarehouseError
 from streams.warehouse.migrate import applied, migrate, migrations
 
@@ -29,7 +29,7 @@ def test_migrations_apply_once_and_are_recorded(chdb_warehouse):
 
 
 def test_an_edited_applied_migration_is_refused(chdb_warehouse, tmp_path):
-    from streams.contract import schemas_dir
+    from streams.domain.contract import schemas_dir
 
     copy = tmp_path / "clickhouse"
     shutil.copytree(schemas_dir() / "clickhouse", copy)
@@ -65,8 +65,8 @@ def test_event_rows_read_back(warehouse):
 
 def test_identifier_issues_are_stored_beside_the_event_and_an_anonymous_call_waits(warehouse):
     """A withheld caller ID is kept raw in the issue columns; with no identifier left the call still waits on the floor."""
+    from streams.domain.records import IdentifierIssue
     from streams.warehouse.queries import WAITING
-    from streams.records import IdentifierIssue
 
     call = CxEvent(source="/t", id="q1", type="cx.contact.queued", time=dt.datetime.now(dt.UTC), channel="voice",
                    customer={}, contact_id="call-9", queue="support", origin="cx.events:0:1", received_at=1.0,

@@ -8,11 +8,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.detect.advance import advance
-from streams.detect.lifecycle import alert_id
-from streams.detect.rules_config import load_rules
-from streams.detect.state import CustomerState, apply
-from streams.records import CxEvent
+from streams.domain.detect.advance import advance
+from streams.domain.detect.lifecycle import alert_id
+from streams.domain.detect.rules_config import load_rules
+from streams.domain.detect.state import CustomerState, apply
+from streams.domain.records import CxEvent
 
 RULES = load_rules()  # long_queue_wait on voice: open 120 s, escalate 300 s; claims expire after 900 s
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC).timestamp()
@@ -148,7 +148,7 @@ def test_the_shipped_rules_file_documents_the_outreach_defaults_and_a_bad_value_
     import pytest
 
     from streams.config import ConfigError
-    from streams.detect.rules_config import OUTREACH_DEFAULTS, default_path
+    from streams.domain.detect.rules_config import OUTREACH_DEFAULTS, default_path
 
     shipped = tomllib.loads(default_path().read_text())["outreach"]
     assert {k: v for k, v in shipped.items() if k in OUTREACH_DEFAULTS} == OUTREACH_DEFAULTS

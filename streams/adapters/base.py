@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Callable, Mapping, Protocol
 
-from streams.cloudevents import json_of
-from streams.rejections import Reason, Rejected
+from streams.domain.cloudevents import json_of
+from streams.domain.rejections import Reason, Rejected
 
 SPECVERSION = "1.0"
 

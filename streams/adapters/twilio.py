@@ -13,9 +13,21 @@ import hashlib
 import hmac
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from streams.adapters.base import (VendorRequest, BadSignature, Unmapped, check_signature, cloudevent,
-                                   identified, load_json, need, obj, rfc3339, stable_id, text)
-from streams.rejections import Reason, Rejected
+from streams.adapters.base import (
+    BadSignature,
+    Unmapped,
+    VendorRequest,
+    check_signature,
+    cloudevent,
+    identified,
+    load_json,
+    need,
+    obj,
+    rfc3339,
+    stable_id,
+    text,
+)
+from streams.domain.rejections import Reason, Rejected
 
 NAME = "twilio"
 SIGNATURE_HEADER = "x-twilio-signature"

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import table
 
-from streams.boards.common import (ABANDONMENT_RAG, SERVICE_LEVEL_RAG, Board, Sql, colored_cells, column_unit,
-                                   query_variable, series)
-from streams.channels import MESSAGING, sql_list
+from streams.boards.common import (
+    ABANDONMENT_RAG,
+    SERVICE_LEVEL_RAG,
+    Board,
+    Sql,
+    colored_cells,
+    column_unit,
+    query_variable,
+    series,
+)
+from streams.domain.channels import MESSAGING, sql_list
 from streams.warehouse.queries import rollup_kpis
 
 UID = "cx-kpis"

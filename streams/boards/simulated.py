@@ -26,20 +26,21 @@ from dataclasses import dataclass, field
 import msgspec
 import orjson
 
-from streams import identity_graph as graph
 from streams.config import Settings
-from streams.detect.advance import advance, due_at
-from streams.detect.lifecycle import findings_of
-from streams.detect.rules_config import load_rules
-from streams.detect.stage import Clock, alert_record, work_item_record
-from streams.detect.state import CustomerState, apply
-from streams.identity import blocked_record, guards_of, link_record
-from streams.ingest import parse
-from streams.outreach.actions import action_event
-from streams.records import CxEvent
+from streams.domain import identity_graph as graph
+from streams.domain.detect.advance import advance, due_at
+from streams.domain.detect.lifecycle import findings_of
+from streams.domain.detect.rules_config import load_rules
+from streams.domain.detect.state import CustomerState, apply
+from streams.domain.identity_graph import guards_of
+from streams.domain.outreach.actions import action_event
+from streams.domain.records import CxEvent
 from streams.simulator import generate
 from streams.simulator.generate import STRUCTURED
-from streams.sink import alert_row, batch_token, event_row, link_row, work_item_row
+from streams.stages.detect import Clock, alert_record, work_item_record
+from streams.stages.identity import blocked_record, link_record
+from streams.stages.ingest import parse
+from streams.stages.sink import alert_row, batch_token, event_row, link_row, work_item_row
 from streams.warehouse import Warehouse
 
 

@@ -19,17 +19,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from streams import adapters, ingest, metrics
+from streams import adapters
 from streams.config import Settings
-from streams.deadletter import dead_letter_headers
+from streams.domain.deadletter import dead_letter_headers
+from streams.domain.records import RawMessage
+from streams.domain.rejections import Reason, Rejected
 from streams.gateway.auth import Authenticator, Unauthorized, load_credentials
 from streams.gateway.http_binding import KafkaMessage, UnsupportedMediaType, to_kafka
 from streams.gateway.publisher import Publisher, Unavailable
-from streams.records import RawMessage
-from streams.rejections import Reason, Rejected
+from streams.runtime import metrics
+from streams.stages import ingest
 
 log = logging.getLogger(__name__)
-# Here, not in streams.metrics: a label-less gauge is exported by every process that defines it, and a
+# Here, not in streams.runtime.metrics: a label-less gauge is exported by every process that defines it, and a
 # worker exporting "gateway ready 0" looked like a gateway down.
 READY = Gauge("cxpulse_gateway_ready", "1 while the gateway's producer is connected to the broker")
 UNKNOWN = "unauthenticated"  # the source label of requests refused before they were authenticated

@@ -1,7 +1,7 @@
 """Who sent a request: the gateway's configured sources, checked in constant time.
 
 A channel system authenticates with a bearer token or an HMAC signature made the way cxpulse
-signs its own webhooks (`streams.delivery.sign`: X-Cxpulse-Source, X-Cxpulse-Timestamp,
+signs its own webhooks (`streams.stages.delivery.sign`: X-Cxpulse-Source, X-Cxpulse-Timestamp,
 X-Cxpulse-Signature). Vendors that sign their webhooks (Twilio, Zendesk) are checked by their
 adapter with the secret of the source whose `auth` names them. Secrets come from the environment
 (CXPULSE_SOURCE_<NAME>_SECRET) or a file, never from the config file, and are never logged.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from streams import delivery
 from streams.config import ConfigError, GatewaySettings
+from streams.stages import delivery
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 ANONYMOUS = "anonymous"

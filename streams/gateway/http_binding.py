@@ -14,8 +14,8 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from streams.cloudevents import STRUCTURED_CONTENT_TYPE
-from streams.rejections import Reason, Rejected
+from streams.domain.cloudevents import STRUCTURED_CONTENT_TYPE
+from streams.domain.rejections import Reason, Rejected
 
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 HTTP_PREFIX = "ce-"

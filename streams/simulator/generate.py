@@ -21,10 +21,10 @@ from typing import Iterator
 
 import orjson
 
-from streams.rejections import Reason
+from streams.domain.rejections import Reason
+from streams.domain.times import rfc3339
 from streams.simulator import malformed
 from streams.simulator.scenarios import SHARED_PHONE_FRACTION, SOURCES, STORIES, new_customer
-from streams.times import rfc3339
 
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 

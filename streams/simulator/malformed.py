@@ -13,8 +13,8 @@ import random
 
 import orjson
 
-from streams.rejections import Reason
-from streams.times import rfc3339
+from streams.domain.rejections import Reason
+from streams.domain.times import rfc3339
 
 IDENTIFIER_ISSUE = "identifier_issue"
 UNUSABLE_PHONES = ["anonymous", "Private Number", "+266696687", "RESTRICTED", "", "12", "000", "+1 555"]

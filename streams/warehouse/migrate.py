@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.config import Settings
-from streams.contract import schemas_dir
+from streams.domain.contract import schemas_dir
 from streams.warehouse import Warehouse, WarehouseError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -1,7 +1,7 @@
 """The SQL the boards and the worker share, free of Grafana: a panel's query with the columns it
 returns, the contact KPIs over the per-minute rollup, and the live floor's headline figures.
 
-The worker computes the floor's headlines (streams.floor_kpis) with the same SQL the Live floor
+The worker computes the floor's headlines (streams.warehouse.floor_kpis) with the same SQL the Live floor
 board shows, without loading the boards (grafana-foundation-sdk) to get it.
 """
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
-from streams.embedded_broker import free_port
+from streams.cli.status import LagProbe, scrape
 from streams.gateway.client import wait_ready
-from streams.readiness import CONSUMING_LOG
-from streams.status import LagProbe, scrape
+from streams.runtime.embedded_broker import free_port
+from streams.runtime.readiness import CONSUMING_LOG
 
 
 def wait_until(predicate, timeout: float, what, interval: float = 0.3):
@@ -142,7 +142,7 @@ class Pipeline:
     def groups(self) -> dict[str, list[str]]:
         """{consumer group: topics} the worker commits, as the worker names them."""
         from streams.config import load_settings
-        from streams.topics import committing_groups
+        from streams.runtime.topics import committing_groups
 
         return committing_groups(load_settings(environ=self.env))
 

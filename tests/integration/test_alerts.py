@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from kafka import KafkaConsumer
 
-from streams.contract import schemas_dir
+from streams.domain.contract import schemas_dir
 from tests.integration.pipeline import Pipeline, wait_until
 from tests.integration.webhooks import Receiver, fail_first
 
@@ -249,7 +249,7 @@ def test_a_busy_partition_fires_due_alerts_without_waiting_for_a_tick(kafka_boot
 @pytest.mark.same_on_any_broker(reason="webhook retries and signatures are the delivery loop's; "
                                        "one worker, no restart")
 def test_a_webhook_failing_three_times_gets_each_alert_once_signed(kafka_bootstrap, tmp_path):
-    from streams.delivery import verify
+    from streams.stages.delivery import verify
 
     receiver = Receiver(fail_first(3))
     pipeline = event_clock_pipeline(kafka_bootstrap, tmp_path)

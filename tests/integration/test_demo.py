@@ -106,7 +106,7 @@ def _query(sql: str, env, cwd) -> list[dict]:
 def _assert_the_outreach_loop_shows(summary: str, env, cwd) -> None:
     """Must show after `cxpulse demo --duration 60`: at least 7 rules in cx.alerts, at least one
     alert resolved by outreach, the funnel in the summary; the team a real client of the pipeline."""
-    from streams.outreach.team import AGENTS, TEAM
+    from streams.simulator.team import AGENTS, TEAM
 
     rules = {r["rule"] for r in _query("SELECT DISTINCT rule FROM cx.alerts", env, cwd)}
     assert len(rules) >= 7, rules

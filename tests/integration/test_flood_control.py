@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from streams.outreach.actions import ActionError, action_event
+from streams.domain.outreach.actions import ActionError, action_event
 from streams.simulator import generate
 from tests.integration.test_alerts import cloudevent, event_clock_pipeline
 

@@ -19,7 +19,7 @@ from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from streams.delivery import sign
+from streams.stages.delivery import sign
 from tests.integration.pipeline import Pipeline, wait_until
 from tests.integration.test_outages import own_broker  # noqa: F401 - the fixture
 

@@ -103,11 +103,11 @@ import time
 from collections import defaultdict
 
 from streams.config import Settings
-from streams.embedded_broker import free_port
-from streams.identity import guards_of
-from streams.normalize import identifiers
-from streams.readiness import CONSUMING_LOG
+from streams.domain.normalize import identifiers
+from streams.runtime.embedded_broker import free_port
+from streams.runtime.readiness import CONSUMING_LOG
 from streams.simulator.generate import generate
+from streams.domain.identity_graph import guards_of
 from tests.integration.pipeline import Pipeline, wait_until
 from tests.test_identity_graph import expected
 

@@ -20,8 +20,8 @@ from kafka.admin import KafkaAdminClient, ScramMechanism, UserScramCredentialUps
 from kafka.errors import KafkaError
 
 from streams.config import load_settings
-from streams.connections import kafka_client_config
-from streams.embedded_broker import free_port
+from streams.runtime.connections import kafka_client_config
+from streams.runtime.embedded_broker import free_port
 from tests.integration.pipeline import Pipeline
 
 pytestmark = [pytest.mark.integration,

@@ -8,7 +8,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from streams.log_end import true_ends_with
+from streams.runtime.log_end import true_ends_with
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from streams.delivery import verify
-from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.runtime.embedded_broker import EmbeddedBroker, free_port
 from streams.simulator.generate import generate
+from streams.stages.delivery import verify
 from tests.integration.pipeline import Pipeline, wait_until
 from tests.integration.test_faults import hang_then_fail, queued, topic_records, with_fast_alerts
 from tests.integration.webhooks import Receiver

@@ -14,12 +14,19 @@ import jsonschema
 import pytest
 from kafka import KafkaConsumer
 
-from streams.contract import schemas_dir
-from streams.detect.lifecycle import alert_id
-from streams.identity_graph import canonical_id
-from streams.outreach.actions import action_event
+from streams.domain.contract import schemas_dir
+from streams.domain.detect.lifecycle import alert_id
+from streams.domain.identity_graph import canonical_id
+from streams.domain.outreach.actions import action_event
 from tests.integration.pipeline import Pipeline, wait_until
-from tests.integration.test_alerts import RULES, alerts_on_topic, cloudevent, event_clock_pipeline, replayed, scaled
+from tests.integration.test_alerts import (
+    RULES,
+    alerts_on_topic,
+    cloudevent,
+    event_clock_pipeline,
+    replayed,
+    scaled,
+)
 
 pytestmark = pytest.mark.integration
 SCHEMA = json.loads((schemas_dir() / "work_items" / "v1" / "work_item.schema.json").read_text())

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams import channels
 from streams.boards import pipeline as pipeline_board
 from streams.boards import prometheus_snapshot
-from streams.embedded_broker import free_port
+from streams.domain import channels
+from streams.runtime.embedded_broker import free_port
 from streams.simulator import generate
 from streams.warehouse import macros
 from tests.integration.pipeline import Pipeline, wait_until

@@ -14,9 +14,9 @@ import phonenumbers
 import pytest
 
 from streams.config import Settings
-from streams.identity import guards_of
-from streams.normalize import Refusal, identifiers
-from streams.pseudonyms import HIDDEN
+from streams.domain.identity_graph import guards_of
+from streams.domain.normalize import Refusal, identifiers
+from streams.domain.pseudonyms import HIDDEN
 from streams.simulator import generate
 from tests.integration.pipeline import Pipeline
 

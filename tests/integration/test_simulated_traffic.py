@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from streams.config import IngestSettings
-from streams.ingest import parse
 from streams.simulator import generate
+from streams.stages.ingest import parse
 
 pytestmark = pytest.mark.integration
 

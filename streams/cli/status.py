@@ -1,0 +1,117 @@
+"""Live pipeline status for the terminal board: a worker's /metrics plus consumer lag from Kafka."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+@dataclass
+class Status:
+    at: float = field(default_factory=time.time)
+    valid_by_channel: dict[str, float] = field(default_factory=dict)
+    dead_by_reason: dict[str, float] = field(default_factory=dict)
+    rows_by_table: dict[str, float] = field(default_factory=dict)
+    spurious_gap_offsets: float = 0.0
+    store_failures: float = 0.0  # warehouse writes that failed and were retried
+    identity_changes: dict[str, float] = field(default_factory=dict)
+    identifiers_blocked: float = 0.0
+    alerts: dict[tuple[str, str], float] = field(default_factory=dict)  # (rule, state) -> changes sent
+    consumed: float = 0.0
+    e2e_sum: float = 0.0
+    e2e_count: float = 0.0
+    lag: int | None = None
+    state_keys: dict[str, float] = field(default_factory=dict)  # table -> keys held
+    floor: dict[str, float] = field(default_factory=dict)  # live-floor KPI -> value (metrics.floor_kpis_seconds)
+    worker_up: bool = False
+
+
+def scrape(url: str, timeout: float = 1.0) -> Status:
+    status = Status()
+    try:
+        text = urllib.request.urlopen(url, timeout=timeout).read().decode()
+    except OSError:
+        return status
+    status.worker_up = True
+    valid, dead, rows = defaultdict(float), defaultdict(float), defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name, labels, value = sample.name, sample.labels, sample.value
+            if name == "cxpulse_events_valid_total":
+                valid[labels["channel"]] += value
+            elif name == "cxpulse_dead_letters_total":
+                dead[labels["reason"]] += value
+            elif name == "cxpulse_rows_stored_total":
+                rows[labels["table"]] += value
+            elif name == "cxpulse_events_consumed_total" and labels.get("stage") == "ingest":
+                status.consumed += value
+            elif name == "cxpulse_state_keys":
+                status.state_keys[labels["table"]] = value
+            elif name == "cxpulse_identity_changes_total":
+                status.identity_changes[labels["change"]] = status.identity_changes.get(labels["change"], 0.0) + value
+            elif name == "cxpulse_alerts_total":
+                key = (labels["rule"], labels["state"])
+                status.alerts[key] = status.alerts.get(key, 0.0) + value
+            elif name == "cxpulse_identifiers_blocked_total":
+                status.identifiers_blocked += value
+            elif name == "cxpulse_floor":
+                status.floor[labels["kpi"]] = value
+            elif name == "cxpulse_store_failures_total":
+                status.store_failures += value
+            elif name == "cxpulse_consumer_spurious_gap_offsets_total":
+                status.spurious_gap_offsets += value
+            elif name == "cxpulse_event_to_stored_seconds_sum":
+                status.e2e_sum += value
+            elif name == "cxpulse_event_to_stored_seconds_count":
+                status.e2e_count += value
+    status.valid_by_channel, status.dead_by_reason, status.rows_by_table = dict(valid), dict(dead), dict(rows)
+    return status
+
+
+class LagProbe:
+    """Total lag of consumer groups over their topics ({group: topics}, see topics.committing_groups)."""
+
+    def __init__(self, kafka_config: dict, groups: dict[str, list[str]], exact: bool = True) -> None:
+        """exact: read each partition's last batch for its true end (streams.runtime.log_end); seconds per call,
+        so a live board, polled every second, takes the broker's reported ends instead."""
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        self._admin = KafkaAdminClient(**kafka_config)
+        self._consumer = KafkaConsumer(enable_auto_commit=False, **kafka_config)
+        self.groups, self.exact = groups, exact
+
+    def by_partition(self) -> dict | None:
+        """{TopicPartition: messages not yet committed by its group}, or None when Kafka is unreachable."""
+        from kafka import TopicPartition
+        from kafka.errors import KafkaError
+
+        from streams.runtime.log_end import true_ends
+
+        try:
+            committed, tps = {}, []
+            for group, topics in self.groups.items():
+                offsets = self._admin.list_group_offsets(group).get(group, {})
+                for t in topics:
+                    for p in self._consumer.partitions_for_topic(t) or ():
+                        tp = TopicPartition(t, p)
+                        tps.append(tp)
+                        if tp in offsets and offsets[tp].offset >= 0:
+                            committed[tp] = offsets[tp].offset
+            ends = self._consumer.end_offsets(tps)
+            if self.exact:
+                ends = true_ends(self._consumer, ends)
+        except (KafkaError, OSError, TimeoutError):
+            return None
+        return {tp: max(0, end - committed.get(tp, 0)) for tp, end in ends.items()}
+
+    def lag(self) -> int | None:
+        parts = self.by_partition()
+        return None if parts is None else sum(parts.values())
+
+    def close(self) -> None:
+        self._admin.close()
+        self._consumer.close()

@@ -1,0 +1,215 @@
+"""Faust's aiokafka consumer, with gaps limited to offsets that were never delivered.
+
+Faust 0.15 records a "gap" when a partition's next message is more than one
+offset past its read offset (compacted or transactional topics), and counts the
+gap's offsets as done for commits. After every restart, table recovery seeks
+the stream partitions to their committed offsets, which resets the read offset,
+while aiokafka goes on handing out records it fetched before: the jump looks
+like a gap over offsets that were delivered moments ago and may not be stored
+yet. A commit could then pass them (loss on a crash in that window), and when
+they are acked the acked list holds them twice, so commits creep forward one
+offset per interval (minutes of lag after a kill -9; logged in issue 2).
+
+Here a gap never covers an offset already delivered since the partition was
+assigned (those commit when they are acked), and the acked list is kept free
+of duplicates. Seen in a kill -9 test: every stream partition got a spurious
+gap of ~40 offsets right after "Seek stream partitions to committed offsets".
+
+Highwaters (how far table recovery reads a changelog) are corrected by reading
+the last batch: the embedded broker under-reports them (see streams.runtime.log_end).
+
+Commits never pass an offset that was not acked. Faust's `_new_offset` lets a commit skip the one
+offset right after the committed one when it was never acked (an off-by-one in its "gap at the
+head" check); in issue 6's rebalance test that lost graph messages, so merges. Such a hole (an
+offset a rebalance's flow control dropped before any agent saw it) now holds the commit instead,
+and when it has held it for `kafka.hole_timeout` seconds the partition is read again from its
+committed offset: the stages are idempotent for replays, as after a crash.
+
+A partition with no committed offset is read from its beginning, and commits start there. Faust
+resumes the stream partitions before "Seek stream partitions to committed offsets", so records
+fetched in between reach the streams while flow control is still off and are skipped, unacked;
+the seek puts a partition with a committed offset back before them, but leaves a partition with
+none where it was, and Faust (which keeps an unknown committed offset, and an offset 0, as None)
+then commits the first offsets acked after them. In issue 6's kill -9 test the restarted worker
+skipped resolved envelopes 0-2 of every partition (1,208 events the killed worker had not
+committed yet) and committed offset 4: they were never stored.
+
+Waiting for in-flight messages before a rebalance or a stop ends after `kafka.wait_empty_timeout`:
+a message Faust put in two agents' queues keeps a reference count when one queue is cleared, so
+Faust waited for its ack forever (a worker then ignored SIGTERM). What is not acked by then is not
+committed, so the next owner reads it again.
+
+Faust fixes the fetch wait at 1.5 s; the embedded broker holds a fetch for about a quarter of it
+even when records arrive, which cost ~0.4 s per stage hop. It is kafka.fetch_max_wait here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, AsyncIterator, Mapping, Set
+
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+from faust.utils.functional import consecutive_numbers
+from kafka import TopicPartition
+
+from streams.runtime import metrics
+from streams.runtime.connections import kafka_client_config
+from streams.runtime.log_end import true_ends_with
+
+log = logging.getLogger(__name__)
+
+
+def next_commit(acked: list[int], index: set[int], gaps, committed: int | None) -> int | None:
+    """The offset to commit: one past the run of acked offsets (gap offsets count as acked) that
+    starts at `committed`; None while `committed` itself is not acked. Takes the run out of
+    `acked`/`index` and the gap offsets it used out of `gaps` (an IntervalTree), as Faust does."""
+    if not acked:
+        return None
+    if gaps:
+        top = max(acked)
+        covered = [n for iv in sorted(gaps.overlap(0, top), key=lambda iv: iv.begin) for n in range(iv.begin, iv.end)]
+        if covered:
+            acked.extend(covered)
+            gaps.chop(0, max(covered[-1], top) + 1)
+    if committed is not None and min(acked) < committed:  # gap offsets before the committed one
+        acked[:] = [a for a in acked if a >= committed]
+        if not acked:
+            return None
+    if len(acked) != len(set(acked)):
+        acked[:] = set(acked)
+    acked.sort()
+    if committed is not None and acked[0] > committed:
+        return None
+    run = next(consecutive_numbers(acked))
+    acked[: len(run)] = []
+    index.difference_update(run)
+    return run[-1] + 1
+
+
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport):
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = int(self.app.cx_settings.kafka.fetch_max_wait * 1000)  # read by start()
+        return consumer
+
+
+class GapSafeConsumer(aiokafka_driver.Consumer):
+    """Gaps only over offsets never delivered; commits never past an unacked offset (holes are
+    read again); bounded waits for in-flight messages; true highwaters."""
+
+    def __post_init__(self) -> None:  # mode.Service hook, runs at the end of __init__
+        super().__post_init__()
+        self._delivered: dict[TP, int] = {}  # highest offset handed to the streams, per assigned partition
+        self._hole_since: dict[TP, float] = {}  # when a partition's commit started waiting on a hole
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        delivered = self._delivered
+        async for tp, message in super().getmany(timeout):
+            yield tp, message
+            if message.offset > delivered.get(tp, -1):
+                delivered[tp] = message.offset
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # _drain_messages calls this for the message at offset_to before handing it over;
+        # `delivered` is updated only once it has been, so it holds what came before.
+        delivered = self._delivered.get(tp, -1)
+        if delivered >= offset_from:
+            metrics.SPURIOUS_GAP_OFFSETS.inc(min(delivered, offset_to) - offset_from + 1)
+            log.debug("%s: offsets %d-%d were delivered already; not a gap", tp, offset_from,
+                      min(delivered, offset_to))
+            offset_from = delivered + 1
+        if offset_from <= offset_to:
+            await super()._add_gap(tp, offset_from, offset_to)
+
+    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        for tp in revoked:
+            self._delivered.pop(tp, None)
+            self._hole_since.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets, and partitions with none to their beginning."""
+        await super().perform_seek()
+        await self._seek_unknown_to_beginning()
+
+    async def _seek_unknown_to_beginning(self) -> None:
+        """Seek each partition with no committed offset to its beginning and take that as its committed
+        offset, so commits start there (Faust clears it on revoke; the first commit replaces it)."""
+        unknown = [tp for tp in self.assignment()
+                   if self._committed_offset[tp] is None and self.app.topics.acks_enabled_for(tp.topic)]
+        if not unknown:
+            return
+        for tp, offset in (await self.earliest_offsets(*unknown)).items():
+            await self.seek(tp, offset)
+            self._committed_offset[tp] = offset
+
+    def _new_offset(self, tp: TP) -> int | None:
+        offset = next_commit(self._acked[tp], self._acked_index[tp], self._gap[tp], self._committed_offset[tp])
+        if offset is None and self._acked[tp]:
+            self._hole_since.setdefault(tp, time.monotonic())
+        else:
+            self._hole_since.pop(tp, None)
+        return offset
+
+    async def commit(self, *args, **kwargs) -> bool:
+        committed = await super().commit(*args, **kwargs)
+        await self._read_holes_again()
+        return committed
+
+    async def _read_holes_again(self) -> None:
+        """Seek a partition whose commit has waited on a hole for hole_timeout back to its committed offset."""
+        if self.app.rebalancing or self.app.should_stop or not self._hole_since:
+            return
+        limit = self.app.cx_settings.kafka.hole_timeout
+        now, assigned = time.monotonic(), self.assignment()
+        stuck = {tp: self._committed_offset[tp] for tp, since in list(self._hole_since.items())
+                 if now - since >= limit and tp in assigned and self._committed_offset[tp] is not None}
+        if not stuck:
+            return
+        for tp, offset in stuck.items():
+            log.warning("%s: offset %d was never acked and held commits for %.0f s; reading from it again "
+                        "(%d later offsets acked)", tp, offset, now - self._hole_since.pop(tp), len(self._acked[tp]))
+            metrics.HOLES_READ_AGAIN.inc()
+            self._acked[tp].clear()
+            self._acked_index[tp].clear()
+            self._gap.pop(tp, None)
+            self._delivered.pop(tp, None)
+        await self.seek_wait(stuck)
+
+    async def wait_empty(self) -> None:
+        """Faust's wait for in-flight messages to be acked, for at most kafka.wait_empty_timeout."""
+        deadline = time.monotonic() + self.app.cx_settings.kafka.wait_empty_timeout
+        while not self.should_stop and self._pending_acks():
+            if time.monotonic() >= deadline:
+                left = sorted((m.tp.topic, m.tp.partition, m.offset) for m in self._pending_acks())
+                log.warning("gave up waiting for %d messages to be acked (they are not committed and will be "
+                            "read again): %s", len(left), left[:10])
+                break
+            await self.commit()
+            if not self._pending_acks():
+                break
+            await self._wait_for_ack(timeout=1)
+            self._clean_unacked_messages()
+        await self.commit_and_end_transactions()
+
+    def _pending_acks(self) -> list:
+        """Unacked messages of the current generation (older ones are read again after the seek)."""
+        generation = self.app.consumer_generation_id
+        return [m for m in list(self._unacked_messages) if not m.acked and m.generation_id == generation]
+
+    async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
+        reported = await super().highwaters(*partitions)
+        config = kafka_client_config(self.app.cx_settings)
+        ends = await asyncio.get_running_loop().run_in_executor(
+            None, true_ends_with, config, {TopicPartition(tp.topic, tp.partition): end for tp, end in reported.items()})
+        return {TP(tp.topic, tp.partition): end for tp, end in ends.items()}
+
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(aiokafka_driver.Transport):
+    Consumer = GapSafeConsumer

@@ -1,0 +1,188 @@
+"""Kafka topics of the pipeline: names, explicit creation, and the dead-letter send.
+
+Topics are created explicitly with the configured partition count: a topic auto-created by a
+producer gets the broker default, and Faust tables need the partition count of their source.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from streams.config import Settings
+from streams.domain.deadletter import dead_letter_headers
+from streams.domain.records import RawMessage
+from streams.domain.rejections import Rejected
+from streams.runtime import metrics
+from streams.runtime.connections import kafka_client_config
+from streams.runtime.envelopes import Envelopes
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    k = settings.kafka
+    return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
+            k.links_topic, k.resolved_topic, k.alerts_topic, k.work_items_topic, k.outreach_queue_topic,
+            k.dispatch_topic, k.ticks_topic, k.undelivered_topic]
+
+
+def committing_groups(settings: Settings) -> dict[str, list[str]]:
+    """{consumer group: topics} for every stage input whose offsets the worker commits.
+
+    The Faust stages commit under `app_id`; the batch sources (streams.runtime.batch_source) under groups
+    of their own. The ticks topic is left out: it never drains (a tick per partition per second).
+    """
+    from streams.runtime.batch_source import group_of
+
+    k = settings.kafka
+    return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic, k.alerts_topic,
+                       k.work_items_topic, k.outreach_queue_topic, k.dispatch_topic, k.dlq_topic,
+                       k.undelivered_topic],
+            group_of(k.app_id, "ingest"): list(k.input_topics),
+            group_of(k.app_id, "sink-events"): [k.resolved_topic],
+            group_of(k.app_id, "sink-identity-links"): [k.links_topic],
+            group_of(k.app_id, "outreach-route"): [k.work_items_topic]}
+
+
+def retention_ms(settings: Settings) -> dict[str, int]:
+    """retention.ms of each topic that feeds a table with a TTL: the table's (-1, for ever, when 0).
+
+    The dead-letter topics hold payloads: they keep them as long as cx.dead_letters does (its payload TTL).
+    Internal topics (validated, accepted, identity graph, resolved, ticks) and Faust's changelogs
+    are left as they are: the broker's default, or compaction.
+    """
+    k, r = settings.kafka, settings.retention
+    days = {**{name: r.events_days for name in k.input_topics},
+            k.dlq_topic: r.dead_letter_payloads_days, k.undelivered_topic: r.dead_letter_payloads_days,
+            k.links_topic: r.identity_links_days, k.alerts_topic: r.alerts_days, k.work_items_topic: r.work_items_days}
+    return {name: d * 86_400_000 if d else -1 for name, d in days.items()}
+
+
+def _admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(client_id="cxpulse-admin", **kafka_client_config(settings))
+
+
+def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
+    """Create missing topics with the configured partitions and retention; return the ones created."""
+    admin = _admin(settings)
+    retention = retention_ms(settings)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [n for n in (names or topic_names(settings)) if n not in existing]
+        created = []
+        for name in wanted:
+            configs = {"retention.ms": str(retention[name])} if name in retention else {}
+            try:
+                admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
+                                              topic_configs=configs)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
+
+
+def align_retention(settings: Settings, timeout: float = 15.0) -> dict[str, tuple[int, bool]]:
+    """Set retention.ms on the existing topics of `retention_ms` where it differs (incremental
+    alter where the broker has it), and wait until the broker reads it back; return
+    {topic: (retention.ms, changed)}.
+
+    Apache Kafka (KRaft) applies an altered config a moment after it answers, so it is read back
+    until it shows, for `timeout` seconds. Every config of a topic is described: Tansu 0.6 drops
+    the connection on a DescribeConfigs that names the keys it wants.
+    """
+    wanted = retention_ms(settings)
+    admin = _admin(settings)
+
+    def stale() -> list[str]:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, None) for name in wanted],
+                                           config_filter="all").get("topic", {})
+        return [name for name, ms in wanted.items()
+                if str(described.get(name, {}).get("retention.ms", {}).get("value")) != str(ms)]
+
+    try:
+        changed = stale()
+        if changed:
+            alter = [ConfigResource(ConfigResourceType.TOPIC, n, {"retention.ms": str(wanted[n])}) for n in changed]
+            result = admin.alter_configs(alter, raise_on_unknown=False)  # Tansu lists only the keys set
+            refused = {name: error for name, error in result.get("topic", {}).items() if error != "OK"}
+            if refused:
+                raise KafkaError(f"the broker refused retention.ms on {refused}")
+            deadline = time.monotonic() + timeout
+            while (left := stale()) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if left:
+                raise KafkaError(f"retention.ms altered but not read back within {timeout:g} s on {left}")
+        return {name: (ms, name in changed) for name, ms in wanted.items()}
+    finally:
+        admin.close()
+
+
+@dataclass
+class PipelineTopics:
+    """The Faust topics the stages read, and the names they write to.
+
+    Stages produce through the app's Kafka producer directly (`send`): Faust's Topic.send wraps
+    every message in futures and callbacks that cost more than the stage's own work. The
+    producer is the one Faust flushes before each offset commit, so at-least-once holds.
+    """
+
+    app: Any
+    validated: Any
+    accepted: Any
+    dlq: Any
+    identity: Any
+    links: Any
+    resolved: Any
+    alerts: Any
+    work_items: Any
+    outreach_queue: Any  # work item versions keyed by team, for the dispatch stage
+    dispatch: Any
+    detect_inputs: Any  # resolved events and clock ticks, one stream for the detection agent
+    undelivered: Any
+    dead_letters: Any   # both dead-letter topics, for the sink
+
+    @classmethod
+    def declare(cls, app, settings: Settings) -> "PipelineTopics":
+        k = settings.kafka
+
+        def raw(*names: str):
+            return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                             value_serializer="raw", partitions=k.partitions)
+
+        return cls(app=app, validated=raw(k.validated_topic),
+                   accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic), identity=raw(k.identity_topic),
+                   links=raw(k.links_topic), resolved=raw(k.resolved_topic), alerts=raw(k.alerts_topic),
+                   work_items=raw(k.work_items_topic), outreach_queue=raw(k.outreach_queue_topic),
+                   dispatch=raw(k.dispatch_topic),
+                   detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),
+                   dead_letters=raw(k.dlq_topic, k.undelivered_topic))
+
+    def envelopes(self) -> Envelopes:
+        """A collector for records bound for internal topics (see streams.runtime.envelopes)."""
+        return Envelopes(self.app.conf.topic_partitions)
+
+    async def send_envelopes(self, envelopes: Envelopes) -> None:
+        await envelopes.flush(self.app.producer)
+
+    @staticmethod
+    def name(topic) -> str:
+        return topic if isinstance(topic, str) else topic.get_topic_name()
+
+    async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None,
+                   partition: int | None = None) -> None:
+        await self.app.producer.send(self.name(topic), key=key, value=value, partition=partition, timestamp=None, headers=headers)
+
+    async def dead_letter(self, raw: RawMessage, rejected: Rejected, *, stage: str, origin: str,
+                          source: str = "", event_id: str = "", to: Any = None) -> None:
+        """Send the untouched message to the DLQ (or `to`) with its reason; count it."""
+        headers = dead_letter_headers(raw, rejected, stage=stage, origin=origin, source=source, event_id=event_id)
+        await self.send(to or self.dlq, raw.key, raw.value, headers)
+        metrics.DEAD_LETTERS.labels(stage=stage, reason=str(rejected.reason)).inc()

@@ -1,0 +1,95 @@
+"""Dispatch stage: each team's list, decided in one place per team (streams.domain.outreach.dispatch).
+
+Detection is partitioned by customer, a team's capacity is not, so work item versions are routed
+by team first: a batch source reads cx.work_items and sends each version to the queue topic keyed
+by its `assigned_team`, and the dispatch agent keeps each team's state in a changelogged table
+keyed by team (every version of a team's items lands on one partition, in order). Its decisions
+go to the dispatch topic (stored in cx.outreach_dispatch). A crash between the table's changelog
+and a decision's send loses no decision: after recovery each team's current places are sent
+again (the warehouse table collapses repeats).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+
+from streams.domain.detect.rules_config import load_rules
+from streams.domain.outreach.dispatch import (
+    LISTED,
+    WAITING,
+    Decision,
+    Team,
+    decode_team,
+    encode,
+    take,
+)
+from streams.domain.times import rfc3339_at, rfc3339_or_none
+from streams.runtime import metrics, state_store
+from streams.runtime.batch_source import BatchSource
+from streams.runtime.faust_batches import BatchWrites, batches
+
+TIMES = ("changed_at", "opened_at")
+
+
+def decision_record(d: Decision) -> dict:
+    """The public record on the dispatch topic (a row of cx.outreach_dispatch)."""
+    return {"work_item_id": d.item_id, "customer_id": d.customer, "team": d.team, "status": d.status,
+            "priority": d.priority, "at": rfc3339_at(d.at), "seq": d.seq,
+            "listed_at": rfc3339_or_none(d.listed_at)}
+
+
+def register(app, settings, topics) -> BatchSource:
+    k = settings.kafka
+    outreach = load_rules(settings.detect.rules_file or None).outreach
+    table = app.Table("outreach_teams", default=None, partitions=k.partitions, key_type=str, value_type=bytes,
+                      options=state_store.table_options())
+    size, within = settings.detect.outreach_batch_size, settings.detect.outreach_batch_seconds
+    route = BatchSource(app, settings, "outreach-route", [topics.name(topics.work_items)], size, within)
+
+    async def send_by_team(batch) -> None:
+        for records in batch.values():
+            for m in records:
+                team = orjson.loads(m.value).get("assigned_team") or outreach.default_team
+                await topics.send(topics.outreach_queue, team.encode(), m.value)
+
+    @app.task
+    async def outreach_route() -> None:
+        await route.run(send_by_team)
+
+    async def send(team: Team, decisions: list[Decision]) -> None:
+        for d in decisions:
+            await topics.send(topics.dispatch, team.team.encode(), orjson.dumps(decision_record(d)))
+        metrics.OUTREACH_ITEMS.labels(team=team.team, place=WAITING).set(team.count(WAITING))
+        metrics.OUTREACH_ITEMS.labels(team=team.team, place=LISTED).set(team.count(LISTED))
+
+    @table.on_recover
+    async def _after_recovery() -> None:
+        for raw in list(table.data.values()):
+            if raw:
+                team = decode_team(raw)
+                await send(team, [Decision(item_id=e.item_id, customer=e.customer, team=team.team, status=e.status,
+                                           priority=e.priority, at=e.listed_at if e.listed_at is not None else team.now,
+                                           seq=team.seq, listed_at=e.listed_at) for e in team.entries.values()])
+
+    @app.agent(topics.outreach_queue, name="outreach-dispatch", concurrency=1)
+    async def dispatch(stream):
+        writes = BatchWrites(table, decode_team, encode)
+        async for batch in batches(stream, size, within=within):
+            out: list[tuple[Team, list[Decision]]] = []
+            for event in batch:
+                m = event.message
+                name = m.key.decode()
+                team = writes.get(name, m.partition) or Team(team=name)
+                item = orjson.loads(m.value)
+                for key in TIMES:
+                    item[key] = dt.datetime.fromisoformat(item[key]).timestamp()
+                out.append((team, take(team, outreach.capacity.get(name, outreach.capacity[outreach.default_team]),
+                                       item)))
+                writes.set(name, team, m.partition)
+            await writes.commit(app.producer)
+            for team, decisions in out:
+                await send(team, decisions)
+
+    return route

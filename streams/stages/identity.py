@@ -1,0 +1,129 @@
+"""Identity stage: every event gets its customer; identifiers seen together are stitched.
+
+Records in: `CxEvent` envelopes on the accepted topic. The router sends one `Observe` per usable
+identifier to the graph topic, routed by identifier (so the graph is spread over all partitions);
+the graph agent applies `identity_graph.handle` with each node's state in a changelogged table
+(written once per batch with the node's final state), sends the
+resulting graph messages back to the graph topic, every change of an identifier's customer to the
+links topic (public JSON, stored in cx.identity_links), and the event, now carrying its customer
+id, to the resolved topic routed by customer (what later stages and the sink read). Internal
+topics carry envelopes of records (streams.runtime.envelopes); the links topic is one JSON per record.
+
+Blocked identifiers are recorded on the links topic (status "blocked") the first time this
+worker sees them; an event with no usable identifier is resolved to no customer ("").
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import orjson
+
+from streams.domain import identity_graph as graph
+from streams.domain.identity_graph import LinkChange, canonical_id, guards_of, kind_of
+from streams.domain.records import decode_event, encode
+from streams.domain.times import rfc3339_at
+from streams.runtime import metrics, state_store
+from streams.runtime.bounded import BoundedSet
+from streams.runtime.envelopes import unpack
+from streams.runtime.faust_batches import BatchWrites, batches
+from streams.runtime.produce_batches import send_records
+
+
+def _iso(seconds: float) -> str:
+    return rfc3339_at(0.0 if seconds == graph.NEVER else seconds)
+
+
+def link_record(change: LinkChange, now: float) -> dict:
+    """The public record of one change (schemas/identity/link.schema.json)."""
+    if change.status == "over_cap":
+        kind = "over_cap"
+    elif not change.previous:
+        kind = "new"
+    elif change.previous == change.canonical:
+        kind = "republished"
+    else:
+        kind = "merged"
+    return {
+        "identifier": change.identifier, "kind": kind_of(change.identifier),
+        "node_id": canonical_id(change.identifier), "customer_id": canonical_id(change.canonical),
+        "previous_customer_id": canonical_id(change.previous) if change.previous else "",
+        "status": change.status, "change": kind, "reason": "", "epoch": change.epoch,
+        "version": change.version, "first_seen": _iso(change.first_seen), "changed_at": _iso(now),
+    }
+
+
+def blocked_record(identifier: str, reason: str, now: float) -> dict:
+    return {"identifier": identifier, "kind": kind_of(identifier), "node_id": canonical_id(identifier),
+            "customer_id": "", "previous_customer_id": "", "status": "blocked", "change": "blocked",
+            "reason": reason, "epoch": 0, "version": 0, "first_seen": _iso(now), "changed_at": _iso(now)}
+
+
+def register(app, settings, topics) -> None:
+    guards = guards_of(settings)
+    # key_type/value_type on the table itself: Faust derives the changelog codecs from them (a
+    # Schema argument alone leaves recovery decoding the values as JSON).
+    nodes = app.Table("identity_nodes", default=None, partitions=settings.kafka.partitions,
+                      key_type=str, value_type=bytes,
+                      options=state_store.table_options())
+    metrics.STATE_KEYS.labels(table="identity_nodes").set_function(lambda: state_store.stored_keys(nodes))
+    blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
+
+    graph_topic, resolved_topic, links_topic = (topics.name(t) for t in (topics.identity, topics.resolved, topics.links))
+    consumed = metrics.CONSUMED.labels(stage="identity-route")
+    blocked_kinds, changes = metrics.Children(metrics.IDENTIFIERS_BLOCKED), metrics.Children(metrics.IDENTITY_CHANGES)
+
+    @app.agent(topics.accepted, name="identity-route", concurrency=1)
+    async def route(stream):
+        async for batch in batches(stream, settings.identity.batch_size, within=settings.identity.batch_seconds):
+            out, blocked_records, read = topics.envelopes(), [], 0
+            for event in batch:
+                for value in unpack(event.message.value):
+                    ev = decode_event(value)
+                    read += 1
+                    observes, blocked = graph.observations(ev.customer, ev.time.timestamp(), value, guards)
+                    for identifier, reason in blocked:
+                        blocked_kinds(kind_of(identifier)).inc()
+                        if blocked_seen.add(identifier):
+                            blocked_records.append(blocked_record(identifier, reason, time.time()))
+                    if not observes:  # no usable identifier: stored with customer "", detection skips it
+                        out.add(resolved_topic, ev.dedup_key.encode(), value)
+                    for message in observes:
+                        out.add(graph_topic, message.node.encode(), graph.encode(message))
+            consumed.inc(read)
+            await topics.send_envelopes(out)
+            await send_records(app.producer, links_topic,
+                               [(None, r["identifier"].encode(), orjson.dumps(r)) for r in blocked_records])
+
+    @app.agent(topics.identity, name="identity-graph", concurrency=1)
+    async def resolve(stream):
+        writes = BatchWrites(nodes, graph.decode_node, graph.encode, cache=settings.identity.cached_nodes)
+        async for batch in batches(stream, settings.identity.batch_size, within=settings.identity.batch_seconds):
+            effects: list[graph.Effects] = []
+            for event in batch:
+                m = event.message
+                for index, value in enumerate(unpack(m.value)):
+                    message = graph.decode_message(value)
+                    node = writes.get(message.node, m.partition)
+                    new, fx = graph.handle(node, message, guards, f"{m.partition}:{m.offset}:{index}")
+                    if new != node:
+                        writes.set(message.node, new, m.partition)
+                    effects.append(fx)
+            await writes.commit(app.producer)
+            out, now = topics.envelopes(), time.time()
+            for fx in effects:
+                for s in fx.sends:
+                    out.add(graph_topic, s.node.encode(), graph.encode(s))
+                for value, label in fx.resolved:
+                    customer = canonical_id(label)
+                    ev = msgspec.structs.replace(decode_event(value), resolved_customer=customer)
+                    out.add(resolved_topic, customer.encode(), encode(ev))
+            await topics.send_envelopes(out)
+            links = []
+            for fx in effects:
+                for change in fx.links:
+                    record = link_record(change, now)
+                    changes(record["change"]).inc()
+                    links.append((None, change.identifier.encode(), orjson.dumps(record)))
+            await send_records(app.producer, links_topic, links)

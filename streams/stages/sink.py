@@ -1,0 +1,238 @@
+"""Sink stage: topics -> ClickHouse tables, in batches, offsets committed only after the store.
+
+"Store the batch, then commit the offsets" is `BatchStore.store` plus `faust_batches`: the agent
+awaits the store (retried with backoff while the warehouse is down, which also stops consumption:
+backpressure instead of memory growth), and only then does Faust ack the batch's events.
+A replayed batch is harmless: the insert deduplication token (content hash) makes an exact retry
+a no-op, and the tables' ReplacingMergeTree keys collapse any other replayed row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+import orjson
+
+from streams.domain.deadletter import read_detail
+from streams.domain.records import IDENTIFIER_PRIORITY, CxEvent, decode_event
+from streams.runtime import metrics
+from streams.runtime.batch_source import BatchSource
+from streams.runtime.envelopes import unpack
+from streams.runtime.faust_batches import batches
+from streams.runtime.redact import redact
+from streams.warehouse import Warehouse, WarehouseError
+
+log = logging.getLogger(__name__)
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def event_row(ev: CxEvent, partition: int, offset: int) -> dict[str, Any]:
+    row = {
+        "event_time": ev.time, "source": ev.source, "event_id": ev.id, "type": ev.type,
+        "channel": ev.channel, "customer_key": ev.customer_key, "customer": ev.resolved_customer,
+        "contact_id": ev.contact_id, "queue": ev.queue, "agent_id": ev.agent_id,
+        "direction": ev.direction, "subject": ev.subject,
+        "attributes": orjson.dumps(ev.attributes).decode(), "mode": ev.mode, "origin": ev.origin,
+        "received_at": _ts(ev.received_at), "kafka_partition": partition, "kafka_offset": offset,
+    }
+    for kind in IDENTIFIER_PRIORITY:
+        row[kind] = ev.customer.get(kind, "")
+    issues = ev.identifier_issues
+    row["identifier_issue_kinds"] = [i.kind for i in issues]
+    row["identifier_issue_reasons"] = [i.reason for i in issues]
+    row["identifier_issue_values"] = [i.raw for i in issues]
+    return row
+
+
+def dead_letter_row(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
+                    partition: int, offset: int, pseudonymized: bool = False) -> dict[str, Any]:
+    """The cx.dead_letters row; pseudonymized, its readable columns (detail, preview) lose identifiers
+    as logs do: the payload kept for replay is the one place raw values live (docs/pseudonymization.md)."""
+    detail = read_detail(headers)
+    value = value or b""
+    readable = redact if pseudonymized else str
+    return {
+        "published_at": _ts(detail.get("published_at", 0.0)),
+        "rejected_at": _ts(detail.get("rejected_at", 0.0)),
+        "reason": detail.get("reason", "unknown"), "detail": readable(detail.get("detail", "")),
+        "path": detail.get("path", ""), "stage": detail.get("stage", ""),
+        "origin": detail.get("origin", f"?:{partition}:{offset}"),
+        "source": detail.get("source", ""), "event_id": detail.get("id", ""),
+        "message_key": base64.b64encode(key or b"").decode(),
+        "payload_base64": base64.b64encode(value).decode(), "payload_size": len(value),
+        "payload_preview": readable(value[:512].decode("utf-8", "replace")),
+        "headers": orjson.dumps([[n, base64.b64encode(v or b"").decode()] for n, v in headers]).decode(),
+        "kafka_partition": partition, "kafka_offset": offset,
+    }
+
+
+def link_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.identity.links record (JSON) as a cx.identity_links row."""
+    row = dict(record)
+    for key in ("first_seen", "changed_at"):
+        row[key] = datetime.fromisoformat(row[key])
+    return row
+
+
+def alert_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.alerts record (JSON) as a cx.alerts row."""
+    row = dict(record)
+    row["identifiers"] = orjson.dumps(record["identifiers"]).decode()
+    for key in ("since", "threshold_at", "changed_at", "detected_at"):
+        row[key] = datetime.fromisoformat(row[key])
+    return row
+
+
+def work_item_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.work_items record (JSON) as a cx.work_items row: lists and the action verdict as JSON, no NULL times."""
+    row = dict(record)
+    for key in ("identifiers", "alert_ids", "rules", "reasons", "suggested_actions", "action"):
+        row[key] = orjson.dumps(record[key]).decode()
+    for key in ("opened_at", "changed_at", "claimed_at", "first_claimed_at", "first_attempt_at", "snoozed_until",
+                "closed_at", "eligible_at", "detected_at"):
+        row[key] = datetime.fromisoformat(row[key]) if row[key] else None
+    return row
+
+
+def dispatch_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A cx.outreach.dispatch record (JSON) as a cx.outreach_dispatch row."""
+    row = dict(record)
+    for key in ("at", "listed_at"):
+        row[key] = datetime.fromisoformat(row[key]) if row[key] else None
+    return row
+
+
+def batch_token(table: str, keys: list[str]) -> str:
+    """Same rows -> same token, so ClickHouse drops an exact retry; different rows never collide."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(table.encode())
+    for key in keys:
+        digest.update(b"\x00" + key.encode())
+    return f"{table}-{digest.hexdigest()}"
+
+
+class BatchStore:
+    """Writes batches through one thread (chDB and the driver are blocking) and retries forever."""
+
+    def __init__(self, open_warehouse: Callable[[], Warehouse], retry_initial: float, retry_max: float) -> None:
+        self._open = open_warehouse
+        self._warehouse: Warehouse | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
+        self.retry_initial, self.retry_max = retry_initial, retry_max
+
+    def _opened(self) -> Warehouse:
+        """The warehouse, opened lazily on the warehouse thread (retried with the next store)."""
+        if self._warehouse is None:
+            self._warehouse = self._open()
+        return self._warehouse
+
+    def _insert(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        self._opened().insert(table, rows, token)
+
+    def call(self, fn: Callable[[Warehouse], Any]) -> Any:
+        """Run fn(warehouse) on the warehouse thread and wait (start-up and shutdown work)."""
+        return self._executor.submit(lambda: fn(self._opened())).result()
+
+    async def with_warehouse(self, fn: Callable[[Warehouse], Any]) -> Any:
+        """Run fn(warehouse) on the warehouse thread, between the sink's inserts."""
+        return await self.run(lambda: fn(self._opened()))
+
+    async def run(self, fn: Callable, *args: Any) -> Any:
+        """Run a blocking warehouse call on the warehouse thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def store(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        delay = self.retry_initial
+        while True:
+            started = time.perf_counter()
+            try:
+                await self.run(self._insert, table, rows, token)
+            except (WarehouseError, OSError) as exc:
+                metrics.STORE_FAILURES.labels(table=table).inc()
+                log.warning("store into %s failed (%s); retrying in %.1fs", table, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            metrics.STORE_SECONDS.labels(table=table).observe(time.perf_counter() - started)
+            metrics.BATCH_ROWS.labels(table=table).observe(len(rows))
+            metrics.ROWS_STORED.labels(table=table).inc(len(rows))
+            return
+
+    def close(self) -> None:
+        self._executor.submit(lambda: self._warehouse and self._warehouse.close()).result()
+        self._executor.shutdown()
+
+
+def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
+    size, within = settings.sink.batch_size, settings.sink.batch_seconds
+    end_to_end = metrics.Children(metrics.END_TO_END)
+
+    # Resolved events are read by a batch source of their own, not a second Faust agent beside
+    # detection: a Faust hop cost 2.0-2.4 s p50 of a live run's end-to-end latency at 1,451 ev/s
+    # (benchmarks/harness.py, hops table) against 0.05 s for ingest's batch source, and a topic read
+    # by two Faust agents kept a message's second reference after flow control cleared one queue
+    # (docs/faust-pitfalls.md). Same delivery: stored, then committed.
+    resolved = BatchSource(app, settings, "sink-events", [topics.name(topics.resolved)], size, within,
+                           max_poll_interval=3600.0)
+
+    async def store_events(batch) -> None:
+        events = [(decode_event(value), m) for records in batch.values() for m in records for value in unpack(m.value)]
+        rows = [event_row(ev, m.partition, m.offset) for ev, m in events]
+        await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]))
+        now = time.time()
+        for ev, _ in events:
+            end_to_end(ev.channel).observe(now - ev.time.timestamp())
+
+    @app.task
+    async def sink_events() -> None:
+        await resolved.run(store_events)
+
+    # The links topic carries a record per identity change (about one per event): read in batches
+    # outside Faust (streams.runtime.batch_source). A warehouse outage holds a batch for as long as it lasts,
+    # hence the long poll interval: the group keeps its partitions meanwhile.
+    links = BatchSource(app, settings, "sink-identity-links", [topics.name(topics.links)], size, within,
+                        max_poll_interval=3600.0)
+
+    async def store_links(batch) -> None:
+        rows = [link_row(orjson.loads(m.value)) for records in batch.values() for m in records]
+        await store.store("cx.identity_links", rows, batch_token(
+            "cx.identity_links", [f"{r['identifier']}\x1f{r['version']}\x1f{r['status']}" for r in rows]))
+
+    @app.task
+    async def sink_identity_links() -> None:
+        await links.run(store_links)
+
+    def json_records(topic, name: str, table: str, to_row: Callable[[dict], dict], key: Callable[[dict], str]) -> None:
+        """A public JSON topic stored row by row, each batch under a token of its rows' keys."""
+        async def sink(stream):
+            async for batch in batches(stream, size, within):
+                rows = [to_row(orjson.loads(e.message.value)) for e in batch]
+                await store.store(table, rows, batch_token(table, [key(r) for r in rows]))
+        app.agent(topic, name=name, concurrency=1)(sink)
+
+    json_records(topics.alerts, "sink-alerts", "cx.alerts", alert_row, lambda r: f"{r['alert_id']}\x1f{r['version']}")
+    json_records(topics.work_items, "sink-work-items", "cx.work_items", work_item_row,
+                 lambda r: f"{r['work_item_id']}\x1f{r['version']}")
+    json_records(topics.dispatch, "sink-dispatch", "cx.outreach_dispatch", dispatch_row,
+                 lambda r: f"{r['work_item_id']}\x1f{r['status']}\x1f{r['at']}")
+
+    pseudonymized = settings.privacy.pseudonymize
+
+    @app.agent(topics.dead_letters, name="sink-dead-letters", concurrency=1)
+    async def sink_dead_letters(stream):
+        async for batch in batches(stream, size, within):
+            rows = [dead_letter_row(e.message.key, e.message.value, list(e.message.headers or []),
+                                    e.message.partition, e.message.offset, pseudonymized) for e in batch]
+            await store.store("cx.dead_letters", rows, batch_token("cx.dead_letters", [f"{r['origin']}/{r['reason']}" for r in rows]))
+
+    return [resolved, links]

@@ -1,0 +1,101 @@
+"""The Faust application: every stage registered on one app, configured from Settings.
+
+Stages talk only through topics: ingest -> validated -> dedup -> accepted -> identity (graph
+topic, its own loop) -> resolved -> detect (with clock ticks) -> alerts, work items -> outreach dispatch (by team); resolved, identity
+links, alerts and the dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from streams.config import Settings
+from streams.runtime import consumer_lag, faust_consumer, gc_pauses, metrics, readiness, state_store
+from streams.runtime.connections import faust_credentials
+from streams.runtime.topics import PipelineTopics, create_topics
+from streams.stages import dedup, delivery, detect, identity, ingest, sink
+from streams.stages import dispatch as outreach
+from streams.warehouse import floor_kpis, open_warehouse
+from streams.warehouse.migrate import migrate_and_configure
+
+log = logging.getLogger(__name__)
+
+
+class CxApp(faust.App):
+    """faust.App whose consumer keeps spurious post-seek gaps out of its commits (see streams.runtime.faust_consumer)."""
+
+    cx_settings: Settings  # set by build_app; the consumer reads the Kafka settings for its highwater check
+
+    def _new_transport(self):
+        return faust_consumer.Transport(self.conf.broker_consumer, self)
+
+
+def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
+    k = settings.kafka
+    app = CxApp(
+        k.app_id,
+        broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings),
+        store=state_store.STORE_URL,
+        datadir=str(settings.data_path / "faust"),
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        broker_session_timeout=k.session_timeout,
+        broker_heartbeat_interval=k.heartbeat_interval,
+        broker_rebalance_timeout=k.rebalance_timeout,
+        broker_commit_interval=k.commit_interval,
+        consumer_auto_offset_reset="earliest",
+        # No standby replicas: Faust 0.15 drops changelog records a standby has fetched when they
+        # arrive while its partition is paused (the first read after a rebalance, seen in issue 6's
+        # rebalance test: 337 of 447 records never applied), so a standby that took over served
+        # nodes and dedup keys as they were minutes before. A partition that moves is rebuilt
+        # from its changelog as an active one instead, which reads to the end before it serves.
+        table_standby_replicas=0,
+        producer_acks=-1,
+        producer_linger=0.005,  # let sends coalesce into fewer, larger produce requests
+        producer_max_batch_size=512 * 1024,
+        web_enabled=False,
+    )
+    app.cx_settings = settings
+    topics = PipelineTopics.declare(app, settings)
+    store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
+                            settings.sink.retry_max_seconds)
+    sources = [ingest.register(app, settings, topics)]
+    dedup.register(app, settings, topics)
+    identity.register(app, settings, topics)
+    detect.register(app, settings, topics)
+    delivery.register(app, settings, topics)
+    sources.append(outreach.register(app, settings, topics))
+    sources += sink.register(app, settings, topics, store)
+    consumer_lag.register(app, sources)
+    readiness.register(app, sources)
+    floor_kpis.register(app, settings, store)
+    return app, store
+
+
+def run_worker(settings: Settings) -> None:
+    """Create topics, migrate the warehouse, serve metrics, then run the Faust worker until signalled."""
+    from faust.worker import Worker
+
+    metrics.serve(settings.metrics.host, settings.metrics.port)
+    gc_pauses.observe()
+    created = create_topics(settings)
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    app, store = build_app(settings)
+    applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    if ttls:
+        log.info("retention TTLs changed: %s", ", ".join(ttls))
+    log.info("worker starting: broker %s, warehouse %s, metrics :%s", settings.bootstrap,
+             "clickhouse server" if settings.clickhouse.url else f"chDB at {settings.data_path / 'chdb'}",
+             settings.metrics.port)
+    state_store.drop_local(app)
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        store.close()
