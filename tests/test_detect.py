@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from streams.config import ConfigError
 from streams.domain.detect.lifecycle import reconcile
 from streams.domain.detect.rules_config import load_rules
-from streams.domain.detect.state import CustomerState, apply
+from streams.domain.detect.state import CustomerState, apply, decode_state, encode
 from streams.domain.records import CxEvent
 
 RULES = load_rules()
@@ -218,3 +218,15 @@ def test_the_clock_keeps_one_timer_per_customer_and_fires_it_once():
     assert clock.pop_due(0, 60.0) == ["c1"]
     assert clock.pop_due(0, 500.0) == ["c2"]  # c1's superseded 100 is skipped; its evaluation at 50 reschedules
     assert clock.pending() == 0
+
+
+def test_an_event_is_folded_in_once_across_a_store_and_from_a_state_stored_before_digests():
+    first, second = ev(1, 0, "cx.contact.started"), ev(2, 5, "cx.contact.queued")
+    state = CustomerState(customer="c_1")
+    assert apply(state, first) is True
+    stored = decode_state(encode(state))                     # what the table gives back after a restart
+    assert apply(stored, first) is False and apply(stored, second) is True
+    assert all(isinstance(s, int) for s in stored.seen)
+    older = CustomerState(customer="c_1", seen=["/t\x1fe1"])  # stored when `seen` held the keys themselves
+    older = decode_state(encode(older))
+    assert apply(older, first) is False and apply(older, second) is True

@@ -74,10 +74,12 @@ def events(seed: int, end: dt.datetime, minutes: float, rate: float, settings: S
     return out
 
 
-def stitch(evs: list[CxEvent], settings: Settings) -> tuple[list[CxEvent], list[dict]]:
-    """Each event with the customer the identity graph gives it, and the identity link records."""
+def stitch(evs: list[CxEvent], settings: Settings,
+           nodes: dict[str, graph.Node] | None = None) -> tuple[list[CxEvent], list[dict]]:
+    """Each event with the customer the identity graph gives it, and the identity link records.
+    `nodes` receives the graph's node states (benchmarks/state_size.py measures them)."""
     guards = guards_of(settings)
-    nodes: dict[str, graph.Node] = {}
+    nodes = {} if nodes is None else nodes
     customers: dict[int, str] = {}
     links: list[dict] = []
     seen_blocked: set[str] = set()
@@ -115,13 +117,14 @@ def team_plan(item: dict, rng: random.Random) -> list[tuple[float, str, str | No
             (attempt + rng.uniform(10, 60), "release", None)]
 
 
-def detect(evs: list[CxEvent], settings: Settings, until: float,
-           seed: int = 7) -> tuple[list[dict], list[dict], list[CxEvent]]:
+def detect(evs: list[CxEvent], settings: Settings, until: float, seed: int = 7,
+           states: dict[str, CustomerState] | None = None) -> tuple[list[dict], list[dict], list[CxEvent]]:
     """The alert and work item records the detect stage would publish, with an event-time clock up to
-    `until`, and the outreach team's action events (parsed like any event) up to `until`."""
+    `until`, and the outreach team's action events (parsed like any event) up to `until`. `states`
+    receives the customers' detection states (benchmarks/state_size.py measures them)."""
     rules = load_rules(settings.detect.rules_file or None)
     clock = Clock(settings.detect.allowed_lateness_seconds, live=False)
-    states: dict[str, CustomerState] = {}
+    states = {} if states is None else states
     out: list[dict] = []
     items: list[dict] = []
     actions: list[CxEvent] = []
