@@ -156,6 +156,13 @@ NAIVE = "naive baseline: Faust agent, one table update per event"
 QUIX = "quix streams peer: dedup by source+id, re-key by customer through a topic, per-customer state"
 
 
+# How often the backlog row reads the worker's /metrics to see the rows stored. Rendering every
+# metric costs the worker CPU: at 0.2 s it was 6 % of the row's CPU samples (py-spy,
+# benchmarks/profile_pipeline.py, 2026-12-05), charged to the pipeline; at 1 s about a fifth of that,
+# for at most 1 s more on a row of 10 s or longer.
+STORED_POLL_S = 1.0
+
+
 def pipeline_backlog(pipeline: Pipeline, events: int) -> dict:
     pipeline.start_worker()
     pid = pipeline.worker.pid
@@ -164,7 +171,7 @@ def pipeline_backlog(pipeline: Pipeline, events: int) -> dict:
                interval=0.05)
     started, cpu0 = time.perf_counter(), process_cpu_seconds(pid)
     wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= events, 1800,
-               f"{events} rows stored", interval=0.2)
+               f"{events} rows stored", interval=STORED_POLL_S)
     seconds, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu0
     rss = process_rss(pid)
     pipeline.stop_worker()

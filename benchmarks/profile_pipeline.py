@@ -1,0 +1,196 @@
+"""Where a worker's CPU goes, per event: py-spy on the harness's backlog row, grouped by stage and by library.
+
+Publishes the harness's backlog (same seed and broker setup), starts one worker, samples the thread
+holding the GIL with py-spy (`--gil`: Python's own work, one core at most) from the first event read
+to the last row stored, and splits the samples two ways:
+- by stage: the outermost frame under streams/stages/ (or the runtime's own loops when no stage is
+  on the stack: Faust's and aiokafka's consumer machinery, the producer, timers);
+- by where the time is spent: the innermost frame's package (chDB, msgspec, orjson, jsonschema-rs,
+  Faust/mode, aiokafka, RocksDB, our domain code, our runtime, ...).
+Each thread's CPU comes from /proc (exact, by thread name: Python's own threads are named after the
+interpreter, chDB's and RocksDB's have names of their own). The Python threads' CPU is split by the
+shares of the GIL samples, which on a loaded machine count time descheduled too (uniformly, so the
+shares hold, not the sample counts).
+
+    .venv/bin/python benchmarks/profile_pipeline.py --events 30000
+
+Writes results/profile-<when>.{json,md} and the raw collapsed stacks beside them. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import STORED_POLL_S, backlog  # noqa: E402
+from benchmarks.measure import RESULTS, machine, process_cpu_seconds, write_results  # noqa: E402
+from tests.integration.pipeline import wait_until  # noqa: E402
+
+# innermost frame's file -> where the time goes (first match wins; py-spy names files by package path)
+PLACES = [("chdb/", "chDB (embedded warehouse)"), ("clickhouse_driver/", "clickhouse-driver"),
+          ("msgspec/", "msgspec"), ("orjson", "orjson"), ("jsonschema_rs", "jsonschema-rs"),
+          ("rocksdict", "RocksDB (rocksdict)"), ("phonenumbers/", "phonenumbers"),
+          ("faust/", "Faust"), ("mode/", "Faust (mode)"), ("aiokafka/", "aiokafka"),
+          ("kafka/", "kafka-python"), ("prometheus_client/", "prometheus-client"),
+          ("socketserver.py", "metrics endpoint (HTTP server)"),
+          ("streams/domain/", "cxpulse domain logic"), ("streams/runtime/", "cxpulse runtime layer"),
+          ("streams/stages/", "cxpulse stage code"), ("streams/", "cxpulse other"),
+          ("asyncio/", "asyncio event loop")]
+WAITING = ("selectors.py", "threading.py")  # a thread blocked in select or on a condition: not CPU
+
+
+def path_of(frame: str) -> str:
+    """'func (package/module.py:12)' -> 'package/module.py'."""
+    return frame.rpartition("(")[2].rpartition(":")[0]
+
+
+def _in(needle: str, path: str) -> bool:
+    return path.startswith(needle) or "/" + needle in path
+
+
+def place(frame: str) -> str:
+    path = path_of(frame)
+    return next((name for needle, name in PLACES if _in(needle, path)), "Python (standard library, builtins)")
+
+
+def stage(frames: list[str]) -> str:
+    """The outermost stage on the stack, else what drives the thread or the loop."""
+    paths = [path_of(f) for f in frames]
+    for path in paths:
+        if _in("streams/stages/", path):
+            return "stage: " + path.split("streams/stages/")[1].removesuffix(".py")
+    for path in paths:
+        if _in("streams/runtime/", path):
+            return "runtime: " + path.split("streams/runtime/")[1].removesuffix(".py")
+    for needle, name in (("mode/threads.py", "Faust's consumer thread (aiokafka fetch and decode)"),
+                         ("socketserver.py", "metrics endpoint (HTTP server)"),
+                         ("prometheus_client/", "metrics endpoint (HTTP server)"),
+                         ("faust/", "Faust (outside a stage)"), ("mode/", "Faust (outside a stage)"),
+                         ("aiokafka/", "aiokafka (outside a stage)"), ("asyncio/", "asyncio event loop")):
+        if any(_in(needle, path) for path in paths):
+            return name
+    return "other"
+
+
+def split(raw: str) -> tuple[Counter, Counter, int, int]:
+    """CPU samples by stage and by place, their total, and the samples of threads that were waiting."""
+    by_stage, by_place, total, waiting = Counter(), Counter(), 0, 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames, n = stack.split(";"), int(count)
+        if path_of(frames[-1]).endswith(WAITING):
+            waiting += n
+            continue
+        by_stage[stage(frames)] += n
+        by_place[place(frames[-1])] += n
+        total += n
+    return by_stage, by_place, total, waiting
+
+
+def thread_group(name: str) -> str:
+    """Who runs a thread, by its name: Python's keep the interpreter's, RocksDB names its own, and the
+    rest are chDB's (ClickHouse names its pools; "Unknown" is one whose task set no name)."""
+    if name.startswith("python"):
+        return "Python: the event loop with every stage, Faust's consumer thread, the metrics server"
+    if name.startswith("rocksdb"):
+        return "RocksDB: flushes and compactions"
+    return "chDB: inserts, materialized views, merges (native threads)"
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds of each thread of a process so far, with the thread's name (/proc)."""
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # the thread ended
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def by_thread_name(before: dict, after: dict) -> Counter:
+    """CPU seconds per thread name between two thread_cpu readings (threads started between count whole)."""
+    spent = Counter()
+    for tid, (name, cpu) in after.items():
+        spent[name] += cpu - before.get(tid, (name, 0.0))[1]
+    return spent
+
+
+def table(title: str, counts: Counter, python_us: float, total_us: float) -> list[str]:
+    """The Python threads' CPU per event split by the GIL samples' shares."""
+    samples = sum(counts.values())
+    lines = ["", f"| {title} | CPU µs per event | share of the worker's CPU |", "|---|---:|---:|"]
+    return lines + [f"| {name} | {python_us * n / samples:.1f} | {python_us * n / samples / total_us:.1%} |"
+                    for name, n in counts.most_common()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    args = parser.parse_args()
+    external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    raw_file = RESULTS / f"profile-{when.replace(':', '')}.stacks.txt"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with backlog(external, args.events, args.seed) as (bootstrap, pipeline):
+        pipeline.start_worker()
+        pid = pipeline.worker.pid
+        wait_until(lambda: pipeline.metrics().consumed > 0, 120, "the first event read", interval=0.05)
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+                                "--rate", str(args.rate), "--format", "raw", "--output", str(raw_file),
+                                "--gil", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        started, cpu0, threads0 = time.perf_counter(), process_cpu_seconds(pid), thread_cpu(pid)
+        wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= args.events, 1800,
+                   f"{args.events} rows stored", interval=STORED_POLL_S)
+        seconds, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu0
+        threads = by_thread_name(threads0, thread_cpu(pid))
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+        pipeline.stop_worker()
+    by_stage, by_place, total, waiting = split(raw_file.read_text())
+    us = cpu / args.events * 1e6
+    per_event = {name: round(seconds_ / args.events * 1e6, 1) for name, seconds_ in threads.most_common()}
+    python_us = sum(v for name, v in per_event.items() if name.startswith("python"))
+    result = {"when": when, "machine": machine(), "broker": external or "embedded Tansu", "events": args.events,
+              "seconds": round(seconds, 1), "events_per_s": round(args.events / seconds),
+              "cpu_us_per_event": round(us, 1), "samples": total, "samples_waiting": waiting, "by_stage": dict(by_stage.most_common()),
+              "by_place": dict(by_place.most_common()), "threads_cpu_us_per_event": per_event,
+              "stacks": raw_file.name}
+    lines = [f"Run {when} on {result['broker']}, {args.events:,} events: {result['events_per_s']:,} ev/s, "
+             f"{result['cpu_us_per_event']} CPU µs per event (one worker), {total:,} py-spy samples of the GIL holder at "
+             f"{args.rate}/s ({waiting:,} more in select or on a lock, left out); "
+             f"load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())} at the end."]
+    groups = Counter()
+    for name, v in per_event.items():
+        groups[thread_group(name)] += v
+    lines += ["", "| threads | CPU µs per event | names |", "|---|---:|---|"]
+    lines += [f"| {group} | {v:.1f} | " + ", ".join(f"{n} {per_event[n]}" for n in per_event
+                                                   if thread_group(n) == group and per_event[n] >= 0.1) + " |"
+              for group, v in groups.most_common()]
+    lines += ["", f"The Python threads' {python_us:.1f} µs per event, split by where the GIL holder was:"]
+    lines += table("stage (outermost on the stack)", by_stage, python_us, us)
+    lines += table("where (innermost frame)", by_place, python_us, us)
+    text = "\n".join(lines)
+    stem = write_results("profile", result, text)
+    print(text)
+    print(f"wrote {stem}.json, .md and {raw_file.name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
