@@ -179,7 +179,7 @@ def grafana():
     server.server_close()
 
 
-ENV = {"CLICKHOUSE_PASSWORD": "s3cret"}
+ENV = {"CLICKHOUSE_BOARDS_PASSWORD": "s3cret"}
 
 
 def test_push_creates_everything_once_then_only_updates(grafana):
@@ -210,7 +210,7 @@ def test_push_without_the_datasource_password_says_what_is_missing(grafana):
     from streams.boards.push import PushError, connect
 
     fake, url = grafana
-    with pytest.raises(PushError, match="CLICKHOUSE_PASSWORD"):
+    with pytest.raises(PushError, match="CLICKHOUSE_BOARDS_PASSWORD"):
         push(connect(url, token="t"), environ={})
     assert not fake.datasources and not fake.dashboards
 
