@@ -2,7 +2,8 @@
 simulated traffic as the in-process admin, then reopen the same data as a `default` user that holds
 exactly the GRANTs and settings of schemas/clickhouse/access/cx_boards.sql and run every board
 panel's expanded SQL, the variables' queries, and raw-identifier probes, as it. Prints one JSON
-object: panels (rows, or the error; which stored identifier values a panel shows), variables,
+object: panels (rows, or the error; which stored identifier values a panel shows, how many
+masks •••), variables,
 probes (the refusal), hidden_values (how many values were looked for)."""
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def main(data: Path) -> None:
         try:
             text = session.query(sql, "JSONCompact").bytes().decode()
             out["panels"][name] = {"rows": len(orjson.loads(text or '{"data": []}')["data"]),
-                                   "shows": [v for v in hidden if v in text]}
+                                   "shows": [v for v in hidden if v in text], "masks": text.count("•••")}
         except Exception as exc:  # chDB raises RuntimeError with the server's message
             out["panels"][name] = {"error": str(exc)}
     out["variables"] = {sql: _outcome(session, sql, "ok") for sql in variable_queries}

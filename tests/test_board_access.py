@@ -52,6 +52,12 @@ def test_no_panel_shows_a_stored_identifier_or_survey_comment(as_board_user):
     assert not shown, shown
 
 
+def test_the_work_list_and_the_timeline_show_masked_identifiers(as_board_user):
+    panels = as_board_user["panels"]
+    assert panels["cx-outreach/Work list: open alerts by priority"]["masks"] > 50
+    assert panels["cx-journey/Stitched timeline"]["masks"] >= panels["cx-journey/Stitched timeline"]["rows"]
+
+
 def test_raw_identifier_columns_writes_and_settings_are_refused(as_board_user):
     probes = as_board_user["probes"]
     assert len(probes) >= sum(map(len, board_access.RAW_COLUMNS.values())) + 9

@@ -107,10 +107,16 @@ WHERE status != 'blocked' AND customer_id != ''
 ORDER BY identifier
 LIMIT 1;
 
--- One customer's timeline as the journey board shows it: no identifier columns, and the event
--- attributes without the free-text survey comment. SELECT * FROM cx.board_timeline(customer = 'c_...').
+-- One customer's timeline as the journey board shows it: the event's identifiers masked (a JSON
+-- object kind -> mask), no identifier column, and the event attributes without the free-text survey
+-- comment. SELECT * FROM cx.board_timeline(customer = 'c_...').
 CREATE VIEW IF NOT EXISTS cx.board_timeline SQL SECURITY NONE AS
 SELECT customer_seq, event_time, journey, channel, channel_switch, type, contact_id, queue, agent_id,
+       toJSONString(mapApply((k, v) -> (k, cx_mask(k, v)),
+                             mapFilter((k, v) -> v != '',
+                                       map('customer_id', customer_id, 'account_id', account_id, 'email', email,
+                                           'phone', phone, 'social', social, 'device_id', device_id,
+                                           'visitor_id', visitor_id)))) AS identifiers,
        concat('{', arrayStringConcat(arrayMap(kv -> concat(toJSONString(kv.1), ':', kv.2),
                                               arrayFilter(kv -> kv.1 != 'comment', JSONExtractKeysAndValuesRaw(attributes))),
                                      ','), '}') AS attributes

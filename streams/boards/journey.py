@@ -4,9 +4,10 @@ customers move between channels overall.
 The `identifier` box takes what a person has at hand: an email, a phone number (digits in any
 format; US numbers without +1 too), kind:value (account_id:acct-100001), a bare id, or a customer
 id c_... The hidden `customer` variable resolves it through cx.board_customer (cx.identity_links by
-primary key) to today's customer; the panels read cx.board_timeline(customer = ...), cx.timeline
-without identifiers, which renumbers journeys and channel switches after merges. The
-cross-channel panels read the daily customer x channel rollup and the journey-step rollup, not raw events.
+primary key) to today's customer; the panels read cx.board_timeline(customer = ...): cx.timeline,
+which renumbers journeys and channel switches after merges, with the event's identifiers masked
+(+1 ••• ••• 0142). The cross-channel panels read the daily customer x channel rollup and the
+journey-step rollup, not raw events.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ FROM {_TIMELINE}
 WHERE $__timeFilter(event_time)""", ("events", "channels", "journeys", "channel_switches", "contacts"))
 TIMELINE = Sql(f"""
 SELECT customer_seq AS seq, event_time, journey, channel, if(channel_switch, '⇄', '') AS switch, type,
-       contact_id, queue, agent_id, attributes
+       identifiers, contact_id, queue, agent_id, attributes
 FROM {_TIMELINE}
 WHERE $__timeFilter(event_time)
 ORDER BY customer_seq DESC
-LIMIT 500""", ("seq", "event_time", "journey", "channel", "switch", "type", "contact_id", "queue", "agent_id",
-               "attributes"))
+LIMIT 500""", ("seq", "event_time", "journey", "channel", "switch", "type", "identifiers", "contact_id", "queue",
+               "agent_id", "attributes"))
 JOURNEYS = Sql(f"""
 SELECT journey, min(event_time) AS started, max(event_time) AS last_event, count() AS events,
        arrayStringConcat(arrayCompact(arrayMap(e -> e.2, arraySort(groupArray((customer_seq, channel))))), ' → ')
