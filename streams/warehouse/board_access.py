@@ -54,7 +54,7 @@ def grants() -> list[str]:
 
 def profile() -> tuple[dict[str, str], list[str]]:
     """The settings of the user's profile (name -> value) and those it may change though readonly."""
-    found = re.search(r"CREATE SETTINGS PROFILE .*? SETTINGS (.+?);", sql_file().read_text())[1]
+    found = re.search(r"ALTER SETTINGS PROFILE \w+ SETTINGS (.+?);", sql_file().read_text())[1]
     settings = [re.fullmatch(r"(\w+) = (\S+)( CHANGEABLE_IN_READONLY)?", s.strip()) for s in found.split(",")]
     return {m[1]: m[2] for m in settings}, [m[1] for m in settings if m[3]]
 

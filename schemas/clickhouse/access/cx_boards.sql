@@ -7,8 +7,10 @@
 -- idempotent, and REVOKE ALL first makes the grants exactly these. tests/test_board_access.py runs
 -- every board panel as this user (the GRANTs below, parsed from this file) on chDB.
 -- readonly = 1: SELECT only, no setting changed, except the query timeout, which Grafana's
--- ClickHouse datasource sets on every query (max_execution_time).
-CREATE SETTINGS PROFILE OR REPLACE cx_boards_profile SETTINGS readonly = 1, max_execution_time = 60 CHANGEABLE_IN_READONLY;
+-- ClickHouse datasource sets on every query (max_execution_time). ALTER, not OR REPLACE: a
+-- replaced profile gets a new id, and the user would be without it until the ALTER USER.
+CREATE SETTINGS PROFILE IF NOT EXISTS cx_boards_profile;
+ALTER SETTINGS PROFILE cx_boards_profile SETTINGS readonly = 1, max_execution_time = 60 CHANGEABLE_IN_READONLY;
 CREATE USER IF NOT EXISTS cx_boards IDENTIFIED WITH sha256_hash BY '{password_sha256}' SETTINGS PROFILE 'cx_boards_profile';
 ALTER USER cx_boards IDENTIFIED WITH sha256_hash BY '{password_sha256}' SETTINGS PROFILE 'cx_boards_profile';
 REVOKE ALL ON *.* FROM cx_boards;
