@@ -202,6 +202,7 @@ def test_push_creates_everything_once_then_only_updates(grafana):
     assert all(d["version"] == 2 and d["folderUid"] == FOLDER_UID for d in fake.dashboards.values())
     assert {uid: d["dashboard"] for uid, d in fake.dashboards.items()} == {d["uid"]: {**d, "id": None} for d in BUILT}
     assert fake.datasources["clickhouse"]["secureJsonData"]["password"] == "s3cret"
+    assert fake.datasources["clickhouse"]["jsonData"]["username"] == "cx_boards", "the read-only board user"
     assert "editable" not in fake.datasources["clickhouse"]
     assert {auth for _, _, auth in fake.requests} == {"Bearer glsa_test"}
 
