@@ -106,6 +106,10 @@ class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
     url: str = ""
     password: str = ""                   # secret; overrides a password in the URL
     password_file: str = ""
+    # secret: the read-only board user cx_boards (schemas/clickhouse/access/cx_boards.sql), created
+    # or updated by `cxpulse migrate` on a server; empty: not managed here (docs/security.md)
+    boards_password: str = ""
+    boards_password_file: str = ""
     secure: bool = False                 # TLS
     ca_certs: str = ""                   # CA bundle to verify the server; empty: the system's
     verify: bool = True                  # verify the server's certificate and host name
@@ -115,8 +119,8 @@ class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
         return self.secure or self.url.startswith("clickhouses://")
 
     def __post_init__(self) -> None:
-        if not self.url and (self.password or self.secure or self.ca_certs):
-            raise ValueError("password, secure and ca_certs need url (the embedded chDB takes none)")
+        if not self.url and (self.password or self.boards_password or self.secure or self.ca_certs):
+            raise ValueError("password, boards_password, secure and ca_certs need url (the embedded chDB takes none)")
         if self.password and urlsplit(self.url).password:
             raise ValueError("a password both in url and in password: keep one (password)")
         if self.ca_certs and not self.tls:
@@ -419,7 +423,7 @@ def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
 # (section, key) of every secret: set from CXPULSE_<SECTION>_<KEY> or read from the file named by
 # <key>_file (CXPULSE_<SECTION>_<KEY>_FILE), never from the config file.
 SECRETS = (("kafka", "sasl_password"), ("kafka", "ssl_key_password"), ("clickhouse", "password"),
-           ("webhook", "secret"), ("privacy", "key"))
+           ("clickhouse", "boards_password"), ("webhook", "secret"), ("privacy", "key"))
 
 
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:

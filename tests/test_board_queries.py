@@ -25,7 +25,7 @@ CLICKHOUSE_BOARDS = sorted({uid for uid, _ in PANELS})
 
 # Objects that read raw events (or views over them, for every contact or customer): a board may
 # use them only where it looks at one customer by primary key / bloom filter (the journey board).
-RAW = re.compile(r"cx\.(events|events_resolved|contacts|contact_kpis|kpis|timeline|alerts_current)\b(?!_)")
+RAW = re.compile(r"cx\.(events|events_resolved|contacts|contact_kpis|kpis|timeline|board_timeline|alerts_current)\b(?!_)")
 ONE_CUSTOMER = {("cx-journey", "This customer"), ("cx-journey", "Stitched timeline"), ("cx-journey", "Journeys")}
 
 

@@ -179,7 +179,7 @@ def grafana():
     server.server_close()
 
 
-ENV = {"CLICKHOUSE_PASSWORD": "s3cret"}
+ENV = {"CLICKHOUSE_BOARDS_PASSWORD": "s3cret"}
 
 
 def test_push_creates_everything_once_then_only_updates(grafana):
@@ -202,6 +202,7 @@ def test_push_creates_everything_once_then_only_updates(grafana):
     assert all(d["version"] == 2 and d["folderUid"] == FOLDER_UID for d in fake.dashboards.values())
     assert {uid: d["dashboard"] for uid, d in fake.dashboards.items()} == {d["uid"]: {**d, "id": None} for d in BUILT}
     assert fake.datasources["clickhouse"]["secureJsonData"]["password"] == "s3cret"
+    assert fake.datasources["clickhouse"]["jsonData"]["username"] == "cx_boards", "the read-only board user"
     assert "editable" not in fake.datasources["clickhouse"]
     assert {auth for _, _, auth in fake.requests} == {"Bearer glsa_test"}
 
@@ -210,7 +211,7 @@ def test_push_without_the_datasource_password_says_what_is_missing(grafana):
     from streams.boards.push import PushError, connect
 
     fake, url = grafana
-    with pytest.raises(PushError, match="CLICKHOUSE_PASSWORD"):
+    with pytest.raises(PushError, match="CLICKHOUSE_BOARDS_PASSWORD"):
         push(connect(url, token="t"), environ={})
     assert not fake.datasources and not fake.dashboards
 

@@ -35,6 +35,7 @@ import yaml
 from streams import config as config_module
 from streams.config import ConfigError, LogLevel, Settings, load_settings
 from streams.gateway.auth import load_credentials, secret_variable
+from streams.warehouse import board_access
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -423,7 +424,8 @@ def check_cxpulse_settings(stack: Stack) -> list[str]:
         names = [n for n in loaded if section != "clickhouse" or uses_warehouse(stack, n)]
         for a, b in itertools.pairwise(names):
             left, right = (msgspec.to_builtins(getattr(loaded[n], section)) for n in (a, b))
-            differ = {k: (left[k], right[k]) for k in left if left[k] != right[k]}
+            # the board user's password goes only to the service that creates the user (check_grafana)
+            differ = {k: (left[k], right[k]) for k in left if left[k] != right[k] and k != "boards_password"}
             if differ:
                 problems.append(f"{a} and {b} differ in their {section} settings: "
                                 + ", ".join(f"{k} {x!r} vs {y!r}" for k, (x, y) in differ.items()))
@@ -767,6 +769,30 @@ def _board_datasource_uids(node: Any) -> set[str]:
     return found
 
 
+def _board_user_problems(stack: Stack, grafana_password: list[str]) -> list[str]:
+    """The board user exists with Grafana's password: a service that runs `cxpulse migrate` gets it as
+    CXPULSE_CLICKHOUSE_BOARDS_PASSWORD (so migrate creates cx_boards), as a user of users.d that may
+    manage access; no other cxpulse service gets it (least privilege)."""
+    problems = []
+    creators = [name for name in cxpulse_services(stack)
+                if ("migrate",) in service_commands(stack, name)[0]
+                and variables(cxpulse_env(stack, name).get("CXPULSE_CLICKHOUSE_BOARDS_PASSWORD", "")) == grafana_password]
+    if not creators:
+        problems.append(f"no service runs `cxpulse migrate` with CXPULSE_CLICKHOUSE_BOARDS_PASSWORD={grafana_password}: "
+                        f"nothing creates {board_access.USER} with Grafana's password")
+    for name in creators:
+        from clickhouse_driver import Client
+
+        user = _users(stack).get(Client.from_url(resolve(cxpulse_env(stack, name)["CXPULSE_CLICKHOUSE_URL"])).connection.user)
+        if user is None or user.findtext("access_management") != "1":
+            problems.append(f"{name}: its ClickHouse user cannot manage access (users.d access_management), so "
+                            f"`cxpulse migrate` cannot create {board_access.USER}")
+    for name in cxpulse_services(stack):
+        if name not in creators and "CXPULSE_CLICKHOUSE_BOARDS_PASSWORD" in cxpulse_env(stack, name):
+            problems.append(f"{name}: gets the board user's password though it does not create the user")
+    return problems
+
+
 def check_grafana(stack: Stack) -> list[str]:
     """Grafana gets the ClickHouse plugin, its provisioning, and datasources pointing at the services."""
     grafana = image_service(stack, "grafana/grafana")
@@ -813,20 +839,16 @@ def check_grafana(stack: Stack) -> list[str]:
         if data.get("protocol") != "native" or data.get("port") != _native_port(stack):
             problems.append(f"datasources.yml: ClickHouse {data.get('protocol')}:{data.get('port')} is not the native "
                             f"port {_native_port(stack)} of {ch}")
-        user = _users(stack).get(str(data.get("username")))
-        if user is None:
-            problems.append(f"datasources.yml: ClickHouse username {data.get('username')} is not a user of users.d")
+        if data.get("username") != board_access.USER:
+            problems.append(f"datasources.yml: ClickHouse username {data.get('username')} is not the read-only board "
+                            f"user {board_access.USER}")
         reference = _grafana_env_reference((source.get("secureJsonData") or {}).get("password", ""))
-        password = user.find("password") if user is not None else None
-        server_var = password.get("from_env") if password is not None else None
-        ch_env = env_of(stack.services[ch]) if ch else {}
         if reference is None:
             problems.append("datasources.yml: the ClickHouse password is not a $VARIABLE from Grafana's environment")
         elif reference not in env:
             problems.append(f"datasources.yml: the ClickHouse password reads ${reference}, which {grafana} does not set")
-        elif server_var and variables(env[reference]) != variables(ch_env.get(server_var, "")):
-            problems.append(f"datasources.yml: {grafana}'s {reference}={env[reference]} is not the server's "
-                            f"{server_var}={ch_env.get(server_var)}")
+        else:
+            problems += _board_user_problems(stack, variables(env[reference]))
 
     prom = image_service(stack, "prom/prometheus")
     source = sources.get("prometheus")
@@ -1225,7 +1247,19 @@ BREAKAGES: list[tuple[str, Callable, Callable[..., Any], str]] = [
      lambda s, mp: set_env(s, "grafana", GF_PLUGINS_PREINSTALL_SYNC=None, GF_PLUGINS_PREINSTALL="grafana-clickhouse-datasource"),
      "not before Grafana starts"),
     ("datasource password not in Grafana's environment", check_grafana,
-     lambda s, mp: set_env(s, "grafana", CLICKHOUSE_PASSWORD=None), "which grafana does not set"),
+     lambda s, mp: set_env(s, "grafana", CLICKHOUSE_BOARDS_PASSWORD=None), "which grafana does not set"),
+    ("Grafana logs in as the cxpulse user", check_grafana,
+     lambda s, mp: set_in(datasource(s, "clickhouse"), "jsonData.username", "cxpulse"), "is not the read-only board user"),
+    ("nothing creates the board user", check_grafana,
+     lambda s, mp: set_env(s, "init", CXPULSE_CLICKHOUSE_BOARDS_PASSWORD=None), "nothing creates cx_boards"),
+    ("the board user's password differs from Grafana's", check_grafana,
+     lambda s, mp: set_env(s, "grafana", CLICKHOUSE_BOARDS_PASSWORD="${OTHER:?x}"), "nothing creates cx_boards"),
+    ("the migrating user cannot manage access", check_grafana,
+     lambda s, mp: s.users_xml.find("users/cxpulse").remove(s.users_xml.find("users/cxpulse/access_management")),
+     "cannot manage access"),
+    ("the workers get the board user's password", check_grafana,
+     lambda s, mp: set_env(s, "worker", CXPULSE_CLICKHOUSE_BOARDS_PASSWORD="${CLICKHOUSE_BOARDS_PASSWORD:?x}"),
+     "worker: gets the board user's password"),
     ("board uses a datasource that is not provisioned", check_grafana,
      lambda s, mp: s.boards.__setitem__("x.json", {"panels": [{"datasource": {"type": "loki", "uid": "loki"}}]}),
      "uses datasource uid loki"),

@@ -424,8 +424,24 @@ def check_pod_security(docs: list[dict]) -> list[str]:
     return problems
 
 
+def check_board_user(docs: list[dict]) -> list[str]:
+    """The workers run the migrations at start, so they create the read-only board user cx_boards
+    (schemas/clickhouse/access/cx_boards.sql): each has its password, from a Secret file."""
+    problems = []
+    for workload, container in workers(docs):
+        try:
+            settings = worker_settings(docs, workload, container)
+        except ConfigError as exc:
+            problems.append(f"{container['name']}: the settings loader refuses its environment: {exc}")
+            continue
+        if not settings.clickhouse.boards_password:
+            problems.append(f"{container['name']}: no clickhouse.boards_password (CXPULSE_CLICKHOUSE_BOARDS_PASSWORD_FILE): "
+                            "the migrations would not create the board user Grafana logs in as")
+    return problems
+
+
 CHECKS: list[Callable[[list[dict]], list[str]]] = [check_settings, check_secrets, check_metrics_port, check_scale,
-                                                  check_pod_security, check_gateway]
+                                                  check_pod_security, check_gateway, check_board_user]
 
 
 def test_there_is_a_base_and_an_overlay():
@@ -514,6 +530,8 @@ def drop_mount(docs: list[dict], name: str) -> None:
 
 
 BREAKAGES: list[tuple[str, Callable, Callable[[list[dict]], Any], str]] = [
+    ("no board user password", check_board_user,
+     lambda d: config_map(d).pop("CXPULSE_CLICKHOUSE_BOARDS_PASSWORD_FILE"), "no clickhouse.boards_password"),
     ("typo in a variable", check_settings,
      lambda d: config_map(d).__setitem__("CXPULSE_KAFKA_PARTITION", "12"), "CXPULSE_KAFKA_PARTITION is not a setting"),
     ("a value the loader refuses", check_settings,

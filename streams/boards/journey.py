@@ -3,10 +3,11 @@ customers move between channels overall.
 
 The `identifier` box takes what a person has at hand: an email, a phone number (digits in any
 format; US numbers without +1 too), kind:value (account_id:acct-100001), a bare id, or a customer
-id c_... The hidden `customer` variable resolves it through cx.identity_links (by primary key)
-to today's customer; the panels read cx.timeline(customer = ...), which renumbers journeys and
-channel switches after merges. The cross-channel panels read the daily customer x channel
-rollup and the journey-step rollup, not raw events.
+id c_... The hidden `customer` variable resolves it through cx.board_customer (cx.identity_links by
+primary key) to today's customer; the panels read cx.board_timeline(customer = ...): cx.timeline,
+which renumbers journeys and channel switches after merges, with the event's identifiers masked
+(+1 ••• ••• 0142). The cross-channel panels read the daily customer x channel rollup and the
+journey-step rollup, not raw events.
 """
 
 from __future__ import annotations
@@ -19,21 +20,7 @@ from streams.boards.common import Board, Sql, big_number, column_unit, query_var
 UID = "cx-journey"
 
 _TYPED = "${identifier:sqlstring}"
-CUSTOMER = f"""
-SELECT customer_id
-FROM (SELECT identifier, argMax(customer_id, version) AS customer_id, argMax(status, version) AS status
-      FROM cx.identity_links
-      WHERE identifier IN ({_TYPED}, concat('email:', lower({_TYPED})),
-                           concat('phone:+', replaceRegexpAll({_TYPED}, '[^0-9]', '')),
-                           concat('phone:+1', replaceRegexpAll({_TYPED}, '[^0-9]', '')),
-                           concat('customer_id:', {_TYPED}), concat('account_id:', {_TYPED}),
-                           concat('visitor_id:', {_TYPED}), concat('device_id:', {_TYPED}),
-                           concat('social:', {_TYPED}))
-         OR identifier IN (SELECT identifier FROM cx.identity_links WHERE node_id = {_TYPED})
-      GROUP BY identifier)
-WHERE status != 'blocked' AND customer_id != ''
-ORDER BY identifier
-LIMIT 1"""
+CUSTOMER = f"SELECT customer_id FROM cx.board_customer(typed = {_TYPED})"
 
 # An identifier worth showing (the default a snapshot or a check fills in): of the customers with
 # an alert and at most 25 events (after merges), one who used the most channels; its strongest identifier that
@@ -53,7 +40,7 @@ SELECT ifNull(nullIf((SELECT identifier
                                         'visitor_id'], kind), identifier
                       LIMIT 1), ''), shown)"""
 
-_TIMELINE = "cx.timeline(customer = ${customer:sqlstring})"
+_TIMELINE = "cx.board_timeline(customer = ${customer:sqlstring})"
 SUMMARY = Sql(f"""
 SELECT count() AS events, uniqExact(channel) AS channels, uniqExact(journey) AS journeys,
        countIf(channel_switch) AS channel_switches, uniqExactIf(contact_id, contact_id != '') AS contacts
@@ -61,12 +48,12 @@ FROM {_TIMELINE}
 WHERE $__timeFilter(event_time)""", ("events", "channels", "journeys", "channel_switches", "contacts"))
 TIMELINE = Sql(f"""
 SELECT customer_seq AS seq, event_time, journey, channel, if(channel_switch, '⇄', '') AS switch, type,
-       contact_id, queue, agent_id, attributes
+       identifiers, contact_id, queue, agent_id, attributes
 FROM {_TIMELINE}
 WHERE $__timeFilter(event_time)
 ORDER BY customer_seq DESC
-LIMIT 500""", ("seq", "event_time", "journey", "channel", "switch", "type", "contact_id", "queue", "agent_id",
-               "attributes"))
+LIMIT 500""", ("seq", "event_time", "journey", "channel", "switch", "type", "identifiers", "contact_id", "queue",
+               "agent_id", "attributes"))
 JOURNEYS = Sql(f"""
 SELECT journey, min(event_time) AS started, max(event_time) AS last_event, count() AS events,
        arrayStringConcat(arrayCompact(arrayMap(e -> e.2, arraySort(groupArray((customer_seq, channel))))), ' → ')

@@ -1,7 +1,7 @@
 """Proactive outreach: the team's work list, how their alerts end, and whether outreach helped.
 
-Open alerts come from cx.alerts_open_now (cx.open_alerts without grouping the resolved ones; the
-alert contract is schemas/alerts/v1); counts over the range, how resolved alerts were resolved and
+Open alerts come from cx.board_open_alerts (cx.alerts_open_now, cx.open_alerts without grouping
+the resolved ones, with identifiers masked: the board user reads no raw identifier); the alert contract is schemas/alerts/v1); counts over the range, how resolved alerts were resolved and
 the time to resolve from cx.alerts_per_minute. The effect panels read the work items opened in the
 range from cx.outreach_effect_between / cx.outreach_effect_by_rule_between (0012_outreach_effect.sql),
 which read only those items' customers' events (docs/outreach-effect.md).
@@ -19,8 +19,8 @@ from streams.boards.common import (AMBER, BLUE, P1_PRIORITY, P2_PRIORITY, RED, W
 
 UID = "cx-outreach"
 
-OPEN = Sql("SELECT count() AS open_alerts FROM cx.alerts_open_now", ("open_alerts",))
-ESCALATED = Sql("SELECT countIf(state = 'escalated') AS escalated FROM cx.alerts_open_now", ("escalated",))
+OPEN = Sql("SELECT count() AS open_alerts FROM cx.board_open_alerts", ("open_alerts",))
+ESCALATED = Sql("SELECT countIf(state = 'escalated') AS escalated FROM cx.board_open_alerts", ("escalated",))
 OPENED = Sql("""
 SELECT sumIf(changes, state = 'open') AS opened
 FROM cx.alerts_per_minute
@@ -37,7 +37,7 @@ WORK_LIST = Sql("""
 SELECT round(priority, 1) AS priority, severity, state, rule, customer_id AS customer, channel,
        since AS waiting_since, dateDiff('second', since, now64(3)) AS waiting_seconds,
        reason, suggested_action, identifiers, contact_id
-FROM cx.alerts_open_now
+FROM cx.board_open_alerts
 WHERE outreach
 ORDER BY priority DESC, waiting_since
 LIMIT 200""", ("priority", "severity", "state", "rule", "customer", "channel", "waiting_since", "waiting_seconds",
@@ -47,7 +47,7 @@ SELECT rule,
        countIf(priority >= {P1_PRIORITY}) AS p1,
        countIf(priority >= {P2_PRIORITY} AND priority < {P1_PRIORITY}) AS p2,
        countIf(priority < {P2_PRIORITY}) AS p3
-FROM cx.alerts_open_now
+FROM cx.board_open_alerts
 GROUP BY rule
 ORDER BY count() DESC, rule""", ("rule", "p1", "p2", "p3"))
 RESOLVED_BY = Sql("""

@@ -3,7 +3,7 @@
 Idempotent through grafana-client: each object is looked up by its uid and updated when it exists,
 created when it does not, so a second push changes the same objects and creates nothing. The
 datasources are the provisioning file's (grafana/provisioning/datasources/datasources.yml), with
-$VAR / ${VAR} taken from the environment as Grafana's provisioning does (CLICKHOUSE_PASSWORD).
+$VAR / ${VAR} taken from the environment as Grafana's provisioning does (CLICKHOUSE_BOARDS_PASSWORD).
 For a Grafana provisioned from grafana/ (docker-compose), the boards are there already: Grafana
 refuses API writes to provisioned dashboards.
 """

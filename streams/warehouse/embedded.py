@@ -14,16 +14,26 @@ import orjson
 from streams.warehouse import Result, WarehouseError
 
 _INSERT_SETTINGS = "date_time_input_format='best_effort', async_insert=0"
+USERS = Path(__file__).with_name("chdb_users.xml")
+
+
+def open_session(path: Path, users: Path = USERS):
+    """A chDB session on `path` whose only user, `default`, is the one `users` defines (a
+    clickhouse-local users.xml; its config file is written next to the data, since chDB takes
+    the config by file name only)."""
+    from chdb import session
+
+    config = path / "chdb-config.xml"
+    config.write_text(f"<clickhouse><users_config>{users.resolve()}</users_config></clickhouse>\n")
+    return session.Session(f"{path}?config-file={config}")
 
 
 class ChdbWarehouse:
     def __init__(self, path: Path) -> None:
-        from chdb import session
-
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         try:
-            self._session = session.Session(str(path))
+            self._session = open_session(path)
         except RuntimeError as exc:
             raise WarehouseError(
                 f"cannot open the chDB data directory {path}: another cxpulse process (a running worker "

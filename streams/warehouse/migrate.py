@@ -75,10 +75,12 @@ def migrate(warehouse: Warehouse, directory: Path | None = None) -> list[Migrati
 
 
 def migrate_and_configure(warehouse: Warehouse, settings: Settings) -> tuple[list[Migration], list[str]]:
-    """Migrations, then what the config sets in the warehouse: the views' thresholds (cx.settings)
-    and the retention TTLs. Returns the migrations applied and the TTLs changed."""
-    from streams.warehouse import retention, view_settings
+    """Migrations, then what the config sets in the warehouse: the views' thresholds (cx.settings),
+    the retention TTLs and the board user. Returns the migrations applied and the TTLs changed."""
+    from streams.warehouse import board_access, retention, view_settings
 
     applied = migrate(warehouse)
+    if settings.clickhouse.boards_password:
+        board_access.apply(warehouse, settings.clickhouse.boards_password)
     view_settings.publish(warehouse, settings)
     return applied, retention.apply(warehouse, settings.retention)

@@ -68,6 +68,6 @@ OLDEST_WAIT = Sql("SELECT ifNull(max(wait_seconds), 0) AS oldest_wait_seconds FR
 SERVICE_LEVEL = Sql(rollup_kpis(["service_level"]), ("service_level",))
 ASA = Sql(rollup_kpis(["asa_seconds"]), ("asa_seconds",))
 ABANDONMENT = Sql(rollup_kpis(["abandonment_rate"]), ("abandonment_rate",))
-OPEN_ALERTS = Sql("SELECT count() AS open_alerts, countIf(state = 'escalated') AS escalated FROM cx.alerts_open_now",
+OPEN_ALERTS = Sql("SELECT count() AS open_alerts, countIf(state = 'escalated') AS escalated FROM cx.board_open_alerts",
                   ("open_alerts", "escalated"))
 FLOOR_HEADLINES = (WAITING, OLDEST_WAIT, SERVICE_LEVEL, ASA, ABANDONMENT, OPEN_ALERTS)
