@@ -2,7 +2,7 @@
 item 4). chDB enforces ClickHouse's access control for a user of its users.xml, so
 tests/board_as_user.py runs every panel as a user holding exactly the GRANTs and settings of
 schemas/clickhouse/access/cx_boards.sql (parsed from it), against simulated traffic; and the SQL
-masks (migration 0014) agree with streams.pseudonyms.mask."""
+masks (migration 0014) agree with streams.domain.pseudonyms.mask."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from streams.boards.build import dashboards
-from streams.normalize import phone_e164
-from streams.pseudonyms import mask
+from streams.domain.normalize import phone_e164
+from streams.domain.pseudonyms import mask
 from streams.warehouse import board_access, macros
 
 PANELS = sorted(f"{d['uid']}/{p['title']}" for d in dashboards() for p, _ in macros.clickhouse_targets(d))

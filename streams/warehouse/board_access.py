@@ -13,7 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from streams.contract import schemas_dir
+from streams.domain.contract import schemas_dir
 from streams.warehouse.migrate import Migration
 
 USER = "cx_boards"
