@@ -29,6 +29,7 @@ from streams.config import Settings
 from streams.connections import faust_credentials
 from streams.detect import stage as detect
 from streams.outreach import stage as outreach
+from streams.privacy import stage as privacy
 from streams.topics import PipelineTopics, create_topics
 from streams.warehouse import open_warehouse
 from streams.warehouse.migrate import migrate_and_configure
@@ -82,6 +83,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     delivery.register(app, settings, topics)
     sources.append(outreach.register(app, settings, topics))
     sources += sink.register(app, settings, topics, store)
+    privacy.register(app, settings, topics, store)
     consumer_lag.register(app, sources)
     readiness.register(app, sources)
     floor_kpis.register(app, settings, store)

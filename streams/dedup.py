@@ -25,6 +25,7 @@ import msgspec
 from streams import metrics, state_store
 from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
+from streams.privacy import forget
 from streams.records import decode_validated, encode
 from streams.rejections import Reason, Rejected
 
@@ -75,6 +76,10 @@ def register(app, settings, topics) -> None:
             for event in batch:
                 message = event.message
                 p, now_ts = message.partition, message.timestamp  # Faust gives seconds
+                if message.key == forget.FORGET:  # an erasure: these source+id pairs were never seen
+                    for key in forget.decode(message.value).keys:
+                        writes.delete(key, p)
+                    continue
                 for index, value in enumerate(unpack(message.value)):
                     read += 1
                     record = decode_validated(value)

@@ -19,6 +19,8 @@ from streams.normalize import normalize
 from streams.records import CxEvent, RawMessage, Validated, encode
 from streams.rejections import Reason, Rejected
 
+ERASURE_REQUESTED = "cx.privacy.erasure_requested"
+
 
 def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origin: str,
           received_at: float, settings: IngestSettings, now: datetime) -> CxEvent:
@@ -35,7 +37,7 @@ def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origi
 def register(app, settings, topics) -> BatchSource:
     """Read the input topics in batches (a plain consumer group: streams.batch_source) on `app`."""
     ingest_settings = settings.ingest
-    validated = topics.name(topics.validated)
+    validated, privacy = topics.name(topics.validated), topics.name(topics.privacy)
     consumed = metrics.CONSUMED.labels(stage="ingest")
     pseudonymizer = pseudonyms.from_settings(settings)
     source = BatchSource(app, settings, "ingest", list(settings.kafka.input_topics), ingest_settings.batch_size,
@@ -60,6 +62,9 @@ def register(app, settings, topics) -> BatchSource:
                     continue
                 if pseudonymizer:
                     record, raw = pseudonymizer.event(record), pseudonymizer.raw(raw)
+                if record.type == ERASURE_REQUESTED:  # to the privacy stage, never stored as an event
+                    out.add(privacy, record.dedup_key.encode(), encode(record))
+                    continue
                 out.add(validated, record.dedup_key.encode(), encode(Validated(event=record, raw=raw)))
         await topics.send_envelopes(out)
 

@@ -135,7 +135,7 @@ def normalize(event: dict[str, Any], *, mode: str, origin: str, received_at: flo
         id=event["id"].strip(),
         type=event["type"],
         time=time,
-        channel=data["channel"],
+        channel=data.get("channel", ""),  # an erasure request names no channel
         customer=customer,
         identifier_issues=issues,
         subject=_trim(event.get("subject", "")),

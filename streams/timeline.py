@@ -19,6 +19,7 @@ from streams.pseudonyms import Pseudonymizer
 from streams.warehouse import Result, Warehouse, sql_string
 
 _KIND = re.compile(r"^(%s):(.+)$" % "|".join(PRIORITY))
+CUSTOMER_ID = re.compile(r"c_[0-9a-f]{16}")
 _PHONE = re.compile(r"^[+(]?[\d\s().-]{6,}$")
 COLUMNS = ("customer_seq", "event_time", "journey", "channel", "channel_switch", "type", "contact_id",
            "queue", "agent_id", "source", "event_id", "attributes", "journey_id", "customer",
@@ -46,12 +47,20 @@ def candidates(text: str, region: str, pseudonymizer: Pseudonymizer | None = Non
 def find_customer(warehouse: Warehouse, text: str, region: str,
                   pseudonymizer: Pseudonymizer | None = None) -> str | None:
     """Today's customer id for an identifier or customer id, or None when nobody has it."""
-    if re.fullmatch(r"c_[0-9a-f]{16}", text.strip()):
-        wanted = text.strip()
-        found = warehouse.query(f"SELECT customer_id FROM cx.identity_map WHERE node_id = {sql_string(wanted)} "
-                                "AND status != 'blocked' LIMIT 1")
-        return found.rows[0][0] if found.rows else wanted
-    ids = candidates(text, region, pseudonymizer)
+    if CUSTOMER_ID.fullmatch(text.strip()):
+        return customer_of_id(warehouse, text.strip()) or text.strip()
+    return customer_with(warehouse, candidates(text, region, pseudonymizer))
+
+
+def customer_of_id(warehouse: Warehouse, wanted: str) -> str | None:
+    """Today's customer id of a customer id ever stored, or None when no identifier maps it."""
+    found = warehouse.query(f"SELECT customer_id FROM cx.identity_map WHERE node_id = {sql_string(wanted)} "
+                            "AND status != 'blocked' LIMIT 1")
+    return found.rows[0][0] if found.rows else None
+
+
+def customer_with(warehouse: Warehouse, ids: list[str]) -> str | None:
+    """The customer of the first of these kind:value identifiers anybody has, or None."""
     if not ids:
         return None
     found = warehouse.query("SELECT customer_id FROM cx.identity_map WHERE status != 'blocked' AND identifier IN ("

@@ -35,6 +35,7 @@ from streams.detect.state import CustomerState, apply, decode_state, encode, for
 from streams.detect.work_items import WorkItem
 from streams.envelopes import unpack
 from streams.faust_batches import BatchWrites, batches
+from streams.privacy import forget
 from streams.records import decode_event
 from streams.times import rfc3339_at, rfc3339_or_none
 
@@ -196,6 +197,11 @@ def register(app, settings, topics) -> None:
                 m = event.message
                 p, wall = m.partition, time.time()
                 touched: dict[str, CustomerState] = {}  # evaluated once after this message
+                if m.key == forget.FORGET:  # an erasure, on the ticks topic: these customers never were
+                    for customer in forget.decode(m.value).keys:
+                        writes.delete(customer, p)
+                        clock.next.pop(customer, None)
+                    continue
                 if m.value != TICK:
                     for value in unpack(m.value):
                         ev = decode_event(value)

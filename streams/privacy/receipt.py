@@ -1,0 +1,57 @@
+"""The erasure receipt: what was erased where, when, and until when copies may remain.
+
+Identifiers and customer ids appear only as keyed hashes (HMAC-SHA256 with the privacy key,
+streams.pseudonyms.pseudonymize): the receipt proves what was erased to whoever holds the key,
+and names nobody to anyone else. Customer ids are hashed too: c_... is an unkeyed hash of an
+identifier, which anyone could recompute from an email.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+
+from streams.privacy.plan import Plan
+from streams.pseudonyms import pseudonymize
+from streams.times import rfc3339_at
+
+STATE_STORES = {"dedup_seen": "dedup_keys", "identity_nodes": "identifiers", "detect_customers": "customers"}
+
+
+def hashed(key: bytes, identifier: str) -> str:
+    """kind:HMAC of one kind:value identifier."""
+    kind, _, value = identifier.partition(":")
+    return f"{kind}:{pseudonymize(key, kind, value)}"
+
+
+def receipt(plan: Plan, key: bytes, completed_at: float, retention_ms: dict[str, int | None]) -> dict:
+    """The receipt (JSON) of a plan carried out. retention_ms: {non-compacted topic: retention.ms,
+    -1 for ever, None for the broker's default}."""
+    erased = plan.status == "erase"
+    topics = {}
+    for name, ms in sorted(retention_ms.items()):
+        until = None if ms is None or ms < 0 else rfc3339_at(plan.requested_at + ms / 1000)
+        topics[name] = {"retention_ms": ms, "copies_until": until}
+    return {
+        "erasure_id": plan.erasure_id,
+        "status": "erased" if erased else plan.status,
+        "previous_erasure_id": plan.previous,
+        "requested_at": rfc3339_at(plan.requested_at),
+        "completed_at": rfc3339_at(completed_at),
+        "identifiers": [hashed(key, i) for i in plan.identifiers],
+        "customers": [hashed(key, f"customer:{c}") for c in plan.customers],
+        "warehouse_rows": dict(plan.counts) if erased else {},
+        "state_store_keys": {store: len(getattr(plan, field)) for store, field in STATE_STORES.items()}
+                            if erased else {},
+        "changelog_tombstones": "one per state store key, on each store's compacted changelog topic",
+        "topics_not_compacted": topics if erased else {},
+    }
+
+
+def row(record: dict) -> dict:
+    """The cx.erasures row of a receipt."""
+    return {"erasure_id": record["erasure_id"], "status": record["status"],
+            "requested_at": datetime.fromisoformat(record["requested_at"]),
+            "completed_at": datetime.fromisoformat(record["completed_at"]),
+            "identifiers": record["identifiers"], "receipt": orjson.dumps(record).decode()}

@@ -1,0 +1,150 @@
+"""Privacy stage: carries out erasure requests (cx.privacy.erasure_requested, routed here by ingest).
+
+Per request, at least once, every step idempotent:
+1. the plan (streams.privacy.plan) is resolved from the warehouse and saved in a changelogged table
+   before anything is deleted, so a worker killed mid-way resumes the same plan;
+2. Forget control records go through the stages' own inputs to the partitions owning the keys
+   (streams.privacy.forget): dedup entries, identity nodes, detection states; each stage deletes
+   them (changelog tombstones, cache entries dropped) and its committed offset past the record
+   acknowledges it;
+3. once the sinks have stored everything published until then, the warehouse rows are counted
+   (saved in the plan) and deleted;
+4. the receipt is stored in cx.erasures and published on the erasures topic, then the plan is
+   dropped (a tombstone) and the request's offset committed with the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from functools import partial
+
+import orjson
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from streams import identity_graph as graph
+from streams import normalize, state_store
+from streams.connections import kafka_client_config
+from streams.envelopes import unpack
+from streams.faust_batches import BatchWrites, batches
+from streams.log_end import true_ends
+from streams.privacy import forget, plan as plans
+from streams.privacy.receipt import hashed, receipt, row
+from streams.records import decode_event
+from streams.topics import committing_groups, retention_ms, topic_names
+
+log = logging.getLogger(__name__)
+
+
+def _caught_up(kafka_config: dict, groups: dict[str, list[TopicPartition]], poll: float = 0.5,
+               warn_after: float = 30.0) -> None:
+    """Wait until each group has committed every listed partition up to its end as of now."""
+    admin, consumer = KafkaAdminClient(**kafka_config), KafkaConsumer(enable_auto_commit=False, **kafka_config)
+    try:
+        tps = [tp for tps in groups.values() for tp in tps]
+        ends = true_ends(consumer, consumer.end_offsets(tps))
+        started, warned = time.monotonic(), 0.0
+        while True:
+            behind = []
+            for group, group_tps in groups.items():
+                offsets = admin.list_group_offsets(group).get(group, {})
+                behind += [tp for tp in group_tps if ends[tp] > 0 and
+                           (tp not in offsets or offsets[tp].offset < ends[tp])]
+            if not behind:
+                return
+            waited = time.monotonic() - started
+            if waited - warned > warn_after:
+                warned = waited
+                log.warning("erasure waits for %d partitions to be processed: %s", len(behind), behind[:5])
+            time.sleep(poll)
+    finally:
+        admin.close()
+        consumer.close()
+
+
+def register(app, settings, topics, store) -> None:
+    k = settings.kafka
+    key = settings.privacy.key.encode()
+    kafka_config = kafka_client_config(settings)
+    table = app.Table("privacy_erasures", default=None, partitions=k.partitions, key_type=str, value_type=bytes,
+                      options=state_store.table_options())
+    # where copies of the customer's records may stay until the topic's retention drops them: every
+    # pipeline topic but the clock ticks and the receipts (none is compacted; the changelogs are)
+    configured = retention_ms(settings)
+    retention = {name: configured.get(name) for name in topic_names(settings)
+                 if name not in (k.ticks_topic, k.erasures_topic)}
+    groups = committing_groups(settings)
+    sinks = {group: [TopicPartition(t, p) for t in names if t != k.privacy_topic for p in range(k.partitions)]
+             for group, names in groups.items() if not set(names) & set(k.input_topics)}
+
+    async def wait(groups: dict[str, list[TopicPartition]]) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, partial(_caught_up, kafka_config, groups))
+
+    async def send_forgets(plan: plans.Plan) -> list[TopicPartition]:
+        """Forget records to each owning partition; the partitions they were sent to."""
+        sent = []
+        for topic, keys in ((k.validated_topic, plan.dedup_keys), (k.ticks_topic, plan.customers)):
+            for p, record in forget.per_partition(plan.erasure_id, keys, k.partitions).items():
+                await topics.send(topic, forget.FORGET, forget.encode(record), partition=p)
+                sent.append(TopicPartition(topic, p))
+        out = topics.envelopes()
+        for identifier in plan.identifiers:
+            out.add(k.identity_topic, identifier.encode(), graph.encode(graph.Forget(identifier, plan.identifiers)))
+            sent.append(TopicPartition(k.identity_topic, forget.partition_of(identifier.encode(), k.partitions)))
+        await topics.send_envelopes(out)
+        await app.producer.flush()
+        return sorted(set(sent))
+
+    async def carry_out(plan: plans.Plan) -> plans.Plan:
+        """Steps 2 and 3; the plan with its row counts."""
+        acked = await send_forgets(plan)
+        log.info("erasure %s: forgetting %d identifiers, %d customer ids, %d source+id pairs in the state stores",
+                 plan.erasure_id, len(plan.identifiers), len(plan.customers), len(plan.dedup_keys))
+        await wait({k.app_id: acked})
+        await wait(sinks)  # everything published before the stages forgot is stored before the deletes
+        normalize.phone_e164.cache_clear()  # raw phone numbers remembered by ingest
+        return plan
+
+    @app.agent(topics.privacy, name="privacy", concurrency=1)
+    async def privacy(stream):
+        writes = BatchWrites(table, plans.decode, plans.encode)
+        async for batch in batches(stream, 1, within=1.0):
+            for event in batch:
+                m = event.message
+                for value in unpack(m.value):
+                    ev = decode_event(value)
+                    erasure = plans.erasure_id(ev.source, ev.id)
+                    done = await store.with_warehouse(lambda w: w.query(
+                        f"SELECT receipt FROM cx.erasures WHERE erasure_id = '{erasure}' LIMIT 1").scalar())
+                    if done:  # redelivered after its receipt: publish that again
+                        await topics.send(k.erasures_topic, erasure.encode(), done.encode())
+                        continue
+                    plan = writes.get(erasure, m.partition)
+                    if plan is None and not key:
+                        log.error("erasure %s refused: [privacy] key is not set (CXPULSE_PRIVACY_KEY); receipts "
+                                  "name identifiers only by their keyed hashes", erasure)
+                        plan = plans.Plan(erasure_id=erasure, request=ev.dedup_key,
+                                          requested_at=ev.time.timestamp(), status="refused")
+                    if plan is None:
+                        ids = [f"{kind}:{v}" for kind, v in sorted(ev.customer.items())]
+                        new = plans.Plan(erasure_id=erasure, request=ev.dedup_key, requested_at=ev.time.timestamp(),
+                                         status="erase")
+                        plan = await store.with_warehouse(lambda w: plans.resolve(
+                            w, new, ids, ev.subject, [hashed(key, i) for i in ids]))
+                        writes.set(erasure, plan, m.partition)
+                        await writes.commit(app.producer)  # saved before anything is deleted
+                    if plan.status == "erase":
+                        await carry_out(plan)
+                        if not plan.counts:
+                            counts = await store.with_warehouse(lambda w: plans.count(w, plan))
+                            plan.counts = counts
+                            writes.set(erasure, plan, m.partition)
+                            await writes.commit(app.producer)
+                        await store.with_warehouse(lambda w: plans.delete(w, plan))
+                    record = receipt(plan, key, time.time(), retention if plan.status == "erase" else {})
+                    await store.store("cx.erasures", [row(record)], f"cx.erasures-{erasure}")
+                    await topics.send(k.erasures_topic, erasure.encode(), orjson.dumps(record))
+                    writes.delete(erasure, m.partition)
+                    await writes.commit(app.producer)
+                    log.info("erasure %s: %s, rows %s", erasure, record["status"], record["warehouse_rows"])
