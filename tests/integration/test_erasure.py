@@ -243,3 +243,80 @@ def test_forget_leaves_no_identifier_anywhere_and_touches_nobody_else(kafka_boot
         assert counts(dump(pipeline))["erasures"] == 3  # erased, already erased, unknown
     finally:
         pipeline.close()
+
+
+LOAD_CUSTOMERS, LOAD_EVENTS = 40, 1200
+
+
+def load_event(i: int, base) -> dict:
+    """Each customer first waits in a voice queue (long enough for an alert), then writes in a chat."""
+    who, queued = i % LOAD_CUSTOMERS, i < LOAD_CUSTOMERS
+    return {"specversion": "1.0", "id": f"load-{i}", "source": "/load/chat", "type": "cx.contact.message",
+            "time": at(base, 200 + i * 0.15), "data": {
+                "channel": "chat", "customer": {"email": f"load{who}@load.example"}, "contact_id": f"load-c{who}",
+                "queue": "load", "attributes": {"author": "customer"}}} if not queued else {
+            "specversion": "1.0", "id": f"load-{i}", "source": "/load/chat", "type": "cx.contact.queued",
+            "time": at(base, 200 + i * 0.15), "data": {
+                "channel": "voice", "customer": {"email": f"load{who}@load.example"}, "contact_id": f"load-q{who}",
+                "queue": "load"}}
+
+
+def test_forget_under_live_load_survives_a_worker_killed_mid_erasure(kafka_bootstrap, tmp_path):
+    """The worker is killed (-9) while it carries the erasure out; restarted, it resumes the saved plan and
+    the waiting `cxpulse forget` gets its receipt. Meanwhile 1,200 events of 40 other customers go in."""
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)).replace(microsecond=0)
+    pipeline = pipeline_with_rules(kafka_bootstrap, tmp_path)
+    try:
+        pipeline.start_worker()
+        for e in person("a", ANN, base) + person("b", BOB, base):
+            pipeline.send(e)
+        pipeline.flush()
+        ann_alerts = [a for a in alerts_on_topic(pipeline, 4) if a["identifiers"].get("email") == ANN["email"].lower()]
+        ann_customers = {a["customer_id"] for a in ann_alerts} | customers_of({}, ANN)
+        pipeline.wait_drained(timeout=120)
+
+        def load() -> None:
+            for i in range(LOAD_EVENTS):
+                pipeline.send(load_event(i, base))
+                if i % 100 == 99:
+                    pipeline.flush()
+                    time.sleep(0.2)
+            pipeline.flush()
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        time.sleep(1.0)
+        cli = subprocess.Popen([sys.executable, "-m", "streams.cli", "forget", ANN["email"], "--timeout", "180"],
+                               env=pipeline.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        log = tmp_path / "worker-1.log"
+        wait_until(lambda: b": forgetting " in log.read_bytes(), 60, "the worker carrying the erasure out")
+        pipeline.kill_worker()
+        interrupted = log.read_text()
+        assert "erasure er_" in interrupted and ": erased, rows" not in interrupted  # killed mid-way
+        pipeline.start_worker()
+        out, err = cli.communicate(timeout=240)
+        loader.join()
+        assert cli.returncode == 0, err[-3000:]
+        receipt = json.loads(out)
+        resumed = (tmp_path / "worker-2.log").read_text()
+        print(f"killed mid-erasure, resumed by the restarted worker; receipt rows {receipt['warehouse_rows']}")
+        assert receipt["status"] == "erased" and ": erased, rows" in resumed and receipt["warehouse_rows"]["cx.events"] >= 7
+        pipeline.wait_drained(timeout=180)
+        stores = changelogs(pipeline)
+        assert pipeline.stop_worker() == 0
+
+        tables = dump(pipeline)
+        left, left_in_stores = found(tables, ANN, ann_customers), store_hits(stores, ANN, ann_customers, "a")
+        stored = Counter(r["email"] for r in pipeline.query(
+            "SELECT email FROM cx.events FINAL WHERE source = '/load/chat'"))
+        sent = Counter(load_event(i, base)["data"]["customer"]["email"] for i in range(LOAD_EVENTS))
+        doubled = pipeline.query("SELECT customer_id, rule, contact_id, uniqExact(alert_id) AS n FROM cx.alerts "
+                                 "GROUP BY customer_id, rule, contact_id HAVING n > 1")
+        alerts = pipeline.scalar("SELECT uniqExact(alert_id) FROM cx.alerts WHERE contact_id LIKE 'load-%'")
+        print(f"load: {sum(sent.values())} sent, {sum(stored.values())} stored for {len(stored)} customers; "
+              f"{alerts} load alerts, {len(doubled)} incidents with two alert ids; ann's rows after {left}, "
+              f"in the state stores {left_in_stores}")
+        assert stored == sent and alerts > 0 and doubled == []
+        assert left == {} and left_in_stores == {}
+    finally:
+        pipeline.close()
