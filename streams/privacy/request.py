@@ -27,7 +27,7 @@ def request_event(text: str, region: str, now: float, event_id: str | None = Non
     if CUSTOMER_ID.fullmatch(text):
         customer, subject = {"customer_id": text}, {"subject": text}
     else:
-        customer = dict(c.split(":", 1) for c in candidates(text, region))
+        customer = {kind: value for kind, _, value in (c.partition(":") for c in candidates(text, region)) if value}
         subject = {}
     if not customer:
         return None

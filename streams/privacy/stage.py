@@ -96,55 +96,57 @@ def register(app, settings, topics, store) -> None:
         await app.producer.flush()
         return sorted(set(sent))
 
-    async def carry_out(plan: plans.Plan) -> plans.Plan:
-        """Steps 2 and 3; the plan with its row counts."""
+    async def carry_out(plan: plans.Plan) -> None:
+        """Steps 2 and 3 (idempotent)."""
         acked = await send_forgets(plan)
         log.info("erasure %s: forgetting %d identifiers, %d customer ids, %d source+id pairs in the state stores",
                  plan.erasure_id, len(plan.identifiers), len(plan.customers), len(plan.dedup_keys))
         await wait({k.app_id: acked})
         await wait(sinks)  # everything published before the stages forgot is stored before the deletes
-        normalize.phone_e164.cache_clear()  # raw phone numbers remembered by ingest
-        return plan
+        normalize.forget_remembered()  # raw phone numbers remembered by this worker's ingest
+
+    async def save(writes: BatchWrites, plan: plans.Plan, partition: int) -> None:
+        writes.set(plan.erasure_id, plan, partition)
+        await writes.commit(app.producer)
+
+    async def planned(ev, erasure: str) -> plans.Plan:
+        new = plans.Plan(erasure_id=erasure, request=ev.dedup_key, requested_at=ev.time.timestamp(),
+                         status="erase" if key else "refused")
+        if not key:
+            log.error("erasure %s refused: [privacy] key is not set (CXPULSE_PRIVACY_KEY); receipts name "
+                      "identifiers only by their keyed hashes", erasure)
+            return new
+        ids = [f"{kind}:{v}" for kind, v in sorted(ev.customer.items())]
+        return await store.with_warehouse(lambda w: plans.resolve(w, new, ids, ev.subject, [hashed(key, i) for i in ids]))
+
+    async def erase(writes: BatchWrites, ev, partition: int) -> None:
+        erasure = plans.erasure_id(ev.source, ev.id)
+        done = await store.with_warehouse(lambda w: w.query(
+            f"SELECT receipt FROM cx.erasures WHERE erasure_id = '{erasure}' LIMIT 1").scalar())
+        if done:  # redelivered after its receipt was stored: publish it again
+            await topics.send(k.erasures_topic, erasure.encode(), done.encode())
+        else:
+            plan = writes.get(erasure, partition)
+            if plan is None:
+                plan = await planned(ev, erasure)
+                await save(writes, plan, partition)  # saved before anything is deleted
+            if plan.status == "erase":
+                await carry_out(plan)
+                if not plan.counts:
+                    plan.counts = await store.with_warehouse(lambda w: plans.count(w, plan))
+                    await save(writes, plan, partition)
+                await store.with_warehouse(lambda w: plans.delete(w, plan))
+            record = receipt(plan, key, time.time(), retention if plan.status == "erase" else {})
+            await store.store("cx.erasures", [row(record)], f"cx.erasures-{erasure}")
+            await topics.send(k.erasures_topic, erasure.encode(), orjson.dumps(record))
+            log.info("erasure %s: %s, rows %s", erasure, record["status"], record["warehouse_rows"])
+        writes.delete(erasure, partition)
+        await writes.commit(app.producer)
 
     @app.agent(topics.privacy, name="privacy", concurrency=1)
     async def privacy(stream):
         writes = BatchWrites(table, plans.decode, plans.encode)
         async for batch in batches(stream, 1, within=1.0):
             for event in batch:
-                m = event.message
-                for value in unpack(m.value):
-                    ev = decode_event(value)
-                    erasure = plans.erasure_id(ev.source, ev.id)
-                    done = await store.with_warehouse(lambda w: w.query(
-                        f"SELECT receipt FROM cx.erasures WHERE erasure_id = '{erasure}' LIMIT 1").scalar())
-                    if done:  # redelivered after its receipt: publish that again
-                        await topics.send(k.erasures_topic, erasure.encode(), done.encode())
-                        continue
-                    plan = writes.get(erasure, m.partition)
-                    if plan is None and not key:
-                        log.error("erasure %s refused: [privacy] key is not set (CXPULSE_PRIVACY_KEY); receipts "
-                                  "name identifiers only by their keyed hashes", erasure)
-                        plan = plans.Plan(erasure_id=erasure, request=ev.dedup_key,
-                                          requested_at=ev.time.timestamp(), status="refused")
-                    if plan is None:
-                        ids = [f"{kind}:{v}" for kind, v in sorted(ev.customer.items())]
-                        new = plans.Plan(erasure_id=erasure, request=ev.dedup_key, requested_at=ev.time.timestamp(),
-                                         status="erase")
-                        plan = await store.with_warehouse(lambda w: plans.resolve(
-                            w, new, ids, ev.subject, [hashed(key, i) for i in ids]))
-                        writes.set(erasure, plan, m.partition)
-                        await writes.commit(app.producer)  # saved before anything is deleted
-                    if plan.status == "erase":
-                        await carry_out(plan)
-                        if not plan.counts:
-                            counts = await store.with_warehouse(lambda w: plans.count(w, plan))
-                            plan.counts = counts
-                            writes.set(erasure, plan, m.partition)
-                            await writes.commit(app.producer)
-                        await store.with_warehouse(lambda w: plans.delete(w, plan))
-                    record = receipt(plan, key, time.time(), retention if plan.status == "erase" else {})
-                    await store.store("cx.erasures", [row(record)], f"cx.erasures-{erasure}")
-                    await topics.send(k.erasures_topic, erasure.encode(), orjson.dumps(record))
-                    writes.delete(erasure, m.partition)
-                    await writes.commit(app.producer)
-                    log.info("erasure %s: %s, rows %s", erasure, record["status"], record["warehouse_rows"])
+                for value in unpack(event.message.value):
+                    await erase(writes, decode_event(value), event.message.partition)
