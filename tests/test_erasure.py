@@ -131,7 +131,7 @@ def test_the_receipt_names_identifiers_only_by_keyed_hashes_and_says_until_when_
     assert "ann" not in text and "4155550101" not in text and ANN_NOW not in text
     assert r["identifiers"] == [hashed(KEY, ANN_EMAIL), hashed(KEY, ANN_PHONE)]
     assert hashed(b"another key, also of 32 chars...", ANN_EMAIL) != hashed(KEY, ANN_EMAIL)
-    assert r["state_store_keys"] == {"dedup_seen": 1, "identity_nodes": 2, "detect_customers": 1}
+    assert r["state_store_keys"] == {"dedup_seen": 1, "identity_nodes": 2, "detect_customers": 1, "outreach_teams": 0}
     assert r["topics_not_compacted"] == {
         "cx.events": {"retention_ms": 86_400_000, "copies_until": "2026-12-02T09:00:00.000Z"},
         "cx.events.validated": {"retention_ms": None, "copies_until": None},
@@ -156,3 +156,12 @@ def test_a_plan_survives_its_changelog_encoding():
 
     plan = _plan(identifiers=[ANN_EMAIL], counts={"cx.events": 2})
     assert decode(encode(plan)) == plan and msgspec.structs.replace(plan, counts={}) != plan
+
+
+def test_forgetting_drops_the_customers_items_from_a_teams_list_and_only_theirs():
+    from streams.outreach.dispatch import Entry, Team, forget as forget_items
+
+    team = Team(team="t1", entries={"wi_1": Entry(item_id="wi_1", customer=ANN_NOW, priority=1, opened_at=0),
+                                    "wi_2": Entry(item_id="wi_2", customer=BOB, priority=1, opened_at=0)})
+    assert forget_items(team, {ANN_NOW, ANN_OLD}) and list(team.entries) == ["wi_2"]
+    assert not forget_items(team, {ANN_NOW})  # a replayed Forget: nothing more to drop

@@ -19,7 +19,8 @@ from streams import metrics, state_store
 from streams.batch_source import BatchSource
 from streams.detect.rules_config import load_rules
 from streams.faust_batches import BatchWrites, batches
-from streams.outreach.dispatch import LISTED, WAITING, Decision, Team, decode_team, encode, take
+from streams.outreach.dispatch import LISTED, WAITING, Decision, Team, decode_team, encode, forget, take
+from streams.privacy import forget as erasure
 from streams.times import rfc3339_at, rfc3339_or_none
 
 TIMES = ("changed_at", "opened_at")
@@ -72,6 +73,12 @@ def register(app, settings, topics) -> BatchSource:
             out: list[tuple[Team, list[Decision]]] = []
             for event in batch:
                 m = event.message
+                if m.key == erasure.FORGET:  # sent to every partition: the one holding the team acts
+                    record = erasure.decode(m.value)
+                    team = writes.get(record.within, m.partition)
+                    if team is not None and forget(team, set(record.keys)):
+                        writes.set(record.within, team, m.partition)
+                    continue
                 name = m.key.decode()
                 team = writes.get(name, m.partition) or Team(team=name)
                 item = orjson.loads(m.value)

@@ -22,6 +22,7 @@ FORGET = b"cxpulse.forget"
 class Forget(msgspec.Struct, array_like=True):
     erasure_id: str
     keys: list[str]
+    within: str = ""  # for a store keyed otherwise: the key whose value holds them (a team's list)
 
 
 encode = msgspec.msgpack.Encoder().encode

@@ -28,6 +28,7 @@ class Plan(msgspec.Struct, kw_only=True):
     customers: list[str] = msgspec.field(default_factory=list)     # every customer id they had
     contacts: list[str] = msgspec.field(default_factory=list)
     dedup_keys: list[str] = msgspec.field(default_factory=list)    # source\x1fid of their events
+    teams: list[str] = msgspec.field(default_factory=list)         # outreach teams that listed them
     previous: str = ""       # already_erased: the erasure that did it
     counts: dict[str, int] = msgspec.field(default_factory=dict)   # rows per table, counted before deleting
 
@@ -103,7 +104,8 @@ def where(plan: Plan) -> dict[str, str]:
 
 
 def count(warehouse: Warehouse, plan: Plan) -> dict[str, int]:
-    return {table: int(warehouse.query(f"SELECT count() FROM {table} WHERE {condition}").scalar() or 0)
+    """Rows per table as queries see them (FINAL: a row stored twice after a replay counts once)."""
+    return {table: int(warehouse.query(f"SELECT count() FROM {table} FINAL WHERE {condition}").scalar() or 0)
             for table, condition in where(plan).items()}
 
 
@@ -140,5 +142,7 @@ def resolve(warehouse: Warehouse, plan: Plan, ids: list[str], customer_id: str, 
     theirs = _any(mine, _in("contact_id", contacts))
     keys = [f"{s}\x1f{i}" for s, i in q(f"SELECT DISTINCT source, event_id FROM cx.events WHERE {theirs} "
                                        "ORDER BY source, event_id").rows]
+    teams = [r[0] for r in q(f"SELECT DISTINCT team FROM cx.outreach_dispatch WHERE "
+                             f"{_in('customer_id', sorted(customers))} ORDER BY team").rows]
     return msgspec.structs.replace(plan, status="erase", identifiers=identifiers, customers=sorted(customers),
-                                   contacts=contacts, dedup_keys=keys)
+                                   contacts=contacts, dedup_keys=keys, teams=teams)

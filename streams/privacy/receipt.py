@@ -16,7 +16,9 @@ from streams.privacy.plan import Plan
 from streams.pseudonyms import pseudonymize
 from streams.times import rfc3339_at
 
-STATE_STORES = {"dedup_seen": "dedup_keys", "identity_nodes": "identifiers", "detect_customers": "customers"}
+# store -> the plan's list of its keys (outreach_teams: the teams whose lists held the customer)
+STATE_STORES = {"dedup_seen": "dedup_keys", "identity_nodes": "identifiers", "detect_customers": "customers",
+                "outreach_teams": "teams"}
 
 
 def hashed(key: bytes, identifier: str) -> str:

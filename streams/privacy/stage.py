@@ -88,6 +88,11 @@ def register(app, settings, topics, store) -> None:
             for p, record in forget.per_partition(plan.erasure_id, keys, k.partitions).items():
                 await topics.send(topic, forget.FORGET, forget.encode(record), partition=p)
                 sent.append(TopicPartition(topic, p))
+        for team in plan.teams:  # keyed by team through the producer's partitioner: to every partition
+            for p in range(k.partitions):
+                record = forget.Forget(plan.erasure_id, plan.customers, within=team)
+                await topics.send(k.outreach_queue_topic, forget.FORGET, forget.encode(record), partition=p)
+                sent.append(TopicPartition(k.outreach_queue_topic, p))
         out = topics.envelopes()
         for identifier in plan.identifiers:
             out.add(k.identity_topic, identifier.encode(), graph.encode(graph.Forget(identifier, plan.identifiers)))

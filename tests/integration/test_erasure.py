@@ -25,7 +25,7 @@ from tests.integration.test_alerts import RULES, alerts_on_topic
 
 pytestmark = pytest.mark.integration
 KEY = "an erasure test key, 32 chars..."
-STORES = ("dedup_seen", "identity_nodes", "detect_customers", "privacy_erasures")
+STORES = ("dedup_seen", "identity_nodes", "detect_customers", "outreach_teams", "privacy_erasures")
 # Every base table of cx, every row, dumped in one process (chDB: one data path each); FINAL where it applies.
 DUMP = """
 import json, sys
@@ -214,7 +214,7 @@ def test_forget_leaves_no_identifier_anywhere_and_touches_nobody_else(kafka_boot
         print(f"forget took {took:.1f} s; receipt: {done.stdout.strip()}")
         assert receipt["status"] == "erased" and receipt["warehouse_rows"]["cx.events"] >= 7
         assert all(":" in i and "ann" not in i.lower() for i in receipt["identifiers"]) and len(receipt["identifiers"]) == 5
-        assert receipt["state_store_keys"]["identity_nodes"] == 5
+        assert receipt["state_store_keys"]["identity_nodes"] == 5 and receipt["state_store_keys"]["outreach_teams"] == 1
         assert receipt["topics_not_compacted"][pipeline.input_topic]["copies_until"]
         after, stores = settled(pipeline)
         left, left_in_stores = found(after, ANN, ann_customers), store_hits(stores, ANN, ann_customers, "a")
