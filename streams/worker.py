@@ -15,7 +15,7 @@ from streams.config import Settings
 from streams.runtime import consumer_lag, faust_consumer, gc_pauses, metrics, readiness, state_store
 from streams.runtime.connections import faust_credentials
 from streams.runtime.topics import PipelineTopics, create_topics
-from streams.stages import dedup, delivery, detect, identity, ingest, sink
+from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
 from streams.stages import dispatch as outreach
 from streams.warehouse import floor_kpis, open_warehouse
 from streams.warehouse.migrate import migrate_and_configure
@@ -69,6 +69,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     delivery.register(app, settings, topics)
     sources.append(outreach.register(app, settings, topics))
     sources += sink.register(app, settings, topics, store)
+    privacy.register(app, settings, topics, store)
     consumer_lag.register(app, sources)
     readiness.register(app, sources)
     floor_kpis.register(app, settings, store)

@@ -40,6 +40,7 @@ DATA_BY_TYPE = {
                               "attributes": {"team": "outreach-1", "work_item_id": "wi_1", "outcome": "no_answer"}},
     "cx.outreach.completed": {"channel": "voice", "customer": {"email": "a@example.com"}, "agent_id": "agent-7",
                               "attributes": {"team": "outreach-1", "work_item_id": "wi_1", "outcome": "resolved"}},
+    "cx.privacy.erasure_requested": {"customer": {"email": "a@example.com"}},
 }
 
 

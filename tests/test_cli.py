@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -13,7 +14,9 @@ from tests.samples import sample
 
 
 def cli(*args, tmp_path, env=None, **kw):
-    environ = {**os.environ, "CXPULSE_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    # PYTHONPATH: this checkout's streams, whatever the venv's editable install points at (cwd is tmp_path)
+    environ = {**os.environ, "CXPULSE_DATA_DIR": str(tmp_path / "data"),
+               "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **(env or {})}
     environ.pop("CXPULSE_KAFKA_BOOTSTRAP", None)
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=tmp_path, env=environ,
                           capture_output=True, text=True, timeout=120, **kw)
@@ -72,3 +75,12 @@ def test_demo_and_simulate_refuse_bad_rules_and_phone_sharing_before_starting_an
     setting = cli("demo", tmp_path=tmp_path, env={"CXPULSE_SIMULATOR_SHARED_PHONE_FRACTION": "-0.1"})
     assert setting.returncode == 2 and "simulator.shared_phone_fraction" in setting.stderr
     assert not (tmp_path / "data").exists()  # nothing started
+
+
+def test_forget_needs_a_privacy_key_and_an_identifier(tmp_path):
+    """Exit 2 naming the key before anything is published; exit 1 for text that names nobody."""
+    env = {"CXPULSE_PRIVACY_KEY": "", "CXPULSE_PRIVACY_KEY_FILE": ""}
+    done = cli("forget", "ann@example.com", tmp_path=tmp_path, env=env)
+    assert done.returncode == 2 and "forget needs [privacy] key (CXPULSE_PRIVACY_KEY" in done.stderr
+    blank = cli("forget", "  ", tmp_path=tmp_path, env={"CXPULSE_PRIVACY_KEY": "k" * 32})
+    assert blank.returncode == 1 and "'  ' is no identifier" in blank.stderr and blank.stdout == ""

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from streams.domain.identity_graph import (
     PRIORITY,
+    Forget,
     Guards,
     Observe,
     canonical_id,
@@ -57,7 +58,10 @@ class Network:
             message = self.queues[p][0]
             position = f"{p}:{self.offsets[p]}"
             node, fx = handle(self.nodes.get(message.node), message, GUARDS, position)
-            self.nodes[message.node] = node
+            if node is None:
+                self.nodes.pop(message.node, None)
+            else:
+                self.nodes[message.node] = node
             if self.crash and self.rng.random() < self.crash:
                 continue  # state saved, sends lost, offset not committed: delivered again
             self.queues[p].popleft()
@@ -220,3 +224,44 @@ def test_a_login_merges_two_known_customers_into_the_earliest_seen():
 def test_priority_and_kind_helpers_agree():
     assert kind_of("email:a@x.io") == "email" and PRIORITY["customer_id"] < PRIORITY["visitor_id"]
     assert isinstance(Observe("email:a", [], 0.0), Observe)
+
+
+@settings(max_examples=200)
+@given(events=event_lists, partitions=st.integers(1, 4), seed=st.integers(0, 2**32), pick=st.integers(0, 10**6))
+def test_forgetting_a_customer_deletes_its_nodes_and_leaves_the_other_customers_as_they_were(
+        events, partitions, seed, pick):
+    want = expected(events)
+    net = run_network(events, partitions, seed)
+    linked = sorted(x for x in want if not net.nodes[x].over_cap)
+    if not linked:
+        return
+    target = want[linked[pick % len(linked)]]
+    forgotten = sorted(x for x in linked if want[x] == target)
+    for x in forgotten:
+        net.send(Forget(x, forgotten))
+    net.run()
+    again = {x: handle(net.nodes.get(x), Forget(x, forgotten), GUARDS) for x in [*forgotten, *net.nodes]}
+    assert all(node is net.nodes.get(x) and not fx.sends for x, (node, fx) in again.items())  # a replay: no change
+    assert not set(forgotten) & set(net.nodes)
+    assert all(not set(forgotten) & set(n.neighbors + n.guarded) for n in net.nodes.values())
+    assert {x: net.customer(x) for x in net.nodes} == {x: c for x, c in want.items() if x not in forgotten}
+    # their next event starts a new customer: nothing of the old one is left to stitch to
+    for message in observations({kind_of(forgotten[0]): forgotten[0].split(":", 1)[1]}, 99.0, b"later", GUARDS)[0]:
+        net.send(message)
+    net.run()
+    assert net.resolved[b"later"] == forgotten[0]
+
+
+def test_forget_reaches_an_over_cap_hub_that_still_lists_the_customer():
+    net = Network(2, seed=1)
+    for i in range(4):  # four callers on one number: over the cap of 2
+        for message in observations({"email": f"p{i}@x.io", "phone": "+14155550001"}, float(i), None, GUARDS)[0]:
+            net.send(message)
+    net.run()
+    hub = net.nodes["phone:+14155550001"]
+    assert hub.over_cap and "email:p0@x.io" in hub.neighbors
+    net.send(Forget("email:p0@x.io", ["email:p0@x.io"]))
+    net.run()
+    assert "email:p0@x.io" not in net.nodes
+    assert "email:p0@x.io" not in net.nodes["phone:+14155550001"].neighbors + net.nodes["phone:+14155550001"].guarded
+    assert net.customer("email:p1@x.io") == "email:p1@x.io"

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.cli.timeline import candidates
 from streams.config import ConfigError, Settings, load_settings
 from streams.domain.detect.state import CustomerState, apply
 from streams.domain.identity_graph import guards_of
@@ -18,6 +17,7 @@ from streams.domain.normalize import identifiers
 from streams.domain.pseudonyms import HIDDEN, Pseudonymizer, from_settings, mask, pseudonymize
 from streams.domain.records import CxEvent, IdentifierIssue
 from streams.stages.sink import dead_letter_row
+from streams.warehouse.customers import candidates
 
 KEY = b"k" * 32
 KINDS = st.sampled_from(["customer_id", "account_id", "email", "phone", "social", "device_id", "visitor_id"])

@@ -159,14 +159,15 @@ def timeline_cmd(
     from streams.cli import timeline
     from streams.cli.output import write_result
     from streams.domain import pseudonyms
+    from streams.warehouse.customers import find_customer
 
     if fmt not in ("table", "json"):
         _fail("--format must be table or json", 2)
     settings = settings_of(ctx)
 
     def run(warehouse):
-        customer = timeline.find_customer(warehouse, identifier, settings.ingest.default_phone_region,
-                                          pseudonyms.from_settings(settings))
+        customer = find_customer(warehouse, identifier, settings.ingest.default_phone_region,
+                                 pseudonyms.from_settings(settings))
         return customer, (timeline.timeline(warehouse, customer, limit) if customer else None)
 
     customer, result = _with_warehouse(ctx, run)
@@ -176,6 +177,45 @@ def timeline_cmd(
         write_result(result, "json", sys.stdout)
     else:
         timeline.write_table(result, customer, sys.stdout)
+
+
+@app.command("forget")
+def forget_cmd(
+    ctx: typer.Context,
+    identifier: str = typer.Argument(..., help="any identifier of the customer, as `cxpulse timeline` takes it"),
+    timeout: float = typer.Option(300.0, "--timeout", help="seconds to wait for the worker's receipt"),
+) -> None:
+    """Erase a customer everywhere cxpulse keeps them (docs/erasure.md) and print the receipt (JSON).
+
+    Publishes cx.privacy.erasure_requested; a running worker carries it out. Exit 0 when erased (or
+    erased before), 1 when nobody has the identifier or no receipt came in time, 2 without [privacy] key.
+    """
+    import orjson
+    from kafka.errors import KafkaError
+
+    from streams.cli.forget import forget
+
+    settings = settings_of(ctx)
+    if not settings.privacy.key:
+        _fail("forget needs [privacy] key (CXPULSE_PRIVACY_KEY or CXPULSE_PRIVACY_KEY_FILE): the receipt "
+              "names identifiers only by their keyed hashes", 2)
+    try:
+        record, erasure = forget(settings, identifier, timeout, lambda line: typer.echo(line, err=True))
+    except ValueError as exc:
+        _fail(str(exc))
+    except KafkaError as exc:
+        _fail(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}")
+    if record is None:
+        _fail(f"no receipt for erasure {erasure} within {timeout:g} s: is a worker running? The request stays "
+              "queued and is carried out when one runs")
+    typer.echo(orjson.dumps(record).decode())
+    if record["status"] == "unknown":
+        _fail(f"no customer has the identifier {identifier!r} (never seen, or erased before the receipts "
+              "were kept): nothing changed")
+    if record["status"] == "already_erased":
+        typer.echo(f"already erased by {record['previous_erasure_id']}: nothing left to erase", err=True)
+    elif record["status"] != "erased":
+        _fail(f"erasure {erasure} {record['status']}: see the worker's log")
 
 
 @alerts_app.callback(invoke_without_command=True)

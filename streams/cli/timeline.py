@@ -1,62 +1,20 @@
 """`cxpulse timeline IDENTIFIER`: one customer's stitched timeline, from the warehouse.
 
-The identifier may be any of the customer's: an email, a phone number in any common format,
-kind:value (account_id:A-1, visitor_id:v-9, social:x:@handle), or a customer id (c_...).
-It is normalized as ingest normalizes it (and hashed, in pseudonymized mode), looked up in cx.identity_map, and the customer's
+The identifier may be any of the customer's (streams.warehouse.customers finds them); the customer's
 events come from the cx.timeline view (sequence, journeys and channel switches computed there).
 """
 
 from __future__ import annotations
 
-import re
 from typing import IO
 
 import orjson
 
-from streams.domain.identity_graph import PRIORITY
-from streams.domain.normalize import identifiers
-from streams.domain.pseudonyms import Pseudonymizer
 from streams.warehouse import Result, Warehouse, sql_string
 
-_KIND = re.compile(r"^(%s):(.+)$" % "|".join(PRIORITY))
-_PHONE = re.compile(r"^[+(]?[\d\s().-]{6,}$")
 COLUMNS = ("customer_seq", "event_time", "journey", "channel", "channel_switch", "type", "contact_id",
            "queue", "agent_id", "source", "event_id", "attributes", "journey_id", "customer",
            "customer_when_processed", "identifier_issue_kinds", "identifier_issue_reasons", "identifier_issue_values")
-
-
-def candidates(text: str, region: str, pseudonymizer: Pseudonymizer | None = None) -> list[str]:
-    """The kind:value identifiers `text` may stand for, normalized (and pseudonymized) like ingest does."""
-    text = text.strip()
-    match = _KIND.match(text)
-    if match:
-        kinds, raw = [match[1]], match[2]
-    elif "@" in text and not text.startswith("@"):
-        kinds, raw = ["email"], text
-    elif _PHONE.match(text):
-        kinds, raw = ["phone", "customer_id", "account_id"], text
-    else:
-        kinds, raw = ["customer_id", "account_id", "visitor_id", "device_id", "social"], text
-    usable, _ = identifiers({kind: raw for kind in kinds}, region, [])
-    if pseudonymizer:
-        return [pseudonymizer.identifier(kind, value) for kind, value in usable.items()]
-    return [f"{kind}:{value}" for kind, value in usable.items()]
-
-
-def find_customer(warehouse: Warehouse, text: str, region: str,
-                  pseudonymizer: Pseudonymizer | None = None) -> str | None:
-    """Today's customer id for an identifier or customer id, or None when nobody has it."""
-    if re.fullmatch(r"c_[0-9a-f]{16}", text.strip()):
-        wanted = text.strip()
-        found = warehouse.query(f"SELECT customer_id FROM cx.identity_map WHERE node_id = {sql_string(wanted)} "
-                                "AND status != 'blocked' LIMIT 1")
-        return found.rows[0][0] if found.rows else wanted
-    ids = candidates(text, region, pseudonymizer)
-    if not ids:
-        return None
-    found = warehouse.query("SELECT customer_id FROM cx.identity_map WHERE status != 'blocked' AND identifier IN ("
-                            + ", ".join(sql_string(i) for i in ids) + ") ORDER BY identifier LIMIT 1")
-    return found.rows[0][0] if found.rows else None
 
 
 def timeline(warehouse: Warehouse, customer: str, limit: int) -> Result:

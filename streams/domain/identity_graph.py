@@ -96,7 +96,15 @@ class Resolve(msgspec.Struct, tag="e", array_like=True):
     fallbacks: list[str]
 
 
-Message = Observe | Label | Reset | Resolve
+class Forget(msgspec.Struct, tag="f", array_like=True):
+    """Erasure (streams.stages.privacy): `forgotten` are one customer's identifiers. A node among them is
+    deleted and tells its other neighbours (an over-cap hub that still lists it) to drop them too;
+    any other node just drops them from its lists."""
+    node: str
+    forgotten: list[str]
+
+
+Message = Observe | Label | Reset | Resolve | Forget
 encode = msgspec.msgpack.Encoder().encode
 decode_message = msgspec.msgpack.Decoder(Message).decode
 decode_node = msgspec.msgpack.Decoder(Node).decode
@@ -156,8 +164,9 @@ def guards_of(settings) -> Guards:
     return Guards.build(i.caps, i.blocked_values, i.blocked_patterns)
 
 
-def handle(node: Node | None, message: Message, guards: Guards, position: str = "") -> tuple[Node, Effects]:
+def handle(node: Node | None, message: Message, guards: Guards, position: str = "") -> tuple[Node | None, Effects]:
     """Apply one message to its node. `position` (partition:offset) lets a replay re-send.
+    None: the node is (or stays) deleted (a Forget).
 
     After a crash the node's state may already include a message whose sends were lost (the
     changelog write got out, the sends did not). The message that last changed the node is
@@ -166,6 +175,8 @@ def handle(node: Node | None, message: Message, guards: Guards, position: str = 
     """
     fx = Effects()
     me = message.node
+    if isinstance(message, Forget):
+        return _forget(node, me, message, fx), fx
     replay = node is not None and position != "" and node.last_position == position
     if node is None:
         first = message.time if isinstance(message, Observe) else NEVER
@@ -194,6 +205,20 @@ def handle(node: Node | None, message: Message, guards: Guards, position: str = 
     if replay or encode(node) != before:
         node.last_position = position
     return node, fx
+
+
+def _forget(node: Node | None, me: str, msg: Forget, fx: Effects) -> Node | None:
+    """Idempotent: a deleted node stays deleted; dropping names already dropped changes nothing."""
+    if node is None:
+        return None
+    gone = set(msg.forgotten)
+    if me in gone:
+        fx.sends.extend(Forget(n, msg.forgotten) for n in node.neighbors if n not in gone)
+        return None
+    kept = msgspec.structs.replace(node, neighbors=[n for n in node.neighbors if n not in gone],
+                                   guarded=[n for n in node.guarded if n not in gone],
+                                   resets=[r for r in node.resets if r not in gone])
+    return node if kept == node else kept
 
 
 def _observe(node: Node, me: str, msg: Observe, guards: Guards, fx: Effects) -> None:

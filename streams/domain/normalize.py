@@ -72,6 +72,12 @@ def phone_e164(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def forget_remembered() -> None:
+    """Drop the raw values remembered above (an erasure, streams.stages.privacy)."""
+    _spelling.cache_clear()
+    phone_e164.cache_clear()
+
+
 @lru_cache(maxsize=8)
 def _withheld(values: tuple[str, ...]) -> frozenset[str]:
     return frozenset(_spelling(v) for v in values)
@@ -135,7 +141,7 @@ def normalize(event: dict[str, Any], *, mode: str, origin: str, received_at: flo
         id=event["id"].strip(),
         type=event["type"],
         time=time,
-        channel=data["channel"],
+        channel=data.get("channel", ""),  # an erasure request names no channel
         customer=customer,
         identifier_issues=issues,
         subject=_trim(event.get("subject", "")),

@@ -29,7 +29,7 @@ def topic_names(settings: Settings) -> list[str]:
     k = settings.kafka
     return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
             k.links_topic, k.resolved_topic, k.alerts_topic, k.work_items_topic, k.outreach_queue_topic,
-            k.dispatch_topic, k.ticks_topic, k.undelivered_topic]
+            k.dispatch_topic, k.ticks_topic, k.undelivered_topic, k.privacy_topic, k.erasures_topic]
 
 
 def committing_groups(settings: Settings) -> dict[str, list[str]]:
@@ -43,7 +43,7 @@ def committing_groups(settings: Settings) -> dict[str, list[str]]:
     k = settings.kafka
     return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic, k.alerts_topic,
                        k.work_items_topic, k.outreach_queue_topic, k.dispatch_topic, k.dlq_topic,
-                       k.undelivered_topic],
+                       k.undelivered_topic, k.privacy_topic],
             group_of(k.app_id, "ingest"): list(k.input_topics),
             group_of(k.app_id, "sink-events"): [k.resolved_topic],
             group_of(k.app_id, "sink-identity-links"): [k.links_topic],
@@ -148,6 +148,7 @@ class PipelineTopics:
     detect_inputs: Any  # resolved events and clock ticks, one stream for the detection agent
     undelivered: Any
     dead_letters: Any   # both dead-letter topics, for the sink
+    privacy: Any        # erasure requests (streams.stages.privacy)
 
     @classmethod
     def declare(cls, app, settings: Settings) -> "PipelineTopics":
@@ -163,7 +164,7 @@ class PipelineTopics:
                    work_items=raw(k.work_items_topic), outreach_queue=raw(k.outreach_queue_topic),
                    dispatch=raw(k.dispatch_topic),
                    detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),
-                   dead_letters=raw(k.dlq_topic, k.undelivered_topic))
+                   dead_letters=raw(k.dlq_topic, k.undelivered_topic), privacy=raw(k.privacy_topic))
 
     def envelopes(self) -> Envelopes:
         """A collector for records bound for internal topics (see streams.runtime.envelopes)."""

@@ -22,6 +22,7 @@ from streams.domain.rejections import Reason, Rejected
 from streams.runtime import metrics, state_store
 from streams.runtime.envelopes import unpack
 from streams.runtime.faust_batches import BatchWrites, batches
+from streams.stages import forget
 
 
 def register(app, settings, topics) -> None:
@@ -52,6 +53,10 @@ def register(app, settings, topics) -> None:
             for event in batch:
                 message = event.message
                 p, now_ts = message.partition, message.timestamp  # Faust gives seconds
+                if message.key == forget.FORGET:  # an erasure: these source+id pairs were never seen
+                    for key in forget.decode(message.value).keys:
+                        writes.delete(key, p)
+                    continue
                 for index, value in enumerate(unpack(message.value)):
                     read += 1
                     record = decode_validated(value)

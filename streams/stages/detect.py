@@ -37,6 +37,7 @@ from streams.runtime.connections import kafka_client_config
 from streams.runtime.envelopes import unpack
 from streams.runtime.faust_batches import BatchWrites, batches
 from streams.stages import detect_outbox as outbox
+from streams.stages import forget
 
 log = logging.getLogger(__name__)
 TICK = b"tick"
@@ -196,6 +197,11 @@ def register(app, settings, topics) -> None:
                 m = event.message
                 p, wall = m.partition, time.time()
                 touched: dict[str, CustomerState] = {}  # evaluated once after this message
+                if m.key == forget.FORGET:  # an erasure, on the ticks topic: these customers never were
+                    for customer in forget.decode(m.value).keys:
+                        writes.delete(customer, p)
+                        clock.next.pop(customer, None)
+                    continue
                 if m.value != TICK:
                     for value in unpack(m.value):
                         ev = decode_event(value)

@@ -23,12 +23,14 @@ from streams.domain.outreach.dispatch import (
     Team,
     decode_team,
     encode,
+    forget,
     take,
 )
 from streams.domain.times import rfc3339_at, rfc3339_or_none
 from streams.runtime import metrics, state_store
 from streams.runtime.batch_source import BatchSource
 from streams.runtime.faust_batches import BatchWrites, batches
+from streams.stages import forget as erasure
 
 TIMES = ("changed_at", "opened_at")
 
@@ -80,6 +82,12 @@ def register(app, settings, topics) -> BatchSource:
             out: list[tuple[Team, list[Decision]]] = []
             for event in batch:
                 m = event.message
+                if m.key == erasure.FORGET:  # sent to every partition: the one holding the team acts
+                    record = erasure.decode(m.value)
+                    team = writes.get(record.within, m.partition)
+                    if team is not None and forget(team, set(record.keys)):
+                        writes.set(record.within, team, m.partition)
+                    continue
                 name = m.key.decode()
                 team = writes.get(name, m.partition) or Team(team=name)
                 item = orjson.loads(m.value)

@@ -101,15 +101,23 @@ def register(app, settings, topics) -> None:
         writes = BatchWrites(nodes, graph.decode_node, graph.encode, cache=settings.identity.cached_nodes)
         async for batch in batches(stream, settings.identity.batch_size, within=settings.identity.batch_seconds):
             effects: list[graph.Effects] = []
-            for event in batch:
+            forgets = topics.envelopes()  # an erasure's Forgets go out before the deletes are saved:
+            for event in batch:           # a replayed Forget finds no node left to send them from
                 m = event.message
                 for index, value in enumerate(unpack(m.value)):
                     message = graph.decode_message(value)
                     node = writes.get(message.node, m.partition)
                     new, fx = graph.handle(node, message, guards, f"{m.partition}:{m.offset}:{index}")
+                    if new is None:
+                        if node is not None:
+                            writes.delete(message.node, m.partition)
+                        for s in fx.sends:
+                            forgets.add(graph_topic, s.node.encode(), graph.encode(s))
+                        continue
                     if new != node:
                         writes.set(message.node, new, m.partition)
                     effects.append(fx)
+            await topics.send_envelopes(forgets)
             await writes.commit(app.producer)
             out, now = topics.envelopes(), time.time()
             for fx in effects:

@@ -20,6 +20,8 @@ from streams.domain.rejections import Reason, Rejected
 from streams.runtime import metrics
 from streams.runtime.batch_source import BatchSource
 
+ERASURE_REQUESTED = "cx.privacy.erasure_requested"
+
 
 def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origin: str,
           received_at: float, settings: IngestSettings, now: datetime) -> CxEvent:
@@ -36,7 +38,7 @@ def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origi
 def register(app, settings, topics) -> BatchSource:
     """Read the input topics in batches (a plain consumer group: streams.runtime.batch_source) on `app`."""
     ingest_settings = settings.ingest
-    validated = topics.name(topics.validated)
+    validated, privacy = topics.name(topics.validated), topics.name(topics.privacy)
     consumed = metrics.CONSUMED.labels(stage="ingest")
     pseudonymizer = pseudonyms.from_settings(settings)
     source = BatchSource(app, settings, "ingest", list(settings.kafka.input_topics), ingest_settings.batch_size,
@@ -61,6 +63,9 @@ def register(app, settings, topics) -> BatchSource:
                     continue
                 if pseudonymizer:
                     record, raw = pseudonymizer.event(record), pseudonymizer.raw(raw)
+                if record.type == ERASURE_REQUESTED:  # to the privacy stage, never stored as an event
+                    out.add(privacy, record.dedup_key.encode(), encode(record))
+                    continue
                 out.add(validated, record.dedup_key.encode(), encode(Validated(event=record, raw=raw)))
         await topics.send_envelopes(out)
 

@@ -72,6 +72,8 @@ class Pipeline:
             "CXPULSE_KAFKA_DISPATCH_TOPIC": f"cx.outreach.dispatch.t{suffix}",
             "CXPULSE_KAFKA_TICKS_TOPIC": f"cx.detect.ticks.t{suffix}",
             "CXPULSE_KAFKA_UNDELIVERED_TOPIC": f"cx.alerts.undelivered.t{suffix}",
+            "CXPULSE_KAFKA_PRIVACY_TOPIC": f"cx.privacy.requests.t{suffix}",
+            "CXPULSE_KAFKA_ERASURES_TOPIC": f"cx.privacy.erasures.t{suffix}",
             "CXPULSE_KAFKA_APP_ID": f"cxpulse-t{suffix}",
             "CXPULSE_KAFKA_PARTITIONS": str(partitions),
             "CXPULSE_DATA_DIR": str(workdir / "data"),

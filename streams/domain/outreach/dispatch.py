@@ -76,6 +76,15 @@ def take(team: Team, capacity: int, item: dict) -> list[Decision]:
     return out + [_decide(team, e, LISTED) for e in listed]
 
 
+def forget(team: Team, customers: set[str]) -> bool:
+    """Drop these customers' items (an erasure, streams.stages.privacy) without a decision: their rows are
+    erased too, and the places they held free up at the team's next decision. True if any was held."""
+    gone = [item_id for item_id, e in team.entries.items() if e.customer in customers]
+    for item_id in gone:
+        del team.entries[item_id]
+    return bool(gone)
+
+
 def fill(team: Team, capacity: int) -> list[Entry]:
     """List the best waiting items while the list and the last hour have room."""
     team.listings = [t for t in team.listings if t > team.now - HOUR]
