@@ -39,6 +39,14 @@ def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt
     }
 
 
+def lagging(by_partition: dict | None) -> str:
+    """The partitions a group has not committed to the end, one per line: group topic[partition] lag."""
+    if by_partition is None:
+        return "the broker unreachable"
+    return "".join(f"\n  {group} {tp.topic}[{tp.partition}] {n}"
+                   for (group, tp), n in sorted(by_partition.items(), key=str) if n) or "none"
+
+
 class Pipeline:
     def __init__(self, bootstrap: str, workdir: Path, partitions: int = 4) -> None:
         suffix = uuid.uuid4().hex[:8]
@@ -151,7 +159,7 @@ class Pipeline:
         probe = LagProbe({"bootstrap_servers": self.bootstrap}, self.groups())
         try:
             self.wait(lambda: probe.lag() == 0, timeout,
-                      lambda: f"consumer lag 0 on every pipeline topic (now {probe.by_partition()})")
+                      lambda: f"consumer lag 0 on every pipeline topic (now {lagging(probe.by_partition())})")
         finally:
             probe.close()
 
