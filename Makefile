@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# make test runs the tests side by side in this many processes (pytest-xdist; docs/testing.md)
+TEST_WORKERS ?= 3
 
 .PHONY: demo test unit integration integration-apache-kafka bench venv clean
 
@@ -22,7 +24,7 @@ demo: venv  ## embedded broker + worker + simulator + live board; e.g. make demo
 	$(VENV)/bin/cxpulse demo $(DEMO_ARGS)
 
 test: venv  ## unit, property and integration tests (embedded broker unless CXPULSE_KAFKA_BOOTSTRAP is set)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 unit: venv
 	$(VENV)/bin/python -m pytest -m "not integration" $(PYTEST_ARGS)

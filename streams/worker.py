@@ -7,7 +7,9 @@ links, alerts and the dead-letter topic -> sink. `run_worker` is what `cxpulse w
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import signal
 
 import faust
 
@@ -80,6 +82,10 @@ def run_worker(settings: Settings) -> None:
     """Create topics, migrate the warehouse, serve metrics, then run the Faust worker until signalled."""
     from faust.worker import Worker
 
+    # A worker that dies in a C extension (segfault, abort) or hangs tells where: every thread's
+    # Python stack to stderr, on the fatal signal or on kill -QUIT (the worker runs on after that).
+    faulthandler.enable(all_threads=True)
+    faulthandler.register(signal.SIGQUIT, all_threads=True)
     metrics.serve(settings.metrics.host, settings.metrics.port)
     gc_pauses.observe()
     created = create_topics(settings)

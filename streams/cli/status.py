@@ -85,28 +85,29 @@ class LagProbe:
         self.groups, self.exact = groups, exact
 
     def by_partition(self) -> dict | None:
-        """{TopicPartition: messages not yet committed by its group}, or None when Kafka is unreachable."""
+        """{(group, TopicPartition): messages not yet committed by that group}, or None when Kafka is
+        unreachable. A topic read by two groups (resolved: detection and the events sink) counts for each."""
         from kafka import TopicPartition
         from kafka.errors import KafkaError
 
         from streams.runtime.log_end import true_ends
 
         try:
-            committed, tps = {}, []
+            committed, read = {}, []
             for group, topics in self.groups.items():
                 offsets = self._admin.list_group_offsets(group).get(group, {})
                 for t in topics:
                     for p in self._consumer.partitions_for_topic(t) or ():
                         tp = TopicPartition(t, p)
-                        tps.append(tp)
+                        read.append((group, tp))
                         if tp in offsets and offsets[tp].offset >= 0:
-                            committed[tp] = offsets[tp].offset
-            ends = self._consumer.end_offsets(tps)
+                            committed[group, tp] = offsets[tp].offset
+            ends = self._consumer.end_offsets(list({tp for _, tp in read}))
             if self.exact:
                 ends = true_ends(self._consumer, ends)
         except (KafkaError, OSError, TimeoutError):
             return None
-        return {tp: max(0, end - committed.get(tp, 0)) for tp, end in ends.items()}
+        return {(group, tp): max(0, ends[tp] - committed.get((group, tp), 0)) for group, tp in read}
 
     def lag(self) -> int | None:
         parts = self.by_partition()

@@ -39,6 +39,15 @@ a message Faust put in two agents' queues keeps a reference count when one queue
 Faust waited for its ack forever (a worker then ignored SIGTERM). What is not acked by then is not
 committed, so the next owner reads it again.
 
+The producer gives up on a metadata request that has had no answer for METADATA_TIMEOUT seconds and
+drops its connection (aiokafka already does so for every other request that times out). Faust sets
+the producer's request timeout to 20 minutes, because it is also how long a batch waits to be sent,
+and aiokafka waits that long for a metadata answer. On Apache Kafka a metadata request of the
+producer sometimes got no answer seconds after start-up (CI's 4-partition identity test, twice;
+caught in a loop of it under load, 2026-12-05): the producer could not send to a partition whose
+leader it was learning, so every producer.flush() waited, the batch sources stored nothing more
+and no commit went through until the test gave up after 300 s, the worker idle, its log silent.
+
 Faust fixes the fetch wait at 1.5 s; the embedded broker holds a fetch for about a quarter of it
 even when records arrive, which cost ~0.4 s per stage hop. It is kafka.fetch_max_wait here.
 """
@@ -50,6 +59,9 @@ import logging
 import time
 from typing import Any, AsyncIterator, Mapping, Set
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient
+from aiokafka.conn import CloseReason
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
@@ -211,5 +223,36 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+METADATA_TIMEOUT = 30.0  # seconds; the Java client's request.timeout.ms
+
+
+class _MetadataBoundClient(AIOKafkaClient):
+    """The producer's client: a metadata request unanswered for METADATA_TIMEOUT drops its connection."""
+
+    async def _metadata_update(self, cluster_metadata, topics):
+        try:
+            async with asyncio.timeout(METADATA_TIMEOUT):
+                return await super()._metadata_update(cluster_metadata, topics)
+        except TimeoutError:
+            log.warning("producer: no answer to a metadata request within %.0fs; reconnecting", METADATA_TIMEOUT)
+            for conn in list(self._conns.values()):
+                conn.close(reason=CloseReason.CONNECTION_TIMEOUT)
+            cluster_metadata.failed_update(None)
+            return False  # the synchronizer's waiters ask again, on a new connection
+
+
+class _AIOKafkaProducer(AIOKafkaProducer):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client.__class__ = _MetadataBoundClient  # built inside __init__ and shared with the sender
+
+
+class Producer(aiokafka_driver.Producer):
+    @property
+    def _producer_type(self) -> type[AIOKafkaProducer]:
+        return _AIOKafkaProducer
+
+
 class Transport(aiokafka_driver.Transport):
     Consumer = GapSafeConsumer
+    Producer = Producer

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -23,19 +22,9 @@ from kafka import KafkaProducer
 from streams.cli.status import LagProbe, scrape
 from streams.gateway.client import wait_ready
 from streams.runtime.embedded_broker import free_port
-from streams.runtime.readiness import CONSUMING_LOG
+from tests.integration.worker_processes import Workers, wait_until
 
-
-def wait_until(predicate, timeout: float, what, interval: float = 0.3):
-    """Poll until predicate() is truthy; `what` (a string, or a callable for the state at timeout) explains."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
+__all__ = ["Pipeline", "event", "wait_until"]
 
 
 def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt.datetime | None = None,
@@ -48,6 +37,14 @@ def event(i: int, *, channel: str = "chat", source: str = "/test/chat", when: dt
         "data": {"channel": channel, "customer": {"email": email or f"Customer{i % 997}@Example.com"},
                  "contact_id": f"c-{i // 5}", "queue": "billing", "attributes": {"author": "customer"}},
     }
+
+
+def lagging(by_partition: dict | None) -> str:
+    """The partitions a group has not committed to the end, one per line: group topic[partition] lag."""
+    if by_partition is None:
+        return "the broker unreachable"
+    return "".join(f"\n  {group} {tp.topic}[{tp.partition}] {n}"
+                   for (group, tp), n in sorted(by_partition.items(), key=str) if n) or "none"
 
 
 class Pipeline:
@@ -80,6 +77,7 @@ class Pipeline:
             "CXPULSE_METRICS_PORT": str(self.metrics_port),
         }
         self.worker: subprocess.Popen | None = None
+        self.workers = Workers()  # every worker started here: waits fail at once when one exits
         self.gateway: subprocess.Popen | None = None
         self.starts = 0
         self._producer: KafkaProducer | None = None
@@ -88,12 +86,17 @@ class Pipeline:
     def start_worker(self, timeout: float = 90.0) -> None:
         self.starts += 1
         log_path = self.workdir / f"worker-{self.starts}.log"
-        self._log = open(log_path, "wb")
-        self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=self.env,
-                                       stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: self.worker.poll() is not None or CONSUMING_LOG.encode() in log_path.read_bytes(),
-                   timeout, f"worker ready (log {log_path})")
-        assert self.worker.poll() is None, log_path.read_text()[-3000:]
+        self.worker = self.workers.start(f"worker {self.starts}", self.env, log_path, timeout)
+
+    def start_another_worker(self, name: str, timeout: float = 90.0) -> subprocess.Popen:
+        """A worker of the same group with its own warehouse (chDB opens one data path per process)."""
+        env = {**self.env, "CXPULSE_DATA_DIR": str(self.workdir / f"data-{name}"),
+               "CXPULSE_METRICS_PORT": str(free_port())}
+        return self.workers.start(f"worker {name}", env, self.workdir / f"worker-{name}.log", timeout)
+
+    def wait(self, predicate, timeout: float, what, interval: float = 0.3):
+        """wait_until, failing at once when a worker exits, and with every worker's stacks on a timeout."""
+        return self.workers.wait(predicate, timeout, what, interval)
 
     def start_gateway(self, env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
         """`cxpulse gateway` on a free port with this pipeline's topics; its base URL once /readyz answers 200."""
@@ -109,21 +112,26 @@ class Pipeline:
         return url
 
     def kill_worker(self) -> None:
+        self.workers.forget(self.worker)
         os.killpg(self.worker.pid, signal.SIGKILL)
         self.worker.wait()
-        self._log.close()
 
     def stop_worker(self, timeout: float = 60.0) -> int:
-        if self.worker is None or self.worker.poll() is not None:
-            return self.worker.returncode if self.worker else 0
-        os.killpg(self.worker.pid, signal.SIGTERM)
+        return self.stop(self.worker, timeout) if self.worker else 0
+
+    def stop(self, worker: subprocess.Popen, timeout: float = 60.0) -> int:
+        """SIGTERM a worker and its exit code once it stopped (its stacks in the failure when it does not)."""
+        if worker.poll() is not None:
+            return worker.returncode
+        os.killpg(worker.pid, signal.SIGTERM)
         try:
-            code = self.worker.wait(timeout)
+            code = worker.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.worker.pid, signal.SIGKILL)
-            raise AssertionError("worker did not stop on SIGTERM")
+            report = self.workers.report()
+            os.killpg(worker.pid, signal.SIGKILL)
+            raise AssertionError(f"worker did not stop on SIGTERM within {timeout:.0f}s{report}") from None
         finally:
-            self._log.close()
+            self.workers.forget(worker)
         return code
 
     def metrics(self):
@@ -138,8 +146,8 @@ class Pipeline:
         def done():
             rows = self.metrics().rows_by_table
             return rows.get("cx.events", 0) >= events and rows.get("cx.dead_letters", 0) >= dead_letters
-        wait_until(done, timeout, lambda: f"{events} events and {dead_letters} dead letters stored "
-                                          f"(now {self.metrics().rows_by_table})")
+        self.wait(done, timeout, lambda: f"{events} events and {dead_letters} dead letters stored "
+                                         f"(now {self.metrics().rows_by_table})")
 
     def groups(self) -> dict[str, list[str]]:
         """{consumer group: topics} the worker commits, as the worker names them."""
@@ -152,8 +160,8 @@ class Pipeline:
         """Every stage's consumer has committed up to the end of its topics (nothing left to store)."""
         probe = LagProbe({"bootstrap_servers": self.bootstrap}, self.groups())
         try:
-            wait_until(lambda: probe.lag() == 0, timeout,
-                       lambda: f"consumer lag 0 on every pipeline topic (now {probe.by_partition()})")
+            self.wait(lambda: probe.lag() == 0, timeout,
+                      lambda: f"consumer lag 0 on every pipeline topic (now {lagging(probe.by_partition())})")
         finally:
             probe.close()
 
@@ -191,6 +199,4 @@ class Pipeline:
         if self.gateway is not None and self.gateway.poll() is None:
             os.killpg(self.gateway.pid, signal.SIGTERM)
             self.gateway.wait(30)
-        if self.worker is not None and self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGKILL)
-            self.worker.wait()
+        self.workers.kill_all()

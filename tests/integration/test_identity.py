@@ -96,19 +96,16 @@ def test_a_customer_across_web_chat_voice_and_login_is_one_timeline(pipeline):
 # -- the same traffic, any partitioning, any number of workers, a crash: the same customers ----------
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
 
 from streams.config import Settings
-from streams.domain.normalize import identifiers
-from streams.runtime.embedded_broker import free_port
-from streams.runtime.readiness import CONSUMING_LOG
-from streams.simulator.generate import generate
 from streams.domain.identity_graph import guards_of
-from tests.integration.pipeline import Pipeline, wait_until
+from streams.domain.normalize import identifiers
+from streams.simulator.generate import generate
+from tests.integration.pipeline import Pipeline
 from tests.test_identity_graph import expected
 
 SIMULATED = int(os.environ.get("CXPULSE_TEST_IDENTITY_EVENTS", "5000"))
@@ -139,16 +136,6 @@ def groups_of(rows) -> set[frozenset[str]]:
     return {frozenset(g) for g in by_customer.values()}
 
 
-def start_second_worker(pipeline: Pipeline, workdir) -> subprocess.Popen:
-    """Another worker of the same group with its own warehouse (chDB opens one data path per process)."""
-    env = {**pipeline.env, "CXPULSE_DATA_DIR": str(workdir / "data2"), "CXPULSE_METRICS_PORT": str(free_port())}
-    log = workdir / "worker-b.log"
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=open(log, "wb"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(lambda: worker.poll() is not None or CONSUMING_LOG.encode() in log.read_bytes(), 90, "worker b ready")
-    return worker
-
-
 def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 1, kill: bool = False,
         rebalance: bool = False):
     """Publish the emissions through a pipeline; the groups stitched and the events stored, over every warehouse.
@@ -160,7 +147,7 @@ def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 
     try:
         pipeline.start_worker()
         if workers == 2:
-            extra = start_second_worker(pipeline, workdir)
+            extra = pipeline.start_another_worker("b")
         for i, e in enumerate(emissions):
             pipeline.producer.send(pipeline.input_topic, key=e.key, value=e.value, headers=e.headers)
             if kill and i == len(emissions) // 2:
@@ -171,7 +158,7 @@ def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 
             if rebalance and i == len(emissions) // 3:
                 pipeline.flush()
                 pipeline.wait_stored(events=len(emissions) // 6, dead_letters=0)
-                extra = start_second_worker(pipeline, workdir)
+                extra = pipeline.start_another_worker("b")
             if rebalance and i == 2 * len(emissions) // 3:
                 pipeline.flush()
                 assert pipeline.stop_worker() == 0  # leaves the group mid-stream; worker b takes over
@@ -180,9 +167,8 @@ def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 
         assert pipeline.stop_worker() == 0
         dirs = [workdir / "data"]
         if extra is not None:
-            os.killpg(extra.pid, signal.SIGTERM)
-            assert extra.wait(60) == 0
-            dirs.append(workdir / "data2")
+            assert pipeline.stop(extra) == 0
+            dirs.append(workdir / "data-b")
         links, stored = [], set()
         for d in dirs:
             env = {**pipeline.env, "CXPULSE_DATA_DIR": str(d)}
@@ -194,8 +180,6 @@ def run(kafka_bootstrap, workdir, emissions, *, partitions: int, workers: int = 
                     sink(json.loads(line))
         return groups_of(links), stored
     finally:
-        if extra is not None and extra.poll() is None:
-            os.killpg(extra.pid, signal.SIGKILL)
         pipeline.close()
 
 

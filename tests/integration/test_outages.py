@@ -176,9 +176,10 @@ def small_disk(path: Path, size: str, exist_ok: bool = False):
 
 
 def fill(path: Path) -> Path:
-    """Take every free byte of the filesystem at path."""
+    """Take every free byte of the filesystem at path (again: what chDB frees meanwhile, by merging
+    parts or dropping temporary files, is taken too, so the disk stays full for the whole outage)."""
     ballast = path / "ballast"
-    with open(ballast, "wb") as f:
+    with open(ballast, "ab") as f:
         chunk = b"\0" * 2**20
         try:
             while True:
@@ -220,6 +221,7 @@ def test_a_warehouse_unavailable_for_60_seconds_pauses_consumption_and_loses_not
             rss_peak = rss_before
             while time.monotonic() - outage_started < 60:
                 rss_peak = max(rss_peak, process.memory_info().rss)
+                fill(disk)
                 time.sleep(1)
             status = pipeline.metrics()
             stored_during = status.rows_by_table.get("cx.events", 0) - stored_at_failure
