@@ -68,13 +68,14 @@ class WorkerProcess:
         return f"--- threads (faulthandler) ---\n{threads}--- asyncio tasks (mode) ---\n{tasks}"
 
     def _dump(self, sig: signal.Signals, settle: float = 2.0, limit: float = 10.0) -> str:
-        """What the worker writes to its log after `sig`, once the log has not grown for `settle` seconds."""
+        """What the worker writes to its log after `sig`, once the log has grown and then not grown for
+        `settle` seconds (a loaded machine may take seconds to answer; a frozen loop never does: `limit`)."""
         if self.process.poll() is not None:
             return ""
         start = self.log.stat().st_size
         os.kill(self.process.pid, sig)
         size, still_since, deadline = start, time.monotonic(), time.monotonic() + limit
-        while time.monotonic() < deadline and time.monotonic() - still_since < settle:
+        while time.monotonic() < deadline and (size == start or time.monotonic() - still_since < settle):
             time.sleep(0.2)
             if (now := self.log.stat().st_size) != size:
                 size, still_since = now, time.monotonic()
