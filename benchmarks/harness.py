@@ -10,7 +10,8 @@ with the same pre-published events:
      chDB) on the backlog: events/s (first event read -> every row stored), CPU per event, and
      memory per customer (worker RSS growth / customers stitched);
 then (unless --backlog-only) the maximum sustained rate: live traffic in 40 s steps from 50% of
-the backlog rate up, 15% more each step, until the worker falls behind (`kept_up`); then live
+the backlog rate up, 15% more each step, until the worker falls behind (`kept_up`; when the first
+step falls behind already, 15% less each step until one keeps up); then live
 traffic at 50% and 80% of the highest step it kept up with: p50/p99 end-to-end latency (event time -> row stored, from
 cx.events.stored_at) with its split per hop, and p50/p99 alert latency (threshold passed -> alert on
 cx.alerts; queue-wait threshold 5 s). Writes results/harness-<when>.{json,md}. Not a test.
@@ -227,9 +228,10 @@ def sustained_tolerance(seconds: float) -> float:
 
 
 def sustained_rate(external: str | None, backlog_rate: float, seconds: float, seed: int, lateness: float) -> dict:
-    """The highest live rate one worker keeps up with: steps from 50% of the backlog rate, 15% up each."""
-    steps, rate = [], 0.5 * backlog_rate
-    while True:
+    """The highest live rate one worker keeps up with: steps from 50% of the backlog rate, 15% up each
+    while it keeps up; when even the first falls behind, 15% down each until one keeps up."""
+    steps, rate, factor = [], 0.5 * backlog_rate, None
+    while len(steps) < 12:
         log(f"sustained-rate step: {rate:,.0f} ev/s for {seconds:.0f} s")
         with row_broker(external) as bootstrap:
             step = live(bootstrap, rate, seconds, seed, lateness, hops=False)
@@ -237,12 +239,13 @@ def sustained_rate(external: str | None, backlog_rate: float, seconds: float, se
         steps.append(step)
         log(f"  {'kept up' if step['kept_up'] else 'fell behind'}: last event stored "
             f"{step['all_stored_after_traffic_s']} s after the traffic, e2e p99 {step['e2e_p99_s']} s")
-        if not step["kept_up"] or len(steps) == 12:
+        factor = factor or (1.15 if step["kept_up"] else 1 / 1.15)
+        if step["kept_up"] != (factor > 1):  # up: stop at the first fall; down: at the first keep-up
             break
-        rate *= 1.15
+        rate *= factor
     sustained = [s["rate_asked"] for s in steps if s["kept_up"]]
     if not sustained:
-        raise RuntimeError(f"the worker fell behind at {steps[0]['rate_asked']:,} ev/s, half its backlog rate")
+        raise RuntimeError(f"the worker fell behind at every rate down to {steps[-1]['rate_asked']:,} ev/s")
     return {"rate": max(sustained), "step_seconds": seconds, "tolerance_s": sustained_tolerance(seconds),
             "steps": [{k: s[k] for k in ("rate_asked", "kept_up", "all_stored_after_traffic_s", "e2e_p50_s",
                                          "e2e_p99_s", "alert_p99_s")} for s in steps]}
