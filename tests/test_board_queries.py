@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from streams.boards import BOARDS, simulated
@@ -17,6 +19,7 @@ from streams.warehouse import macros, view_settings
 from tests.conftest import WAREHOUSE_TABLES
 
 NOW = dt.datetime.now(dt.UTC)
+ROOT = Path(__file__).resolve().parents[1]
 BUILT = {d["uid"]: d for d in dashboards()}
 MODULES = {importlib.import_module(name).board().uid: importlib.import_module(name) for name in BOARDS
            if hasattr(importlib.import_module(name), "board")}
@@ -34,12 +37,24 @@ def _clear(warehouse):
         warehouse.execute(f"TRUNCATE TABLE {table}")
 
 
+def around_the_clock(directory) -> Settings:
+    """The default rules without quiet hours: the simulated team works items whatever the time of day
+    the suite runs (with them, at 06:00 UTC nearly every simulated customer is in quiet hours and no
+    item is worked)."""
+    rules = (ROOT / "config" / "rules.toml").read_text().replace("quiet_end = 08:00:00", "quiet_end = 21:00:00")
+    (directory / "rules.toml").write_text(rules)
+    settings = Settings()
+    return msgspec.structs.replace(settings, detect=msgspec.structs.replace(
+        settings.detect, rules_file=str(directory / "rules.toml")))
+
+
 @pytest.fixture(scope="module")
-def traffic(chdb_warehouse):
+def traffic(chdb_warehouse, tmp_path_factory):
     """45 minutes of simulated traffic ending now, stored as the pipeline stores it."""
     _clear(chdb_warehouse)
     view_settings.publish(chdb_warehouse, Settings())
-    loaded = simulated.load(chdb_warehouse, end=NOW, minutes=45, rate=12, seed=11)
+    loaded = simulated.load(chdb_warehouse, end=NOW, minutes=45, rate=12, seed=11,
+                            settings=around_the_clock(tmp_path_factory.mktemp("rules")))
     yield chdb_warehouse, loaded
     _clear(chdb_warehouse)
 
