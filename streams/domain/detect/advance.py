@@ -15,8 +15,8 @@ from __future__ import annotations
 import msgspec
 
 from streams.domain.detect import work_items
+from streams.domain.detect.finding import Finding
 from streams.domain.detect.lifecycle import Change, next_due, reconcile, resolve
-from streams.domain.detect.rules import Finding
 from streams.domain.detect.rules_config import RuleSet
 from streams.domain.detect.state import CustomerState
 from streams.domain.outreach import contact_policy

@@ -64,8 +64,10 @@ def reconcile(state: CustomerState, rules: RuleSet, watermark: float,
     for f in findings_of(state, rules) if found is None else found:
         by_rule.setdefault(f.rule, []).append(f)
     for rule in rules.names:
-        found = sorted(by_rule.get(rule, []), key=lambda f: (f.fires_at, f.subject))
         current = state.alerts.get(rule)
+        if rule not in by_rule and (current is None or current.state == RESOLVED):
+            continue  # nothing to open, advance or resolve (most rules, most evaluations)
+        found = sorted(by_rule.get(rule, []), key=lambda f: (f.fires_at, f.subject))
         if current is not None and current.state != RESOLVED:
             match = next((f for f in found if f.subject == current.subject), None)
             changes += _advance(state, current, match, rules, watermark)

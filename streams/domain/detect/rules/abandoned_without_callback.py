@@ -1,14 +1,13 @@
 """An abandoned call or chat with no callback and no new contact within N seconds."""
 
 from streams.domain.channels import LIVE
+from streams.domain.detect.finding import Finding
 
 NAME = "abandoned_without_callback"
 DEFAULTS = {"open_seconds": 600.0, "escalate_seconds": 3600.0, "cooldown_seconds": 3600.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     for cid, c in state.contacts.items():
         if c.channel not in LIVE or c.abandoned is None or c.answered is not None:
             continue

@@ -1,12 +1,12 @@
 """Contacts on 3 or more channels within a window without a resolution."""
 
+from streams.domain.detect.finding import Finding
+
 NAME = "channel_hopping"
 DEFAULTS = {"channels": 3.0, "window_seconds": 86400.0, "cooldown_seconds": 86400.0, "expire_seconds": 86400.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     p = config.params(NAME, "", "")
     starts = sorted((c.started, c.channel, cid) for cid, c in state.contacts.items())
     for i, (at, _, cid) in enumerate(starts):

@@ -1,14 +1,13 @@
 """A live contact on hold too long, or transferred too many times."""
 
 from streams.domain.channels import LIVE
+from streams.domain.detect.finding import Finding
 
 NAME = "long_hold"
 DEFAULTS = {"open_seconds": 180.0, "escalate_seconds": 420.0, "cooldown_seconds": 600.0, "max_transfers": 3.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     for cid, c in state.contacts.items():
         if c.channel not in LIVE:
             continue

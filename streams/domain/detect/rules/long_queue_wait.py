@@ -1,14 +1,13 @@
 """A customer queued on a live channel, neither answered nor abandoned after N seconds."""
 
 from streams.domain.channels import LIVE
+from streams.domain.detect.finding import Finding
 
 NAME = "long_queue_wait"
 DEFAULTS = {"open_seconds": 120.0, "escalate_seconds": 300.0, "cooldown_seconds": 600.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     for cid, c in state.contacts.items():
         if c.channel not in LIVE or c.queued is None:
             continue

@@ -1,12 +1,12 @@
 """A negative survey after a contact: CSAT at or below a floor, or NPS at or below a floor."""
 
+from streams.domain.detect.finding import Finding
+
 NAME = "negative_survey"
 DEFAULTS = {"csat_at_most": 2.0, "nps_at_most": 6.0, "cooldown_seconds": 86400.0, "expire_seconds": 172800.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     p = config.params(NAME, "", "")
     for s in state.surveys:
         bad_csat = s.csat is not None and s.csat <= p.csat_at_most

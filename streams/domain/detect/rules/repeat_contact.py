@@ -1,12 +1,12 @@
 """The customer's Nth contact within the window: the first contact did not resolve it."""
 
+from streams.domain.detect.finding import Finding
+
 NAME = "repeat_contact"
 DEFAULTS = {"contacts": 3.0, "window_seconds": 7 * 86400.0, "cooldown_seconds": 86400.0, "expire_seconds": 86400.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     starts = sorted((c.started, cid, c) for cid, c in state.contacts.items())
     p = config.params(NAME, "", "")
     n = int(p.contacts)

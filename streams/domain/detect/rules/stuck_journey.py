@@ -1,12 +1,12 @@
 """A journey step entered or failed with no progress in N seconds, or K failures of one step."""
 
+from streams.domain.detect.finding import Finding
+
 NAME = "stuck_journey"
 DEFAULTS = {"open_seconds": 900.0, "escalate_seconds": 3600.0, "cooldown_seconds": 3600.0, "max_failures": 3.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     for key, s in state.steps.items():
         p = config.params(NAME, s.channel, "")
         begun = [t for t in (s.entered, *s.failures) if t is not None]

@@ -4,14 +4,13 @@ The SLA clock runs in business hours when a calendar is configured (it pauses ou
 """
 
 from streams.domain.channels import MESSAGING
+from streams.domain.detect.finding import Finding
 
 NAME = "unanswered_message"
 DEFAULTS = {"open_seconds": 3600.0, "escalate_seconds": 14400.0, "cooldown_seconds": 3600.0, "business_hours": 1.0}
 
 
 def findings(state, config):
-    from streams.domain.detect.rules import Finding
-
     for cid, c in state.contacts.items():
         if c.channel not in MESSAGING:
             continue
