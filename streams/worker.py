@@ -92,6 +92,7 @@ def run_worker(settings: Settings) -> None:
     if created:
         log.info("created topics: %s", ", ".join(created))
     app, store = build_app(settings)
+    gc_pauses.collect_on_schedule(app)
     applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
