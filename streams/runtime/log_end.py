@@ -12,7 +12,7 @@ that reports correctly this fetches one record and returns the same number.
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from kafka import KafkaConsumer, TopicPartition
 
