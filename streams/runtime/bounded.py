@@ -14,9 +14,6 @@ class BoundedSet:
     def __contains__(self, item: Hashable) -> bool:
         return item in self._items
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def add(self, item: Hashable) -> bool:
         """True when the item is new."""
         if item in self._items:
