@@ -158,8 +158,6 @@ class BatchSource:
         A batch source commits every few tens of milliseconds, so a gauge read once a second between
         batches would almost always see 0 while events flow; the lag a batch started with is what the
         worker was behind."""
-        lag = self._current()
-        for topic, messages in self._peak.items():
-            lag[topic] = max(lag.get(topic, 0), messages)
-        self._peak = {}
+        self._note_peak()
+        lag, self._peak = self._peak, {}
         return lag
