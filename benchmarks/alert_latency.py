@@ -30,7 +30,7 @@ from benchmarks.measure import (  # noqa: E402
     quantile,
     write_results,
 )
-from streams.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
+from streams.cli.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator.publish import publish  # noqa: E402
 
 

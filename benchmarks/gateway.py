@@ -33,9 +33,9 @@ from kafka import KafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.measure import machine, process_cpu_seconds, quantile, write_results  # noqa: E402
+from streams.cli.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.config import load_settings  # noqa: E402
 from streams.gateway.client import wait_ready  # noqa: E402
-from streams.runtime.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.runtime.topics import create_topics  # noqa: E402
 from streams.simulator.generate import generate  # noqa: E402
 

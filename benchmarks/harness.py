@@ -57,7 +57,7 @@ from benchmarks.measure import (  # noqa: E402
     quantile,
     write_results,
 )
-from streams.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
+from streams.cli.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.simulator import generate  # noqa: E402
 from tests.integration.pipeline import Pipeline, wait_until  # noqa: E402
 

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import machine, process_rss, write_results  # noqa: E402
+from streams.cli.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.cli.status import LagProbe  # noqa: E402
-from streams.runtime.embedded_broker import EmbeddedBroker  # noqa: E402
 from tests.integration.pipeline import Pipeline  # noqa: E402
 
 

@@ -14,7 +14,7 @@ import signal
 import faust
 
 from streams.config import Settings
-from streams.runtime import consumer_lag, faust_consumer, gc_pauses, metrics, readiness, state_store
+from streams.runtime import consumer_status, faust_consumer, gc_pauses, metrics, state_store
 from streams.runtime.connections import faust_credentials
 from streams.runtime.topics import PipelineTopics, create_topics
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
@@ -72,8 +72,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
     sources.append(outreach.register(app, settings, topics))
     sources += sink.register(app, settings, topics, store)
     privacy.register(app, settings, topics, store)
-    consumer_lag.register(app, sources)
-    readiness.register(app, sources)
+    consumer_status.register(app, sources)
     floor_kpis.register(app, settings, store)
     return app, store
 

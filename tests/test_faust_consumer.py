@@ -108,3 +108,32 @@ def test_a_partition_with_no_committed_offset_is_read_from_its_beginning_and_com
     assert GapSafeConsumer._new_offset(consumer, known) == 9
     consumer._acked[fresh] += [0, 1, 2]
     assert GapSafeConsumer._new_offset(consumer, fresh) == 4
+
+
+def test_the_workers_producer_gives_up_a_metadata_request_left_unanswered(monkeypatch):
+    """Every aiokafka producer the worker's Faust producer makes has the metadata-bound client: a
+    metadata request with no answer ends after METADATA_TIMEOUT (not Faust's 20-minute request timeout)."""
+    import asyncio
+
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.cluster import ClusterMetadata
+
+    from streams.config import load_settings
+    from streams.runtime import faust_consumer
+    from streams.worker import build_app
+
+    async def unanswered(self, cluster_metadata, topics):
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(AIOKafkaClient, "_metadata_update", unanswered)  # the broker that never answers
+    monkeypatch.setattr(faust_consumer, "METADATA_TIMEOUT", 0.1)
+    app, _ = build_app(load_settings(None, environ={}))
+
+    async def ask() -> bool:
+        producer = app.producer._new_producer()
+        try:
+            return await asyncio.wait_for(producer.client._metadata_update(ClusterMetadata(), []), 5)
+        finally:
+            await producer.stop()
+
+    assert asyncio.run(ask()) is False  # the synchronizer's waiters ask again, on a new connection

@@ -27,12 +27,12 @@ from rich.live import Live
 from rich.table import Table
 
 from streams.cli import board
+from streams.cli.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.status import LagProbe, Status, scrape
 from streams.config import Settings
 from streams.domain.detect.rules import RULES
 from streams.gateway.client import wait_ready
 from streams.runtime.connections import kafka_client_config, kafka_security_config
-from streams.runtime.embedded_broker import EmbeddedBroker, free_port
 from streams.runtime.topics import committing_groups, create_topics
 from streams.simulator.publish import POSTABLE
 from streams.simulator.team_client import TeamClient

@@ -481,7 +481,7 @@ def broker(port: int = typer.Option(9092, "--port", help="loopback port")) -> No
     """Run the embedded Kafka-compatible broker (Tansu, in memory) in the foreground."""
     import signal as _signal
 
-    from streams.runtime.embedded_broker import EmbeddedBroker
+    from streams.cli.embedded_broker import EmbeddedBroker
 
     with EmbeddedBroker(port=port) as running:
         typer.echo(running.bootstrap)

@@ -39,7 +39,7 @@ def group_of(app_id: str, name: str) -> str:
 
 
 class _WaitForBatch(ConsumerRebalanceListener):
-    def __init__(self, source: "BatchSource") -> None:
+    def __init__(self, source: BatchSource) -> None:
         self.source = source
 
     async def on_partitions_revoked(self, revoked) -> None:
@@ -81,7 +81,7 @@ class BatchSource:
         self.fetched: dict[TopicPartition, int] = {}  # next offset after the last record handed out
         self._lock = asyncio.Lock()
         self._peak: dict[str, int] = {}  # highest lag per topic since the last lag() read
-        self.joined = asyncio.Event()  # set at the first assignment (streams.runtime.readiness)
+        self.joined = asyncio.Event()  # set at the first assignment (streams.runtime.consumer_status)
 
     async def run(self, handle: Handler) -> None:
         k = self.settings.kafka
@@ -158,8 +158,6 @@ class BatchSource:
         A batch source commits every few tens of milliseconds, so a gauge read once a second between
         batches would almost always see 0 while events flow; the lag a batch started with is what the
         worker was behind."""
-        lag = self._current()
-        for topic, messages in self._peak.items():
-            lag[topic] = max(lag.get(topic, 0), messages)
-        self._peak = {}
+        self._note_peak()
+        lag, self._peak = self._peak, {}
         return lag

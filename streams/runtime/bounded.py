@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Hashable
+from collections.abc import Hashable
 
 
 class BoundedSet:
@@ -13,9 +13,6 @@ class BoundedSet:
 
     def __contains__(self, item: Hashable) -> bool:
         return item in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def add(self, item: Hashable) -> bool:
         """True when the item is new."""

@@ -1,10 +1,18 @@
-"""Many records in one Kafka message on the internal topics (validated, accepted, graph, resolved).
+"""What stages send, batched: records in produce batches built in one go, and many records packed
+into one Kafka message (an envelope) on the internal topics (validated, accepted, graph, resolved).
 
-Why: Faust spends tens of microseconds of bookkeeping on every message it consumes or produces
-(futures, flow-control queues, offset tracking), far more than a stage's own work on a record;
-with a record per message the identity loop alone made ~6 of them per event. A stage collects
-what it sends during a batch and sends one envelope per (topic, partition) at the end of the
-batch, before the batch is acked.
+Why produce batches: a per-record `send` costs a metadata wait, a partition check, a future and a
+completion callback each; for the records a stage emits per event (changelog writes, identity
+links) that was a large share of a worker's CPU. A batch (aiokafka's BatchBuilder) costs those once.
+
+Why envelopes: Faust spends tens of microseconds of bookkeeping on every message it consumes or
+produces (futures, flow-control queues, offset tracking), far more than a stage's own work on a
+record; with a record per message the identity loop alone made ~6 of them per event. A stage
+collects what it sends during a batch and sends one envelope per (topic, partition) at the end of
+the batch, before the batch is acked.
+
+Both go into the aiokafka producer Faust flushes before it commits offsets (and the batch sources
+flush before theirs), so "sent before acked" holds.
 
 Routing: a record's partition is `crc32(key) mod partitions`, so one key always lands on one
 partition and the stage that keeps state per key (dedup, identity nodes, detection) sees every
@@ -17,15 +25,38 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable
 
 import msgspec
-
-from streams.runtime.produce_batches import send_records
+from aiokafka.partitioner import DefaultPartitioner
 
 MAX_ENVELOPE_BYTES = 256 * 1024  # well under the broker's default 1 MiB message limit
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list[bytes]).decode
+_partitioner = DefaultPartitioner()
+
+
+async def send_records(producer, topic: str, records: Iterable[tuple[int | None, bytes | None, bytes | None]]) -> None:
+    """Send (partition, key, value) records through Faust's `producer` (its aiokafka producer does
+    the work); a None partition hashes the key as Kafka clients do."""
+    aio = producer._ensure_producer()
+    await aio.client._wait_on_metadata(topic)
+    partitions = sorted(aio.client.cluster.partitions_for_topic(topic))
+    by_partition: dict[int, list[tuple[bytes | None, bytes | None]]] = defaultdict(list)
+    for partition, key, value in records:
+        if partition is None:
+            partition = _partitioner(key, partitions, partitions)
+        by_partition[partition].append((key, value))
+    for partition, items in by_partition.items():
+        batch = aio.create_batch()
+        for key, value in items:
+            if batch.append(timestamp=None, key=key, value=value) is None:  # full
+                await aio.send_batch(batch, topic, partition=partition)
+                batch = aio.create_batch()
+                if batch.append(timestamp=None, key=key, value=value) is None:
+                    raise ValueError(f"a record of {len(value or b'')} bytes does not fit a produce batch")
+        await aio.send_batch(batch, topic, partition=partition)
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -61,7 +92,7 @@ class Envelopes:
         return [(topic, partition, _encode(records)) for topic, partition, records in envelopes]
 
     async def flush(self, producer) -> None:
-        """Send every envelope through the producer Faust flushes before committing."""
+        """Send every envelope through `producer` (send_records)."""
         by_topic: dict[str, list] = defaultdict(list)
         for topic, partition, value in self.drain():
             by_topic[topic].append((partition, None, value))

@@ -20,7 +20,7 @@ from faust.serializers import codecs
 from rocksdict import WriteBatch
 
 from streams.runtime import metrics
-from streams.runtime.produce_batches import send_records
+from streams.runtime.envelopes import send_records
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ class BatchWrites:
     def delete(self, key: str, partition: int) -> None:
         self._pending[key] = (partition, _DELETED)
 
-    async def commit(self, producer) -> int:
-        """Store every pending value locally, then send its changelog record; return keys written."""
+    async def commit(self, producer) -> None:
+        """Store every pending value locally, then send its changelog record."""
         table = self.table
         key_codec, value_codec = table.key_serializer, table.value_serializer  # what recovery decodes with
         records = []
@@ -94,8 +94,8 @@ class BatchWrites:
         await _write_local(table, records)
         self._remember()
         self._pending = {}
-        return await send_records(producer, table.changelog_topic_name, records) if records else 0
-
+        if records:
+            await send_records(producer, table.changelog_topic_name, records)
 
     def _cache_usable(self) -> bool:
         """False, with the cache emptied, during a rebalance (recovery may still be writing the DBs) and
@@ -125,15 +125,14 @@ class BatchWrites:
 _DELETED = object()
 
 
-async def _write_local(table, records: list[tuple[int, bytes, bytes | None]], retry_initial: float = 0.5,
-                       retry_max: float = 30.0) -> None:
+async def _write_local(table, records: list[tuple[int, bytes, bytes | None]]) -> None:
     """Write (partition, key, value or None for a delete) to the partitions' local DBs, one write
     batch each, retrying with backoff while that fails (a full disk): the stage waits, and its input
     waits in Kafka, instead of the agent crashing mid-batch (Faust restarts a crashed agent, but the
     batch it held stays unacked and commits stop behind it). Puts and deletes are idempotent, so a
     retry rewrites what had been written; a write batch is spent even by a failed write, so each
     attempt builds its own."""
-    delay = retry_initial
+    delay = 0.5
     while True:
         batches: dict[int, WriteBatch] = defaultdict(lambda: WriteBatch(raw_mode=True))
         for partition, key, value in records:
@@ -149,4 +148,4 @@ async def _write_local(table, records: list[tuple[int, bytes, bytes | None]], re
             metrics.STORE_FAILURES.labels(table=table.name).inc()
             log.warning("writing table %s locally failed (%s); retrying in %.1fs", table.name, exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, retry_max)
+            delay = min(delay * 2, 30.0)

@@ -1,55 +1,17 @@
-"""Faust's aiokafka consumer, with gaps limited to offsets that were never delivered.
+"""Faust's aiokafka consumer and producer, fixed where faust-streaming 0.15.3 (pinned) loses, repeats
+or stalls events. Each fix, the test that found it and the numbers, is in docs/faust-pitfalls.md:
 
-Faust 0.15 records a "gap" when a partition's next message is more than one
-offset past its read offset (compacted or transactional topics), and counts the
-gap's offsets as done for commits. After every restart, table recovery seeks
-the stream partitions to their committed offsets, which resets the read offset,
-while aiokafka goes on handing out records it fetched before: the jump looks
-like a gap over offsets that were delivered moments ago and may not be stored
-yet. A commit could then pass them (loss on a crash in that window), and when
-they are acked the acked list holds them twice, so commits creep forward one
-offset per interval (minutes of lag after a kill -9; logged in issue 2).
-
-Here a gap never covers an offset already delivered since the partition was
-assigned (those commit when they are acked), and the acked list is kept free
-of duplicates. Seen in a kill -9 test: every stream partition got a spurious
-gap of ~40 offsets right after "Seek stream partitions to committed offsets".
-
-Highwaters (how far table recovery reads a changelog) are corrected by reading
-the last batch: the embedded broker under-reports them (see streams.runtime.log_end).
-
-Commits never pass an offset that was not acked. Faust's `_new_offset` lets a commit skip the one
-offset right after the committed one when it was never acked (an off-by-one in its "gap at the
-head" check); in issue 6's rebalance test that lost graph messages, so merges. Such a hole (an
-offset a rebalance's flow control dropped before any agent saw it) now holds the commit instead,
-and when it has held it for `kafka.hole_timeout` seconds the partition is read again from its
-committed offset: the stages are idempotent for replays, as after a crash.
-
-A partition with no committed offset is read from its beginning, and commits start there. Faust
-resumes the stream partitions before "Seek stream partitions to committed offsets", so records
-fetched in between reach the streams while flow control is still off and are skipped, unacked;
-the seek puts a partition with a committed offset back before them, but leaves a partition with
-none where it was, and Faust (which keeps an unknown committed offset, and an offset 0, as None)
-then commits the first offsets acked after them. In issue 6's kill -9 test the restarted worker
-skipped resolved envelopes 0-2 of every partition (1,208 events the killed worker had not
-committed yet) and committed offset 4: they were never stored.
-
-Waiting for in-flight messages before a rebalance or a stop ends after `kafka.wait_empty_timeout`:
-a message Faust put in two agents' queues keeps a reference count when one queue is cleared, so
-Faust waited for its ack forever (a worker then ignored SIGTERM). What is not acked by then is not
-committed, so the next owner reads it again.
-
-The producer gives up on a metadata request that has had no answer for METADATA_TIMEOUT seconds and
-drops its connection (aiokafka already does so for every other request that times out). Faust sets
-the producer's request timeout to 20 minutes, because it is also how long a batch waits to be sent,
-and aiokafka waits that long for a metadata answer. On Apache Kafka a metadata request of the
-producer sometimes got no answer seconds after start-up (CI's 4-partition identity test, twice;
-caught in a loop of it under load, 2026-12-05): the producer could not send to a partition whose
-leader it was learning, so every producer.flush() waited, the batch sources stored nothing more
-and no commit went through until the test gave up after 300 s, the worker idle, its log silent.
-
-Faust fixes the fetch wait at 1.5 s; the embedded broker holds a fetch for about a quarter of it
-even when records arrive, which cost ~0.4 s per stage hop. It is kafka.fetch_max_wait here.
+- a gap never covers an offset delivered since the assignment (`_add_gap`), and an offset acked
+  twice counts once (`next_commit`): after a restart's seek Faust took delivered offsets for a gap;
+- a commit never passes an unacked offset (`next_commit`; Faust's head-gap check is off by one),
+  and a partition whose commit such a hole held for `kafka.hole_timeout` is read again from its
+  committed offset (`_read_holes_again`);
+- a partition with no committed offset is read from its beginning and commits start there
+  (`perform_seek`): records fetched before Faust's seek were skipped unacked;
+- the wait for in-flight messages before a rebalance or a stop ends after `kafka.wait_empty_timeout`;
+- highwaters (how far table recovery reads a changelog) are the true log ends (streams.runtime.log_end);
+- the fetch wait is `kafka.fetch_max_wait` (Faust fixes it at 1.5 s);
+- the producer drops a connection whose metadata request has had no answer for METADATA_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -57,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, AsyncIterator, Mapping, Set
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
@@ -136,7 +99,7 @@ class GapSafeConsumer(aiokafka_driver.Consumer):
         if offset_from <= offset_to:
             await super()._add_gap(tp, offset_from, offset_to)
 
-    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
             self._delivered.pop(tp, None)
             self._hole_since.pop(tp, None)
@@ -241,16 +204,11 @@ class _MetadataBoundClient(AIOKafkaClient):
             return False  # the synchronizer's waiters ask again, on a new connection
 
 
-class _AIOKafkaProducer(AIOKafkaProducer):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.client.__class__ = _MetadataBoundClient  # built inside __init__ and shared with the sender
-
-
 class Producer(aiokafka_driver.Producer):
-    @property
-    def _producer_type(self) -> type[AIOKafkaProducer]:
-        return _AIOKafkaProducer
+    def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+        producer = super()._new_producer(transactional_id)
+        producer.client.__class__ = _MetadataBoundClient  # built inside __init__ and shared with the sender
+        return producer
 
 
 class Transport(aiokafka_driver.Transport):

@@ -12,12 +12,12 @@ that reports correctly this fetches one record and returns the same number.
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from kafka import KafkaConsumer, TopicPartition
 
 
-def true_ends(consumer: KafkaConsumer, reported: Mapping[TopicPartition, int], timeout: float = 10.0) -> dict:
+def true_ends(consumer: KafkaConsumer, reported: Mapping[TopicPartition, int]) -> dict:
     """{tp: end} corrected by reading each non-empty partition's last batch with `consumer`
     (a group-less consumer; its assignment is replaced)."""
     ends = dict(reported)
@@ -27,14 +27,14 @@ def true_ends(consumer: KafkaConsumer, reported: Mapping[TopicPartition, int], t
     consumer.assign(sorted(pending))
     for tp in pending:
         consumer.seek(tp, ends[tp] - 1)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + 10.0
     while pending and time.monotonic() < deadline:
         for tp, records in consumer.poll(timeout_ms=500).items():
             if records:
                 ends[tp] = max(ends[tp], records[-1].offset + 1)
                 pending.discard(tp)
     if pending:
-        raise TimeoutError(f"could not read the last batch of {sorted(pending)} within {timeout:.0f} s")
+        raise TimeoutError(f"could not read the last batch of {sorted(pending)} within 10 s")
     return ends
 
 

@@ -64,7 +64,7 @@ CONSUMER_LAG = Gauge("cxpulse_consumer_lag_messages",
 FLOOR = Gauge("cxpulse_floor", "Live-floor KPIs from the board's SQL, every metrics.floor_kpis_seconds "
               "(waiting, oldest_wait_seconds, service_level, asa_seconds, abandonment_rate, open_alerts, escalated)",
               ["kpi"])
-CONSUMING = Gauge("cxpulse_worker_consuming", "1 once tables are recovered and every consumer group is joined (streams.runtime.readiness)")
+CONSUMING = Gauge("cxpulse_worker_consuming", "1 once tables are recovered and every consumer group is joined (streams.runtime.consumer_status)")
 GC_PAUSE = Histogram("cxpulse_gc_pause_seconds", "Time the event loop stood still in one cyclic garbage collection",
                      ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 DETECT_TIMERS = Gauge("cxpulse_detect_timers", "Customers with an alert timer pending in the detection stage")

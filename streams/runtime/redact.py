@@ -40,8 +40,8 @@ def redact(text: str, identifiers: bool = True) -> str:
     return text
 
 
-def install(allow_identifiers: bool = False) -> Callable[..., logging.LogRecord]:
-    """Redact every log record created from now on in this process; returns the previous factory."""
+def install(allow_identifiers: bool = False) -> None:
+    """Redact every log record created from now on in this process."""
     previous = logging.getLogRecordFactory()
     base = getattr(previous, "redacting", previous)  # installing twice wraps the original once
     identifiers = not allow_identifiers
@@ -61,4 +61,3 @@ def install(allow_identifiers: bool = False) -> Callable[..., logging.LogRecord]
 
     factory.redacting = base
     logging.setLogRecordFactory(factory)
-    return previous

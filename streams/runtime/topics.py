@@ -151,7 +151,7 @@ class PipelineTopics:
     privacy: Any        # erasure requests (streams.stages.privacy)
 
     @classmethod
-    def declare(cls, app, settings: Settings) -> "PipelineTopics":
+    def declare(cls, app, settings: Settings) -> PipelineTopics:
         k = settings.kafka
 
         def raw(*names: str):

@@ -26,9 +26,8 @@ from streams.domain.records import decode_event, encode
 from streams.domain.times import rfc3339_at
 from streams.runtime import metrics, state_store
 from streams.runtime.bounded import BoundedSet
-from streams.runtime.envelopes import unpack
+from streams.runtime.envelopes import send_records, unpack
 from streams.runtime.faust_batches import BatchWrites, batches
-from streams.runtime.produce_batches import send_records
 
 
 def _iso(seconds: float) -> str:

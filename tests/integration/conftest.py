@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from streams.runtime.embedded_broker import EmbeddedBroker
+from streams.cli.embedded_broker import EmbeddedBroker
 from tests.integration.pipeline import Pipeline
 
 # What the tests print (counts of fault tests: published, stored, dead-lettered, alerts, duplicates),

@@ -19,9 +19,9 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
+from streams.cli.embedded_broker import free_port
 from streams.cli.status import LagProbe, scrape
 from streams.gateway.client import wait_ready
-from streams.runtime.embedded_broker import free_port
 from tests.integration.worker_processes import Workers, wait_until
 
 __all__ = ["Pipeline", "event", "wait_until"]

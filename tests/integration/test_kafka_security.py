@@ -19,9 +19,9 @@ import pytest
 from kafka.admin import KafkaAdminClient, ScramMechanism, UserScramCredentialUpsertion
 from kafka.errors import KafkaError
 
+from streams.cli.embedded_broker import free_port
 from streams.config import load_settings
 from streams.runtime.connections import kafka_client_config
-from streams.runtime.embedded_broker import free_port
 from tests.integration.pipeline import Pipeline
 
 pytestmark = [pytest.mark.integration,

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from streams.runtime.embedded_broker import EmbeddedBroker, free_port
+from streams.cli.embedded_broker import EmbeddedBroker, free_port
 from streams.simulator.generate import generate
 from streams.stages.delivery import verify
 from tests.integration.pipeline import Pipeline, wait_until

@@ -28,8 +28,8 @@ import yaml
 
 from streams.boards import pipeline as pipeline_board
 from streams.boards import prometheus_snapshot
+from streams.cli.embedded_broker import free_port
 from streams.domain import channels
-from streams.runtime.embedded_broker import free_port
 from streams.simulator import generate
 from streams.warehouse import macros
 from tests.integration.pipeline import Pipeline, wait_until

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from streams.runtime.readiness import CONSUMING_LOG
+from streams.runtime.consumer_status import CONSUMING_LOG
 from tests.integration.worker_processes import TimedOut
 
 pytestmark = [pytest.mark.integration,

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.runtime.readiness import CONSUMING_LOG
+from streams.runtime.consumer_status import CONSUMING_LOG
 
 LOG_TAIL = 3000  # characters of a worker's log in a failure message
 TASK_DUMP = 16000  # characters of mode's task dump, once the locals of every frame are left out

