@@ -14,7 +14,14 @@ import signal
 import faust
 
 from streams.config import Settings
-from streams.runtime import consumer_status, faust_consumer, gc_pauses, metrics, state_store
+from streams.runtime import (
+    consumer_status,
+    faust_consumer,
+    gc_pauses,
+    metrics,
+    native_heap,
+    state_store,
+)
 from streams.runtime.connections import faust_credentials
 from streams.runtime.topics import PipelineTopics, create_topics
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
@@ -85,6 +92,8 @@ def run_worker(settings: Settings) -> None:
     # Python stack to stderr, on the fatal signal or on kill -QUIT (the worker runs on after that).
     faulthandler.enable(all_threads=True)
     faulthandler.register(signal.SIGQUIT, all_threads=True)
+    native_heap.limit_arenas()  # before the threads that would each get an arena of their own
+    native_heap.start_trimming()
     metrics.serve(settings.metrics.host, settings.metrics.port)
     gc_pauses.observe()
     created = create_topics(settings)

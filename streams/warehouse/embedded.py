@@ -15,6 +15,14 @@ from streams.warehouse import Result, WarehouseError
 
 _INSERT_SETTINGS = "date_time_input_format='best_effort', async_insert=0"
 USERS = Path(__file__).with_name("chdb_users.xml")
+# The engine's caches, in bytes (entries for mmap_cache_size), sized for a worker that shares its
+# process with the pipeline: ClickHouse's defaults are a server's (5 GiB each for marks, primary
+# indexes and skip-index marks), which a worker running for weeks and reading its parts for the
+# floor figures would fill. What the cx tables' queries need fits well within these; a miss reads
+# the part's file again, from the OS page cache.
+CACHES = {"mark_cache_size": 32 << 20, "primary_index_cache_size": 16 << 20, "index_mark_cache_size": 8 << 20,
+          "uncompressed_cache_size": 0, "query_condition_cache_size": 8 << 20,
+          "compiled_expression_cache_size": 16 << 20, "mmap_cache_size": 256}
 
 
 def open_session(path: Path, users: Path = USERS):
@@ -24,7 +32,8 @@ def open_session(path: Path, users: Path = USERS):
     from chdb import session
 
     config = path / "chdb-config.xml"
-    config.write_text(f"<clickhouse><users_config>{users.resolve()}</users_config></clickhouse>\n")
+    caches = "".join(f"<{name}>{size}</{name}>" for name, size in CACHES.items())
+    config.write_text(f"<clickhouse><users_config>{users.resolve()}</users_config>{caches}</clickhouse>\n")
     return session.Session(f"{path}?config-file={config}")
 
 
