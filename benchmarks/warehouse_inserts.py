@@ -1,0 +1,72 @@
+"""What one insert into cx.events costs chDB, by insert size, with and without the materialized views.
+
+The sink inserts what arrived within `sink.batch_seconds`: 5,000-row inserts when it drains a
+backlog, a few hundred a time under live traffic. Each insert also runs every materialized view on
+cx.events, and those cost per insert, not only per row, so live traffic pays far more per event
+than a backlog does. This measures it in-process (chDB, migrated schema, the simulator's events
+turned into rows as the sink does) with the process clock; `--no-views` drops the views first.
+
+    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000
+    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000 --no-views
+
+Prints one JSON line per size. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams.boards import simulated  # noqa: E402
+from streams.config import Settings  # noqa: E402
+from streams.stages.sink import event_row  # noqa: E402
+from streams.warehouse.embedded import ChdbWarehouse  # noqa: E402
+from streams.warehouse.migrate import migrate  # noqa: E402
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread: chDB's native ones too
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(rows: list[dict], size: int, views: bool) -> dict:
+    warehouse = ChdbWarehouse(Path(tempfile.mkdtemp(prefix="cxpulse-inserts-")))
+    migrate(warehouse)
+    if not views:
+        for (name,) in warehouse.query("SELECT name FROM system.tables WHERE database = 'cx' "
+                                       "AND engine = 'MaterializedView'").rows:
+            warehouse.execute(f"DROP VIEW cx.{name}")
+    inserts = len(rows) // size
+    started = cpu_seconds()
+    for i in range(inserts):
+        warehouse.insert("cx.events", rows[i * size:(i + 1) * size], f"bench-{size}-{i}")
+    cpu = cpu_seconds() - started
+    warehouse.close()
+    return {"rows_per_insert": size, "inserts": inserts, "views": views,
+            "cpu_ms_per_insert": round(cpu / inserts * 1e3, 1), "cpu_us_per_row": round(cpu / (inserts * size) * 1e6, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,650,5000", help="rows per insert, comma-separated")
+    parser.add_argument("--rows", type=int, default=20_000, help="rows inserted per size")
+    parser.add_argument("--no-views", action="store_true", help="drop cx.events' materialized views first")
+    args = parser.parse_args()
+    settings = Settings()
+    end = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+    events, _ = simulated.stitch(simulated.events(7, end, args.rows / 6000 + 1, 100, settings), settings, {})
+    rows = [event_row(ev, 0, offset) for offset, ev in enumerate(events)][:args.rows]
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(json.dumps(measure(rows, size, not args.no_views)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
