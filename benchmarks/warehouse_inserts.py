@@ -62,7 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     end = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
-    events, _ = simulated.stitch(simulated.events(7, end, args.rows / 6000 + 1, 100, settings), settings, {})
+    rate = 100.0  # simulated events per second: enough minutes of them for --rows rows (a few are refused)
+    events, _ = simulated.stitch(simulated.events(7, end, args.rows / (rate * 60) + 1, rate, settings), settings, {})
     rows = [event_row(ev, 0, offset) for offset, ev in enumerate(events)][:args.rows]
     for size in (int(s) for s in args.sizes.split(",")):
         print(json.dumps(measure(rows, size, not args.no_views)), flush=True)

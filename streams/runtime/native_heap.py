@@ -58,6 +58,7 @@ def start_trimming(every: float = TRIM_EVERY_S) -> threading.Thread | None:
     if libc is None:
         log.info("not glibc: freed C heap memory is left to the allocator")
         return None
+
     def loop() -> None:
         while True:
             time.sleep(every)
