@@ -138,6 +138,7 @@ def register(app, settings, topics) -> None:
         """Rebuild the timers, and send what the table holds but cx.alerts / cx.work_items do not (outbox)."""
         partitions = sorted({tp.partition for tp in app.assignor.assigned_actives()
                              if tp.topic in (k.resolved_topic, k.ticks_topic)})
+        await app.producer.flush()  # sends still buffered from before the rebalance reach the topics first
         loop = asyncio.get_running_loop()
         for topic, id_field in ((k.alerts_topic, "alert_id"), (k.work_items_topic, "work_item_id")):
             published.update(await loop.run_in_executor(
@@ -157,21 +158,18 @@ def register(app, settings, topics) -> None:
     async def send(out: list[tuple[CustomerState, Change | WorkItem]]) -> None:
         now = time.time()
         for state, change in out:
-            key = _key(change)
-            if key in published:
-                continue  # already on the topic (computed again after a crash)
+            if not published.claim(_key(change)):
+                continue  # on the topic already (computed again after a crash), or being sent
             if isinstance(change, WorkItem):
                 metrics.WORK_ITEMS.labels(state=change.state).inc()
                 await topics.send(k.work_items_topic, state.customer.encode(),
                                   orjson.dumps(work_item_record(state, change, now)))
-                published.add(key)
                 continue
             record = alert_record(state, change, now)
             metrics.ALERTS.labels(rule=change.alert.rule, state=change.alert.state).inc()
             if change.alert.state == "open":
                 metrics.ALERT_LATENCY.labels(rule=change.alert.rule).observe(max(0.0, now - change.at))
             await topics.send(topics.alerts, state.customer.encode(), orjson.dumps(record))
-            published.add(key)
 
     @app.timer(interval=d.tick_seconds)
     async def tick() -> None:

@@ -4,8 +4,8 @@ against the table.
 The detection table (changelog) and cx.alerts are written by the same producer but are not one
 transaction: a crash can leave an alert change in the table and not on the topic, or on the
 topic and not in the table (the change is then computed again when its events are replayed).
-So after every recovery the stage reads what its partitions of cx.alerts already hold, sends the
-current version of every alert in its table that is missing there, and from then on never sends
+So after every recovery the stage flushes its producer, reads what its partitions of cx.alerts
+already hold, sends the current version of every alert in its table that is missing there, and from then on never sends
 an (alert_id, version) the topic already has. Alerts are keyed by customer, like the stage's
 input, so both live on the same partition numbers.
 """
@@ -61,8 +61,14 @@ class Published:
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self._seen
 
-    def add(self, key: tuple[str, int]) -> None:
+    def claim(self, key: tuple[str, int]) -> bool:
+        """True the first time only: the caller sends it. Claimed before the send is awaited, since
+        the agent's sends and a recovery's resends interleave at that await (a producer blocked by a
+        broker outage holds the agent there while the group rebalances)."""
+        if key in self._seen:
+            return False
         self._seen.add(key)
+        return True
 
     def update(self, keys) -> None:
         for key in keys:
