@@ -35,7 +35,7 @@ from streams.runtime.faust_batches import BatchWrites, batches
 from streams.runtime.log_end import true_ends
 from streams.runtime.topics import committing_groups, retention_ms, topic_names
 from streams.stages import forget
-from streams.warehouse import erasure_plan
+from streams.warehouse import erasure_plan, sql_string
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def register(app, settings, topics, store) -> None:
     async def erase(writes: BatchWrites, ev, partition: int) -> None:
         erasure = plans.erasure_id(ev.source, ev.id)
         done = await store.with_warehouse(lambda w: w.query(
-            f"SELECT receipt FROM cx.erasures WHERE erasure_id = '{erasure}' LIMIT 1").scalar())
+            f"SELECT receipt FROM cx.erasures WHERE erasure_id = {sql_string(erasure)} LIMIT 1").scalar())
         if done:  # redelivered after its receipt was stored: publish it again
             await topics.send(k.erasures_topic, erasure.encode(), done.encode())
         else:
