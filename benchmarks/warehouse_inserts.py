@@ -4,10 +4,14 @@ The sink inserts what arrived within `sink.batch_seconds`: 5,000-row inserts whe
 backlog, a few hundred a time under live traffic. Each insert also runs every materialized view on
 cx.events, and those cost per insert, not only per row, so live traffic pays far more per event
 than a backlog does. This measures it in-process (chDB, migrated schema, the simulator's events
-turned into rows as the sink does) with the process clock; `--no-views` drops the views first.
+turned into rows as the sink does) with the process clock; `--no-views` drops the views first,
+`--views` keeps only those named (a view's cost is the difference it makes to `--no-views`; a
+chained view needs the one it reads: contacts_per_minute_mv reads contact_progress_mv's rows).
 
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000 --no-views
+    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 650 \
+        --views contact_progress_mv,contacts_per_minute_mv
 
 Prints one JSON line per size. Not a test.
 """
@@ -37,12 +41,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(rows: list[dict], size: int, views: bool) -> dict:
+def measure(rows: list[dict], size: int, views: set[str] | None) -> dict:
+    """`views`: the materialized views kept (None: all)."""
     warehouse = ChdbWarehouse(Path(tempfile.mkdtemp(prefix="cxpulse-inserts-")))
     migrate(warehouse)
-    if not views:
-        for (name,) in warehouse.query("SELECT name FROM system.tables WHERE database = 'cx' "
-                                       "AND engine = 'MaterializedView'").rows:
+    for (name,) in warehouse.query("SELECT name FROM system.tables WHERE database = 'cx' "
+                                   "AND engine = 'MaterializedView'").rows:
+        if views is not None and name not in views:
             warehouse.execute(f"DROP VIEW cx.{name}")
     inserts = len(rows) // size
     started = cpu_seconds()
@@ -50,7 +55,8 @@ def measure(rows: list[dict], size: int, views: bool) -> dict:
         warehouse.insert("cx.events", rows[i * size:(i + 1) * size], f"bench-{size}-{i}")
     cpu = cpu_seconds() - started
     warehouse.close()
-    return {"rows_per_insert": size, "inserts": inserts, "views": views,
+    kept = "all" if views is None else sorted(views)
+    return {"rows_per_insert": size, "inserts": inserts, "views": kept,
             "cpu_ms_per_insert": round(cpu / inserts * 1e3, 1), "cpu_us_per_row": round(cpu / (inserts * size) * 1e6, 1)}
 
 
@@ -59,14 +65,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,650,5000", help="rows per insert, comma-separated")
     parser.add_argument("--rows", type=int, default=20_000, help="rows inserted per size")
     parser.add_argument("--no-views", action="store_true", help="drop cx.events' materialized views first")
+    parser.add_argument("--views", help="keep only these materialized views, comma-separated")
     args = parser.parse_args()
     settings = Settings()
     end = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
     rate = 100.0  # simulated events per second: enough minutes of them for --rows rows (a few are refused)
     events, _ = simulated.stitch(simulated.events(7, end, args.rows / (rate * 60) + 1, rate, settings), settings, {})
     rows = [event_row(ev, 0, offset) for offset, ev in enumerate(events)][:args.rows]
+    views = set() if args.no_views else set(args.views.split(",")) if args.views else None
     for size in (int(s) for s in args.sizes.split(",")):
-        print(json.dumps(measure(rows, size, not args.no_views)), flush=True)
+        print(json.dumps(measure(rows, size, views)), flush=True)
 
 
 if __name__ == "__main__":

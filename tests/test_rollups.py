@@ -7,12 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import re
+
 import orjson
 import pytest
 
 from streams.warehouse.queries import rollup_kpis
 from streams.config import Settings
 from streams.warehouse import view_settings
+from streams.warehouse.migrate import migrations
 from tests.test_kpis import DAY, SCENARIO
 
 # The boards' own SQL over the rollup (streams.warehouse.queries.rollup_kpis), against cx.kpis.
@@ -72,6 +75,32 @@ def test_the_service_level_threshold_comes_from_the_settings(warehouse):
     store(warehouse, SCENARIO, 2)
     voice = warehouse.query("SELECT sum(answered_within_sl) FROM cx.contacts_per_minute WHERE channel = 'voice'")
     assert voice.scalar() == 2  # k1 waited 15 s, k2 40 s: both within 40 s
+
+
+def test_an_upgrade_to_0016_counts_each_kpi_once_across_the_change(warehouse):
+    """Half the events stored under 0009's view queries, the rest after 0016 swaps them in place:
+    the contacts that span the change are counted once, as if one version had stored them all."""
+    view_settings.publish(warehouse, Settings())
+    store(warehouse, SCENARIO, 1)
+    want = warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows
+    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.contacts_per_minute"):
+        warehouse.execute(f"TRUNCATE TABLE {table}")
+    by_version = {m.version: m for m in migrations()}
+    created = (re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS cx\.(\w+) TO [\w.]+ AS\n(.*)", s, re.DOTALL)
+               for s in by_version[9].statements())
+    old = {m[1]: m[2] for m in created if m and m[1] in ("contacts_per_minute_mv", "surveys_per_minute_mv")}
+    assert len(old) == 2
+    rows = list(SCENARIO)
+    random.Random(7).shuffle(rows)
+    try:
+        for name, query in old.items():
+            warehouse.execute(f"ALTER TABLE cx.{name} MODIFY QUERY {query}")
+        store(warehouse, rows[:len(rows) // 2], 2)
+    finally:
+        for statement in by_version[16].statements():
+            warehouse.execute(statement)
+    store(warehouse, rows[len(rows) // 2:], 2)
+    assert (warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows) == want
 
 
 def _now_event(contact: str, type_: str, seconds_ago: float, channel="voice", **attributes):
