@@ -115,6 +115,9 @@ class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
     secure: bool = False                 # TLS
     ca_certs: str = ""                   # CA bundle to verify the server; empty: the system's
     verify: bool = True                  # verify the server's certificate and host name
+    # Embedded chDB only: after an insert, give the memory chDB freed back to the OS when this many
+    # seconds passed since the last time (streams.warehouse.embedded); 0: leave it to chDB (5 s decay).
+    purge_seconds: Seconds = 1.0
 
     @property
     def tls(self) -> bool:

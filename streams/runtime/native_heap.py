@@ -22,11 +22,18 @@ import time
 
 log = logging.getLogger(__name__)
 
-_M_ARENA_MAX = -8  # mallopt parameter, <malloc.h>
+_M_ARENA_MAX = -8  # mallopt parameters, <malloc.h>
+_M_MMAP_THRESHOLD = -3
 ARENAS = 2  # the event loop's thread and one for every other (Faust's consumer, RocksDB, metrics)
-# A trim walks every free chunk with the arena locked (10-80 ms measured); a thread that mallocs in
-# that arena meanwhile waits, so not more often than this.
-TRIM_EVERY_S = 5.0
+# A trim walks every free chunk with the arena locked (10-80 ms measured at 5 s intervals); a thread
+# that mallocs in that arena meanwhile waits. Every 1 s (with the mmap threshold below and chDB's
+# purges) the backlog row's RSS growth was 182-198 MiB against 208-279 (docs/benchmarks.md).
+TRIM_EVERY_S = 1.0
+# Blocks this large or larger (envelopes of up to 256 KiB, a warehouse insert's JSON of several MiB)
+# get a mapping of their own, unmapped when freed. glibc's default threshold starts at 128 KiB but
+# rises to the largest block freed (up to 32 MiB), after which such blocks come from the heap and
+# leave holes only a trim gives back.
+MMAP_THRESHOLD = 128 * 1024
 
 
 def _glibc():
@@ -38,9 +45,14 @@ def _glibc():
 
 
 def limit_arenas(libc=None) -> bool:
-    """At most ARENAS malloc arenas from now on (call before the worker starts its threads)."""
+    """At most ARENAS malloc arenas from now on (call before the worker starts its threads), and
+    blocks of MMAP_THRESHOLD bytes or more mapped on their own."""
     libc = libc or _glibc()
-    if libc is None or "MALLOC_ARENA_MAX" in os.environ:
+    if libc is None:
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    if "MALLOC_ARENA_MAX" in os.environ:
         return False
     return libc.mallopt(_M_ARENA_MAX, ARENAS) == 1
 
