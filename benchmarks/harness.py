@@ -178,7 +178,7 @@ STORED_POLL_S = 1.0
 # seed, so the backlog's customers are new to the worker. Larger inserts and chDB's merges still
 # touch ~21 MiB more of chDB's code during the backlog: reported apart, as file-backed growth.
 WARMUP_EVENTS = 500
-WARMUP_SETTLE_S = 6.0  # the worker's heap trims and chDB's purges run once
+WARMUP_SETTLE_S = 6.0  # the worker's heap trims run and chDB's allocator decays (5 s) once
 
 
 def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:

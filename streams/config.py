@@ -115,9 +115,6 @@ class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
     secure: bool = False                 # TLS
     ca_certs: str = ""                   # CA bundle to verify the server; empty: the system's
     verify: bool = True                  # verify the server's certificate and host name
-    # Embedded chDB only: after an insert, give the memory chDB freed back to the OS when this many
-    # seconds passed since the last time (streams.warehouse.embedded); 0: leave it to chDB (5 s decay).
-    purge_seconds: Seconds = 1.0
 
     @property
     def tls(self) -> bool:
@@ -168,7 +165,7 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True):
     # Add shared test numbers here (the simulator's customers use 555-01xx and example.com).
     blocked_patterns: list[str] = msgspec.field(default_factory=lambda: [
         r"[0\s+-]+", r"phone:\+\d{1,3}0{6,}", r"email:(test|noreply|no-reply|donotreply)@.*"])
-    cached_nodes: Annotated[int, Meta(ge=0)] = 50_000  # graph nodes kept decoded between batches; 0: none
+    cached_nodes: Annotated[int, Meta(ge=0)] = 10_000  # graph nodes kept decoded between batches; 0: none
     batch_size: Count = 5000                 # routing and the graph (see ingest.batch_size)
     batch_seconds: Positive = 0.05
 
@@ -244,7 +241,7 @@ class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
     allowed_lateness_seconds: Seconds = 10.0  # events this late still count; alerts wait this long
     tick_seconds: Positive = 0.5              # how often idle partitions are checked
     forget_after_seconds: Positive = 8 * 24 * 3600.0  # per-customer state older than this is dropped
-    cached_customers: Annotated[int, Meta(ge=0)] = 20_000  # states kept decoded between batches; 0: none
+    cached_customers: Annotated[int, Meta(ge=0)] = 5_000  # states kept decoded between batches; 0: none
     batch_size: Count = 5000                 # see ingest.batch_size
     batch_seconds: Positive = 0.05
     # the outreach stage (work items routed by team, team capacity), which reads the same rules file

@@ -47,41 +47,6 @@ def test_a_retried_batch_is_stored_once(warehouse):
     assert warehouse.query("SELECT count() FROM cx.events").scalar() == 50
 
 
-def _statements(warehouse, monkeypatch, fail: str = "") -> list[str]:
-    """The statements the warehouse runs from now on (run for real, unless they start with `fail`)."""
-    ran, run = [], warehouse._run
-
-    def recording(sql, *args):
-        ran.append(sql.split("\n")[0])
-        if fail and sql.startswith(fail):
-            raise WarehouseError(f"refused: {fail}")
-        return run(sql, *args)
-
-    monkeypatch.setattr(warehouse, "_run", recording)
-    return ran
-
-
-def test_inserts_purge_the_engines_freed_memory_at_most_once_per_interval(warehouse, monkeypatch):
-    ran = _statements(warehouse, monkeypatch)
-    monkeypatch.setattr(warehouse, "purge_every", 60.0)
-    monkeypatch.setattr(warehouse, "_purged", 0.0)  # the last purge long ago
-    for i in range(3):
-        warehouse.insert("cx.events", [event_row(_event(i), 0, i)], batch_token("cx.events", [str(i)]))
-    assert [sql.split(" ")[0] for sql in ran] == ["INSERT", "SYSTEM", "INSERT", "INSERT"]
-    assert ran[1] == "SYSTEM JEMALLOC PURGE"
-    assert warehouse.query("SELECT count() FROM cx.events").scalar() == 3
-
-
-def test_an_engine_that_cannot_purge_still_stores_and_stops_trying(warehouse, monkeypatch):
-    ran = _statements(warehouse, monkeypatch, fail="SYSTEM JEMALLOC")
-    monkeypatch.setattr(warehouse, "purge_every", 0.001)
-    monkeypatch.setattr(warehouse, "_purged", 0.0)
-    for i in range(2):
-        warehouse.insert("cx.events", [event_row(_event(i), 0, i)], batch_token("cx.events", [str(i)]))
-    assert sum(sql.startswith("SYSTEM") for sql in ran) == 1 and warehouse.purge_every == 0
-    assert warehouse.query("SELECT count() FROM cx.events").scalar() == 2
-
-
 def test_a_replayed_row_in_another_batch_collapses_under_final(warehouse):
     row = event_row(_event(1), 0, 1)
     warehouse.insert("cx.events", [row], batch_token("cx.events", ["a"]))

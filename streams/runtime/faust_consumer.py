@@ -219,6 +219,7 @@ class _MetadataBoundClient(AIOKafkaClient):
 
 _COORDINATOR_NOT_READY = (errors.CoordinatorLoadInProgressError, errors.CoordinatorNotAvailableError,
                           errors.NotCoordinatorError)
+PRODUCER_ID_WAIT = 30.0  # seconds a new cluster gets to load its transaction coordinator
 
 
 async def grants_producer_ids(producer: AIOKafkaProducer) -> bool:
@@ -226,7 +227,7 @@ async def grants_producer_ids(producer: AIOKafkaProducer) -> bool:
     Apache Kafka does; the embedded Tansu's memory engine answers with an unknown error."""
     await producer.start()
     try:
-        client, deadline = producer.client, time.monotonic() + METADATA_TIMEOUT
+        client, deadline = producer.client, time.monotonic() + PRODUCER_ID_WAIT
         while True:
             answer = await client.send(client.get_random_node(),
                                        InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60_000))

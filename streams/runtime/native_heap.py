@@ -27,7 +27,7 @@ _M_MMAP_THRESHOLD = -3
 ARENAS = 2  # the event loop's thread and one for every other (Faust's consumer, RocksDB, metrics)
 # A trim walks every free chunk with the arena locked (10-80 ms measured at 5 s intervals); a thread
 # that mallocs in that arena meanwhile waits. Every 1 s (with the mmap threshold below and chDB's
-# purges) the backlog row's RSS growth was 182-198 MiB against 208-279 (docs/benchmarks.md).
+# purge, since removed) the backlog row's RSS growth was 182-198 MiB against 208-279 (docs/benchmarks.md).
 TRIM_EVERY_S = 1.0
 # Blocks this large or larger (envelopes of up to 256 KiB, a warehouse insert's JSON of several MiB)
 # get a mapping of their own, unmapped when freed. glibc's default threshold starts at 128 KiB but

@@ -45,7 +45,7 @@ def open_warehouse(settings: Settings) -> Warehouse:
         return ServerWarehouse(settings.clickhouse)
     from streams.warehouse.embedded import ChdbWarehouse
 
-    return ChdbWarehouse(settings.data_path / "chdb", settings.clickhouse.purge_seconds)
+    return ChdbWarehouse(settings.data_path / "chdb")
 
 
 def sql_string(value: str) -> str:

@@ -6,16 +6,12 @@ while a worker runs, query it through its warehouse, or use a ClickHouse server.
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from streams.warehouse import Result, WarehouseError
-
-log = logging.getLogger(__name__)
 
 _INSERT_SETTINGS = "date_time_input_format='best_effort', async_insert=0"
 USERS = Path(__file__).with_name("chdb_users.xml")
@@ -42,10 +38,9 @@ def open_session(path: Path, users: Path = USERS):
 
 
 class ChdbWarehouse:
-    def __init__(self, path: Path, purge_every: float = 0.0) -> None:
+    def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.purge_every, self._purged = purge_every, time.monotonic()
         try:
             self._session = open_session(path)
         except RuntimeError as exc:
@@ -79,25 +74,6 @@ class ChdbWarehouse:
         body = orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
         self._run(f"INSERT INTO {table} SETTINGS insert_deduplication_token='{token}', {_INSERT_SETTINGS} "
                   f"FORMAT JSONEachRow\n{body}")
-        self._release()
-
-    def _release(self) -> None:
-        """Give the pages chDB's allocator has freed back to the OS, at most every `purge_every` s.
-
-        Why: chDB allocates with a jemalloc of its own, which keeps freed pages for 5 s (its build's
-        dirty_decay_ms) and purges them only when it allocates again, so a worker's RSS carried its
-        last seconds of inserts: after 12 inserts of 5,000 rows, SYSTEM JEMALLOC PURGE returned
-        117 MiB in 8.6 ms. A purge after every insert cost the next one its page faults again
-        (42 -> 72 ms of CPU per insert of 5,000 rows), hence the interval (docs/benchmarks.md)."""
-        now = time.monotonic()
-        if not self.purge_every or now - self._purged < self.purge_every:
-            return
-        self._purged = now
-        try:
-            self._run("SYSTEM JEMALLOC PURGE")
-        except WarehouseError as exc:  # a chDB built without jemalloc: the insert stands, purges stop
-            log.warning("chDB cannot purge its allocator (%s); clickhouse.purge_seconds ignored", exc)
-            self.purge_every = 0.0
 
     def close(self) -> None:
         self._session.close()
