@@ -185,11 +185,11 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
     """The backlog row. The backlog is published once the worker is warm (WARMUP_EVENTS stored, its
     RSS read), as fast as the producer goes, and the clock starts at the first backlog event read.
 
-    Memory per customer is given twice: the whole run's (RSS growth from the warm worker to the last
-    row stored, over every customer of the backlog stitched: caches filling up to their caps count in
-    it), and the marginal one (the growth between the poll where half the rows were stored and the
-    last, over the customers first stored in between: what one more customer costs once the worker
-    is warm). The peak (the RSS's highest sample, at the polls) and the part of the growth in
+    Memory per customer is given twice: the whole run's (RSS growth from the warm worker to the
+    worker WARMUP_SETTLE_S after the last row stored, over every customer of the backlog stitched:
+    caches filling up to their caps count in it), and the marginal one (the growth between the poll
+    where half the rows were stored and the last row stored, over the customers first stored in
+    between: what one more customer costs once the worker is warm). The peak (the RSS's highest sample, at the polls) and the part of the growth in
     file-backed pages (libraries' code touched under load) are given beside them."""
     backlog_events = simulated(events, seed)
     publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
@@ -214,6 +214,9 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
 
     wait_until(all_stored, 1800, f"{total} rows stored", interval=STORED_POLL_S)
     seconds, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu0
+    end = process_rss(pid)
+    peak.append(end)
+    time.sleep(WARMUP_SETTLE_S)  # read the end as the start was read: after the same idle time
     rss, file_growth = process_rss(pid), rss_file(pid) - file0
     pipeline.stop_worker()
 
@@ -231,8 +234,8 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
                bytes_per_customer=round((rss - rss0) / max(customers, 1)),
                file_backed_growth_mib=round(file_growth / 2**20, 1),
                peak_growth_mib=round((max(peak + [rss]) - rss0) / 2**20, 1),
-               marginal={"customers": added, "rss_growth_mib": round((rss - half[0][1]) / 2**20, 1),
-                         "bytes_per_customer": round((rss - half[0][1]) / added)})
+               marginal={"customers": added, "rss_growth_mib": round((end - half[0][1]) / 2**20, 1),
+                         "bytes_per_customer": round((end - half[0][1]) / added)})
 
 
 def rss_file(pid: int) -> int:
@@ -327,8 +330,9 @@ def markdown(result: dict) -> str:
         lines += ["", f"cxpulse ÷ the Quix Streams peer, same backlog and broker: {vs['events_per_s']}× its events/s, "
                       f"{vs['cpu_us_per_event']}× its CPU µs/event."]
     lines += ["", (f"Memory, whole run: worker RSS grew {p['rss_growth_mib']} MiB from the warm worker "
-                   f"({p['warmup_events']:,} warm-up events of other customers stored, {p['rss_warm_mib']} MiB) to the last "
-                   f"backlog row stored, for {p['customers']:,} customers = {p['bytes_per_customer']:,} bytes per customer "
+                   f"({p['warmup_events']:,} warm-up events of other customers stored, {p['rss_warm_mib']} MiB, then "
+                   f"{WARMUP_SETTLE_S:.0f} s idle) to the worker as long after the last backlog row stored, "
+                   f"for {p['customers']:,} customers = {p['bytes_per_customer']:,} bytes per customer "
                    f"(tables, caches filling to their caps and chDB together; {p['file_backed_growth_mib']} MiB of it "
                    f"file-backed, libraries' code touched under load; peak {p['peak_growth_mib']} MiB above the warm "
                    "worker at the polls).")]
