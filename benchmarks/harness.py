@@ -178,7 +178,7 @@ STORED_POLL_S = 1.0
 # seed, so the backlog's customers are new to the worker. Larger inserts and chDB's merges still
 # touch ~21 MiB more of chDB's code during the backlog: reported apart, as file-backed growth.
 WARMUP_EVENTS = 500
-WARMUP_SETTLE_S = 6.0  # the worker's heap trims run and chDB's allocator decays (5 s) once
+WARMUP_SETTLE_S = 6.0  # the heap trims run, and chDB's allocator is past its 5 s hold on freed pages
 
 
 def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
@@ -189,8 +189,9 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
     worker WARMUP_SETTLE_S after the last row stored, over every customer of the backlog stitched:
     caches filling up to their caps count in it), and the marginal one (the growth between the poll
     where half the rows were stored and the last row stored, over the customers first stored in
-    between: what one more customer costs once the worker is warm). The peak (the RSS's highest sample, at the polls) and the part of the growth in
-    file-backed pages (libraries' code touched under load) are given beside them."""
+    between: what one more customer costs once the worker is warm). The peak (the RSS's highest
+    sample, at the polls) and the part of the growth in file-backed pages (libraries' code touched
+    under load) are given beside them."""
     backlog_events = simulated(events, seed)
     publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
     pipeline.start_worker()
