@@ -128,3 +128,16 @@ def test_without_a_cache_every_read_decodes_what_the_table_holds(tmp_path, sent)
     w.set("a", {"n": 1}, 0)
     commit(w)
     assert w.get("a", 0) == {"n": 1} and w.get("a", 0) == {"n": 1} and len(decoded) == 2
+
+
+@pytest.mark.parametrize("cache", [0, 10])
+def test_a_key_asked_on_another_partition_is_read_from_that_partition(tmp_path, sent, cache):
+    """A record sent to every partition (an erasure) asks each one for the key: only the partition
+    holding it answers, whether the value is cached, pending in this batch, or only in the DB."""
+    table = Table(tmp_path)
+    w, _ = writes(table, cache=cache)
+    w.set("team", {"n": 1}, 1)
+    assert w.get("team", 0) is None and w.get("team", 1) == {"n": 1}  # pending in this batch
+    commit(w)
+    assert w.get("team", 0) is None and w.get("team", 1) == {"n": 1}  # cached, or read from partition 1
+    assert b"team" not in table.dbs[0]

@@ -163,7 +163,10 @@ def test_a_teams_list_never_exceeds_its_capacity_and_no_item_is_lost(capacity, s
                 assert all(e.priority <= d.priority for e in waiting if e.item_id in before)  # priority order
         if outreach and state not in ("closed", "held"):
             seen.add(f"wi_{n}")
-        assert team.count(dispatch.LISTED) <= capacity
+        listed = sum(e.status == dispatch.LISTED for e in team.entries.values())
+        assert team.count(dispatch.LISTED) == listed <= capacity  # the kept count is the true one
+        assert team.count(dispatch.WAITING) == len(team.entries) - listed
+        assert dispatch.decode_team(dispatch.encode(team)) == team  # as stored and read back
         assert sum(at - dispatch.HOUR < t <= at for t in listed_times) <= capacity
         # every item offered is waiting, listed, or has left with a decision saying so: none dropped
         for item in seen:

@@ -56,7 +56,7 @@ class BatchWrites:
         self.table, self.decode, self.encode = table, decode, encode
         self._pending: dict[str, tuple[int, Any]] = {}
         self._cache_size = cache
-        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._generation = table.app.consumer_generation_id
 
     def get(self, key: str, partition: int):
@@ -66,12 +66,13 @@ class BatchWrites:
         "current event", which take_events moves ahead of the batch being processed.
         """
         pending = self._pending.get(key)
-        if pending is not None:
+        if pending is not None and pending[0] == partition:
             return None if pending[1] is _DELETED else pending[1]
         cache = self._cache
-        if self._cache_usable() and key in cache:
+        cached = cache.get(key) if self._cache_usable() else None
+        if cached is not None and cached[0] == partition:  # a record sent to every partition asks each
             cache.move_to_end(key)
-            return cache[key]
+            return cached[1]
         table = self.table
         raw = table.data._db_for_partition(partition).get(codecs.dumps(table.key_serializer, key))
         return None if raw is None else self.decode(codecs.loads(table.value_serializer, raw))
@@ -112,11 +113,11 @@ class BatchWrites:
         if not self._cache_size or not self._cache_usable():
             return
         cache = self._cache
-        for key, (_, value) in self._pending.items():
+        for key, (partition, value) in self._pending.items():
             if value is _DELETED:
                 cache.pop(key, None)
             else:
-                cache[key] = value
+                cache[key] = (partition, value)
                 cache.move_to_end(key)
         while len(cache) > self._cache_size:
             cache.popitem(last=False)

@@ -33,6 +33,7 @@ from streams.runtime.faust_batches import BatchWrites, batches
 from streams.stages import forget as erasure
 
 TIMES = ("changed_at", "opened_at")
+TEAMS_CACHED = 256
 
 
 def decision_record(d: Decision) -> dict:
@@ -63,6 +64,8 @@ def register(app, settings, topics) -> BatchSource:
     async def send(team: Team, decisions: list[Decision]) -> None:
         for d in decisions:
             await topics.send(topics.dispatch, team.team.encode(), orjson.dumps(decision_record(d)))
+
+    def gauge(team: Team) -> None:
         metrics.OUTREACH_ITEMS.labels(team=team.team, place=WAITING).set(team.count(WAITING))
         metrics.OUTREACH_ITEMS.labels(team=team.team, place=LISTED).set(team.count(LISTED))
 
@@ -74,10 +77,13 @@ def register(app, settings, topics) -> BatchSource:
                 await send(team, [Decision(item_id=e.item_id, customer=e.customer, team=team.team, status=e.status,
                                            priority=e.priority, at=e.listed_at if e.listed_at is not None else team.now,
                                            seq=team.seq, listed_at=e.listed_at) for e in team.entries.values()])
+                gauge(team)
 
     @app.agent(topics.outreach_queue, name="outreach-dispatch", concurrency=1)
     async def dispatch(stream):
-        writes = BatchWrites(table, decode_team, encode)
+        # Teams are few and each batch touches them again: keep them decoded (a flooded team's
+        # queue is one value of thousands of entries).
+        writes = BatchWrites(table, decode_team, encode, cache=TEAMS_CACHED)
         async for batch in batches(stream, size, within=within):
             out: list[tuple[Team, list[Decision]]] = []
             for event in batch:
@@ -99,5 +105,7 @@ def register(app, settings, topics) -> BatchSource:
             await writes.commit(app.producer)
             for team, decisions in out:
                 await send(team, decisions)
+            for team in {id(team): team for team, _ in out}.values():
+                gauge(team)
 
     return route

@@ -13,6 +13,8 @@ the team's next item version.
 
 from __future__ import annotations
 
+import heapq
+
 import msgspec
 
 HOUR = 3600.0
@@ -34,9 +36,15 @@ class Team(msgspec.Struct, kw_only=True, omit_defaults=True):
     seq: int = 0                                                     # decisions made: their order
     entries: dict[str, Entry] = msgspec.field(default_factory=dict)  # waiting and listed items
     listings: list[float] = msgspec.field(default_factory=list)      # times items entered the list, last hour
+    listed: int = 0                                                  # entries on the list (the rest wait)
+
+    def __post_init__(self) -> None:
+        # Counted once when a team is built or decoded, then kept by take/fill/forget, so a version
+        # costs no walk over a flooded queue (a value stored before the field existed counts right too).
+        self.listed = sum(e.status == LISTED for e in self.entries.values())
 
     def count(self, status: str) -> int:
-        return sum(e.status == status for e in self.entries.values())
+        return self.listed if status == LISTED else len(self.entries) - self.listed
 
 
 class Decision(msgspec.Struct, kw_only=True):
@@ -63,7 +71,7 @@ def take(team: Team, capacity: int, item: dict) -> list[Decision]:
     entry = team.entries.get(item_id)
     if not item["outreach"] or item["state"] in ("closed", "held"):
         if entry is not None:  # closed (or do-not-contact since): off the list or out of the queue
-            del team.entries[item_id]
+            _remove(team, item_id)
             out.append(_decide(team, entry, CLOSED if item["state"] == "closed" else WITHDRAWN))
     elif entry is None:
         entry = new = team.entries[item_id] = Entry(item_id=item_id, customer=item["customer_id"],
@@ -81,21 +89,26 @@ def forget(team: Team, customers: set[str]) -> bool:
     erased too, and the places they held free up at the team's next decision. True if any was held."""
     gone = [item_id for item_id, e in team.entries.items() if e.customer in customers]
     for item_id in gone:
-        del team.entries[item_id]
+        _remove(team, item_id)
     return bool(gone)
+
+
+def _remove(team: Team, item_id: str) -> None:
+    team.listed -= team.entries.pop(item_id).status == LISTED
 
 
 def fill(team: Team, capacity: int) -> list[Entry]:
     """List the best waiting items while the list and the last hour have room."""
     team.listings = [t for t in team.listings if t > team.now - HOUR]
-    room = min(capacity - team.count(LISTED), capacity - len(team.listings))
+    room = min(capacity - team.listed, capacity - len(team.listings), len(team.entries) - team.listed)
     if room <= 0:
         return []
-    waiting = sorted((e for e in team.entries.values() if e.status == WAITING),
-                     key=lambda e: (-e.priority, e.opened_at, e.item_id))[:room]
+    waiting = heapq.nsmallest(room, (e for e in team.entries.values() if e.status == WAITING),
+                              key=lambda e: (-e.priority, e.opened_at, e.item_id))
     for e in waiting:
         e.status, e.listed_at = LISTED, team.now
         team.listings.append(team.now)
+    team.listed += len(waiting)
     return waiting
 
 
