@@ -266,7 +266,8 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True):
 
 class SinkSettings(msgspec.Struct, forbid_unknown_fields=True):
     batch_size: Count = 5000
-    batch_seconds: Positive = 0.5
+    batch_seconds: Positive = 0.5          # cx.events: what the end-to-end latency waits for
+    records_batch_seconds: Positive = 2.0  # identity links, alerts, work items, dispatch, dead letters
     retry_initial_seconds: Positive = 0.5
     retry_max_seconds: Positive = 30.0
 

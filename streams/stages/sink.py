@@ -174,7 +174,9 @@ class BatchStore:
 
 
 def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
-    size, within = settings.sink.batch_size, settings.sink.batch_seconds
+    # cx.events within batch_seconds (the end-to-end latency waits for it); the other tables less often
+    # (records_batch_seconds): each insert is a query on the one warehouse thread, views included.
+    size, within, records_within = settings.sink.batch_size, settings.sink.batch_seconds, settings.sink.records_batch_seconds
     end_to_end = metrics.Children(metrics.END_TO_END)
 
     # Resolved events are read by a batch source of their own, not a second Faust agent beside
@@ -200,7 +202,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     # The links topic carries a record per identity change (about one per event): read in batches
     # outside Faust (streams.runtime.batch_source). A warehouse outage holds a batch for as long as it lasts,
     # hence the long poll interval: the group keeps its partitions meanwhile.
-    links = BatchSource(app, settings, "sink-identity-links", [topics.name(topics.links)], size, within,
+    links = BatchSource(app, settings, "sink-identity-links", [topics.name(topics.links)], size, records_within,
                         max_poll_interval=3600.0)
 
     async def store_links(batch) -> None:
@@ -215,7 +217,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     def json_records(topic, name: str, table: str, to_row: Callable[[dict], dict], key: Callable[[dict], str]) -> None:
         """A public JSON topic stored row by row, each batch under a token of its rows' keys."""
         async def sink(stream):
-            async for batch in batches(stream, size, within):
+            async for batch in batches(stream, size, records_within):
                 rows = [to_row(orjson.loads(e.message.value)) for e in batch]
                 await store.store(table, rows, batch_token(table, [key(r) for r in rows]))
         app.agent(topic, name=name, concurrency=1)(sink)
@@ -230,7 +232,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
 
     @app.agent(topics.dead_letters, name="sink-dead-letters", concurrency=1)
     async def sink_dead_letters(stream):
-        async for batch in batches(stream, size, within):
+        async for batch in batches(stream, size, records_within):
             rows = [dead_letter_row(e.message.key, e.message.value, list(e.message.headers or []),
                                     e.message.partition, e.message.offset, pseudonymized) for e in batch]
             await store.store("cx.dead_letters", rows, batch_token("cx.dead_letters", [f"{r['origin']}/{r['reason']}" for r in rows]))
