@@ -9,8 +9,8 @@ with the same pre-published events:
   4. cxpulse: one worker running the whole pipeline (ingest, dedup, identity, detection, sink into
      chDB) on the backlog: events/s (first event read -> every row stored), CPU per event, and
      memory per customer (worker RSS growth from the worker warmed by WARMUP_EVENTS events of other
-     customers / the backlog's customers stitched, over the whole run and marginally, from half the
-     rows stored to all; the backlog is published once the worker is warm);
+     customers / the backlog's customers stitched, start and end both read after the same idle
+     time; the backlog is published once the worker is warm);
 then (unless --backlog-only) the maximum sustained rate: live traffic in 40 s steps from 50% of
 the backlog rate up, 15% more each step, until the worker falls behind (`kept_up`; when the first
 step falls behind already, 15% less each step until one keeps up); then live
@@ -185,13 +185,12 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
     """The backlog row. The backlog is published once the worker is warm (WARMUP_EVENTS stored, its
     RSS read), as fast as the producer goes, and the clock starts at the first backlog event read.
 
-    Memory per customer is given twice: the whole run's (RSS growth from the warm worker to the
-    worker WARMUP_SETTLE_S after the last row stored, over every customer of the backlog stitched:
-    caches filling up to their caps count in it), and the marginal one (the growth between the poll
-    where half the rows were stored and the last row stored, over the customers first stored in
-    between: what one more customer costs once the worker is warm). The peak (the RSS's highest
-    sample, at the polls) and the part of the growth in file-backed pages (libraries' code touched
-    under load) are given beside them."""
+    Memory per customer: the RSS growth from the warm worker to the worker WARMUP_SETTLE_S after the
+    last row stored, over every customer of the backlog stitched (caches filling up to their caps
+    count in it). What one more customer costs comes from two backlog sizes, each read settled; a
+    figure from a poll mid-run carried the heap trims that fell between it and the end (it came out
+    negative), so there is none. The peak (the RSS's highest sample, at the polls) and the part of
+    the growth in file-backed pages (libraries' code touched under load) are given beside it."""
     backlog_events = simulated(events, seed)
     publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
     pipeline.start_worker()
@@ -204,39 +203,28 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
     total = WARMUP_EVENTS + events
     wait_until(lambda: pipeline.metrics().consumed > WARMUP_EVENTS, 120, "the first event read", interval=0.05)
     started, cpu0 = time.perf_counter(), process_cpu_seconds(pid)
-    half, peak = [], [rss0]  # (wall time, RSS) at the first poll that saw half the rows stored
+    peak = [rss0]
 
     def all_stored() -> bool:
-        stored = pipeline.metrics().rows_by_table.get("cx.events", 0)
         peak.append(process_rss(pid))
-        if not half and stored >= WARMUP_EVENTS + events / 2:
-            half.append((time.time(), peak[-1]))
-        return stored >= total
+        return pipeline.metrics().rows_by_table.get("cx.events", 0) >= total
 
     wait_until(all_stored, 1800, f"{total} rows stored", interval=STORED_POLL_S)
     seconds, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu0
-    end = process_rss(pid)
-    peak.append(end)
+    peak.append(process_rss(pid))
     time.sleep(WARMUP_SETTLE_S)  # read the end as the start was read: after the same idle time
     rss, file_growth = process_rss(pid), rss_file(pid) - file0
     pipeline.stop_worker()
 
-    def customers_between(since: float, until: float) -> int:
-        return int(pipeline.scalar(
-            "SELECT uniqExact(customer) FROM cx.events WHERE customer != '' "
-            f"AND stored_at > fromUnixTimestamp64Milli({int(since * 1000)}, 'UTC') "
-            f"AND stored_at <= fromUnixTimestamp64Milli({int(until * 1000)}, 'UTC')"))
-
-    customers = customers_between(warm_at, time.time())
-    added = max(customers - customers_between(warm_at, half[0][0]), 1)
+    customers = int(pipeline.scalar(
+        "SELECT uniqExact(customer) FROM cx.events WHERE customer != '' "
+        f"AND stored_at > fromUnixTimestamp64Milli({int(warm_at * 1000)}, 'UTC')"))
     return row("cxpulse: whole pipeline on one worker (chDB)", events, seconds, cpu, customers=customers,
                warmup_events=WARMUP_EVENTS, rss_warm_mib=round(rss0 / 2**20, 1),
                rss_growth_mib=round((rss - rss0) / 2**20, 1),
                bytes_per_customer=round((rss - rss0) / max(customers, 1)),
                file_backed_growth_mib=round(file_growth / 2**20, 1),
-               peak_growth_mib=round((max(peak + [rss]) - rss0) / 2**20, 1),
-               marginal={"customers": added, "rss_growth_mib": round((end - half[0][1]) / 2**20, 1),
-                         "bytes_per_customer": round((end - half[0][1]) / added)})
+               peak_growth_mib=round((max(peak + [rss]) - rss0) / 2**20, 1))
 
 
 def rss_file(pid: int) -> int:
@@ -337,10 +325,6 @@ def markdown(result: dict) -> str:
                    f"(tables, caches filling to their caps and chDB together; {p['file_backed_growth_mib']} MiB of it "
                    f"file-backed, libraries' code touched under load; peak {p['peak_growth_mib']} MiB above the warm "
                    "worker at the polls).")]
-    if "marginal" in p:
-        m = p["marginal"]
-        lines += [(f"Memory, marginal: {m['rss_growth_mib']} MiB from half the rows stored to all, for the "
-                   f"{m['customers']:,} customers first stored in between = {m['bytes_per_customer']:,} bytes per customer.")]
     sustained = result["sustained"]
     if sustained is None:
         return "\n".join(lines + ["", "Sustained rate and live rows: not run (--backlog-only), or not yet."])
