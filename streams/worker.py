@@ -22,8 +22,14 @@ from streams.runtime import (
     native_heap,
     state_store,
 )
+from streams.runtime.batch_source import group_of
 from streams.runtime.connections import faust_credentials
-from streams.runtime.topics import PipelineTopics, create_topics
+from streams.runtime.topics import (
+    PipelineTopics,
+    create_topics,
+    inherit_offsets,
+    sink_records_topics,
+)
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
 from streams.stages import dispatch as outreach
 from streams.warehouse import floor_kpis, open_warehouse
@@ -99,6 +105,10 @@ def run_worker(settings: Settings) -> None:
     created = create_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))
+    k = settings.kafka
+    inherited = inherit_offsets(settings, group_of(k.app_id, "sink-records"), sink_records_topics(settings), k.app_id)
+    if inherited:
+        log.info("the sink's records source starts where %s stopped on %d partitions", k.app_id, len(inherited))
     app, store = build_app(settings)
     gc_pauses.collect_on_schedule(app)
     applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))

@@ -13,6 +13,7 @@ from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from streams.config import Settings
 from streams.domain.deadletter import dead_letter_headers
@@ -20,7 +21,7 @@ from streams.domain.records import RawMessage
 from streams.domain.rejections import Rejected
 from streams.runtime import metrics
 from streams.runtime.connections import kafka_client_config
-from streams.runtime.envelopes import Envelopes
+from streams.runtime.envelopes import Envelopes, send_records
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,40 @@ def committing_groups(settings: Settings) -> dict[str, list[str]]:
     from streams.runtime.batch_source import group_of
 
     k = settings.kafka
-    return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic, k.alerts_topic,
-                       k.work_items_topic, k.outreach_queue_topic, k.dispatch_topic, k.dlq_topic,
-                       k.undelivered_topic, k.privacy_topic],
+    return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic,
+                       k.outreach_queue_topic, k.privacy_topic],
             group_of(k.app_id, "ingest"): list(k.input_topics),
             group_of(k.app_id, "sink-events"): [k.resolved_topic],
             group_of(k.app_id, "sink-identity-links"): [k.links_topic],
+            group_of(k.app_id, "sink-records"): sink_records_topics(settings),
             group_of(k.app_id, "outreach-route"): [k.work_items_topic]}
+
+
+def sink_records_topics(settings: Settings) -> list[str]:
+    """The public topics the sink's records source stores (alerts, work items, dispatch, dead letters)."""
+    k = settings.kafka
+    return [k.alerts_topic, k.work_items_topic, k.dispatch_topic, k.dlq_topic, k.undelivered_topic]
+
+
+def inherit_offsets(settings: Settings, group: str, topics: list[str], previous: str) -> dict:
+    """Start `group` where `previous` stopped on `topics`, once: when an upgrade moves their reading
+    to a new group (the sink's records source took them over from the Faust app's group), the new
+    group would otherwise start at the earliest retained record and store them all again (the rows
+    collapse, but the per-minute rollups would count them twice). Does nothing once `group` has
+    committed any of them, or when `previous` never read them (a new install). Run before the
+    worker's consumers join: Kafka alters only a group without members. Returns what it set."""
+    admin = KafkaAdminClient(client_id=f"{settings.kafka.app_id}-offsets", **kafka_client_config(settings))
+    try:
+        own = admin.list_group_offsets(group).get(group, {})
+        if any(tp.topic in topics and o.offset >= 0 for tp, o in own.items()):
+            return {}
+        old = admin.list_group_offsets(previous).get(previous, {})
+        taken = {tp: OffsetAndMetadata(o.offset, "", -1) for tp, o in old.items() if tp.topic in topics and o.offset >= 0}
+        if taken:
+            admin.alter_group_offsets(group, taken)
+        return taken
+    finally:
+        admin.close()
 
 
 def retention_ms(settings: Settings) -> dict[str, int]:
@@ -147,7 +175,6 @@ class PipelineTopics:
     dispatch: Any
     detect_inputs: Any  # resolved events and clock ticks, one stream for the detection agent
     undelivered: Any
-    dead_letters: Any   # both dead-letter topics, for the sink
     privacy: Any        # erasure requests (streams.stages.privacy)
 
     @classmethod
@@ -164,7 +191,7 @@ class PipelineTopics:
                    work_items=raw(k.work_items_topic), outreach_queue=raw(k.outreach_queue_topic),
                    dispatch=raw(k.dispatch_topic),
                    detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),
-                   dead_letters=raw(k.dlq_topic, k.undelivered_topic), privacy=raw(k.privacy_topic))
+                   privacy=raw(k.privacy_topic))
 
     def envelopes(self) -> Envelopes:
         """A collector for records bound for internal topics (see streams.runtime.envelopes)."""
@@ -180,6 +207,12 @@ class PipelineTopics:
     async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None,
                    partition: int | None = None) -> None:
         await self.app.producer.send(self.name(topic), key=key, value=value, partition=partition, timestamp=None, headers=headers)
+
+    async def send_keyed(self, topic, records: list[tuple[bytes, bytes]]) -> None:
+        """(key, value) records in produce batches, each on the partition `send` would pick for its key
+        (Kafka's default partitioner): a stage's records of one batch cost one send, not one each."""
+        if records:
+            await send_records(self.app.producer, self.name(topic), [(None, key, value) for key, value in records])
 
     async def dead_letter(self, raw: RawMessage, rejected: Rejected, *, stage: str, origin: str,
                           source: str = "", event_id: str = "", to: Any = None) -> None:

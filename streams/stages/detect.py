@@ -157,19 +157,21 @@ def register(app, settings, topics) -> None:
 
     async def send(out: list[tuple[CustomerState, Change | WorkItem]]) -> None:
         now = time.time()
+        alerts, work_items = [], []
         for state, change in out:
             if not published.claim(_key(change)):
                 continue  # on the topic already (computed again after a crash), or being sent
             if isinstance(change, WorkItem):
                 metrics.WORK_ITEMS.labels(state=change.state).inc()
-                await topics.send(k.work_items_topic, state.customer.encode(),
-                                  orjson.dumps(work_item_record(state, change, now)))
+                work_items.append((state.customer.encode(), orjson.dumps(work_item_record(state, change, now))))
                 continue
             record = alert_record(state, change, now)
             metrics.ALERTS.labels(rule=change.alert.rule, state=change.alert.state).inc()
             if change.alert.state == "open":
                 metrics.ALERT_LATENCY.labels(rule=change.alert.rule).observe(max(0.0, now - change.at))
-            await topics.send(topics.alerts, state.customer.encode(), orjson.dumps(record))
+            alerts.append((state.customer.encode(), orjson.dumps(record)))
+        await topics.send_keyed(topics.alerts, alerts)
+        await topics.send_keyed(k.work_items_topic, work_items)
 
     @app.timer(interval=d.tick_seconds)
     async def tick() -> None:

@@ -52,18 +52,16 @@ def register(app, settings, topics) -> BatchSource:
     route = BatchSource(app, settings, "outreach-route", [topics.name(topics.work_items)], size, within)
 
     async def send_by_team(batch) -> None:
-        for records in batch.values():
-            for m in records:
-                team = orjson.loads(m.value).get("assigned_team") or outreach.default_team
-                await topics.send(topics.outreach_queue, team.encode(), m.value)
+        await topics.send_keyed(topics.outreach_queue, [
+            ((orjson.loads(m.value).get("assigned_team") or outreach.default_team).encode(), m.value)
+            for records in batch.values() for m in records])
 
     @app.task
     async def outreach_route() -> None:
         await route.run(send_by_team)
 
-    async def send(team: Team, decisions: list[Decision]) -> None:
-        for d in decisions:
-            await topics.send(topics.dispatch, team.team.encode(), orjson.dumps(decision_record(d)))
+    async def send(decisions: list[Decision]) -> None:
+        await topics.send_keyed(topics.dispatch, [(d.team.encode(), orjson.dumps(decision_record(d))) for d in decisions])
 
     def gauge(team: Team) -> None:
         metrics.OUTREACH_ITEMS.labels(team=team.team, place=WAITING).set(team.count(WAITING))
@@ -74,9 +72,9 @@ def register(app, settings, topics) -> BatchSource:
         for raw in list(table.data.values()):
             if raw:
                 team = decode_team(raw)
-                await send(team, [Decision(item_id=e.item_id, customer=e.customer, team=team.team, status=e.status,
-                                           priority=e.priority, at=e.listed_at if e.listed_at is not None else team.now,
-                                           seq=team.seq, listed_at=e.listed_at) for e in team.entries.values()])
+                await send([Decision(item_id=e.item_id, customer=e.customer, team=team.team, status=e.status,
+                                     priority=e.priority, at=e.listed_at if e.listed_at is not None else team.now,
+                                     seq=team.seq, listed_at=e.listed_at) for e in team.entries.values()])
                 gauge(team)
 
     @app.agent(topics.outreach_queue, name="outreach-dispatch", concurrency=1)
@@ -103,8 +101,7 @@ def register(app, settings, topics) -> BatchSource:
                                        item)))
                 writes.set(name, team, m.partition)
             await writes.commit(app.producer)
-            for team, decisions in out:
-                await send(team, decisions)
+            await send([d for _, decisions in out for d in decisions])
             for team in {id(team): team for team, _ in out}.values():
                 gauge(team)
 
