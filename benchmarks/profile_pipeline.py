@@ -1,8 +1,10 @@
-"""Where a worker's CPU goes, per event: py-spy on the harness's backlog row, grouped by stage and by library.
+"""Where a worker's CPU goes, per event: py-spy on the harness's backlog row (or, with --live, its live
+traffic), grouped by stage and by library.
 
 Publishes the harness's backlog (same seed and broker setup), starts one worker, samples the thread
 holding the GIL with py-spy (`--gil`: Python's own work, one core at most) from the first event read
-to the last row stored, and splits the samples two ways:
+to the last row stored (--live: simulated traffic at that rate with alerts within seconds, as the
+harness's live rows, from its start to the last row stored), and splits the samples two ways:
 - by stage: the outermost frame under streams/stages/ (or the runtime's own loops when no stage is
   on the stack: Faust's and aiokafka's consumer machinery, the producer, timers);
 - by where the time is spent: the innermost frame's package (chDB, msgspec, orjson, jsonschema-rs,
@@ -13,6 +15,7 @@ shares of the GIL samples, which on a loaded machine count time descheduled too 
 shares hold, not the sample counts).
 
     .venv/bin/python benchmarks/profile_pipeline.py --events 30000
+    .venv/bin/python benchmarks/profile_pipeline.py --live 1800 --live-seconds 40
 
 Writes results/profile-<when>.{json,md} and the raw collapsed stacks beside them. Not a test.
 """
@@ -32,8 +35,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import STORED_POLL_S, backlog  # noqa: E402
-from benchmarks.measure import RESULTS, machine, process_cpu_seconds, write_results  # noqa: E402
+from benchmarks.harness import STORED_POLL_S, backlog, row_broker  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    RESULTS,
+    fast_alert_pipeline,
+    machine,
+    process_cpu_seconds,
+    write_results,
+)
 from tests.integration.pipeline import wait_until  # noqa: E402
 
 # innermost frame's file -> where the time goes (first match wins; py-spy names files by package path)
@@ -138,41 +147,89 @@ def table(title: str, counts: Counter, python_us: float, total_us: float) -> lis
                     for name, n in counts.most_common()]
 
 
+def sample(pid: int, raw_file: Path, rate: int, run) -> tuple[float, float, Counter]:
+    """py-spy on `pid` while `run()` runs: wall seconds, the process's CPU seconds, CPU per thread name."""
+    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+                            "--rate", str(rate), "--format", "raw", "--output", str(raw_file),
+                            "--gil", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started, cpu0, threads0 = time.perf_counter(), process_cpu_seconds(pid), thread_cpu(pid)
+    run()
+    seconds, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu0
+    threads = by_thread_name(threads0, thread_cpu(pid))
+    spy.send_signal(signal.SIGINT)
+    spy.wait(60)
+    return seconds, cpu, threads
+
+
+def profile_backlog(external: str | None, events: int, seed: int, rate: int, raw_file: Path) -> tuple:
+    """The harness's backlog row: from the first event read to the last row stored."""
+    with backlog(external, events, seed) as (bootstrap, pipeline):
+        pipeline.start_worker()
+        wait_until(lambda: pipeline.metrics().consumed > 0, 120, "the first event read", interval=0.05)
+        measured = sample(pipeline.worker.pid, raw_file, rate, lambda: wait_until(
+            lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= events, 1800,
+            f"{events} rows stored", interval=STORED_POLL_S))
+        pipeline.stop_worker()
+    return events, *measured
+
+
+def profile_live(external: str | None, live_rate: float, live_seconds: float, seed: int, rate: int,
+                 raw_file: Path) -> tuple:
+    """The harness's live rows: simulated traffic at `live_rate` (generated ahead), alerts within
+    seconds (FAST_RULES, 0.25 s lateness), from the simulator's start to the last row stored. Live
+    traffic costs more per event than a backlog: small batches pay each stage's per-batch work, and
+    every warehouse insert its views."""
+    with row_broker(external) as bootstrap:
+        pipeline = fast_alert_pipeline(bootstrap, "cxpulse-profile-live-", 0.25)
+        try:
+            pipeline.start_worker()
+            stored = []
+
+            def traffic() -> None:
+                simulator = subprocess.run(
+                    [sys.executable, "-m", "streams.cli", "simulate", "--rate", str(live_rate), "--duration",
+                     str(live_seconds), "--ahead", "--seed", str(seed), "--bad-fraction", "0",
+                     "--topic", pipeline.input_topic], env=pipeline.env, capture_output=True, text=True, check=True)
+                stored.append(int(dict(line.split("\t") for line in simulator.stdout.splitlines())["valid"]))
+                pipeline.wait_stored(events=stored[0], dead_letters=0, timeout=1800)
+
+            measured = sample(pipeline.worker.pid, raw_file, rate, traffic)
+            pipeline.stop_worker()
+        finally:
+            pipeline.close()
+    return stored[0], *measured
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--live", type=float, metavar="EV_PER_S",
+                        help="profile live traffic at this rate instead of a backlog (alerts within seconds)")
+    parser.add_argument("--live-seconds", type=float, default=40.0, help="seconds of live traffic")
     args = parser.parse_args()
     external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     raw_file = RESULTS / f"profile-{when.replace(':', '')}.stacks.txt"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with backlog(external, args.events, args.seed) as (bootstrap, pipeline):
-        pipeline.start_worker()
-        pid = pipeline.worker.pid
-        wait_until(lambda: pipeline.metrics().consumed > 0, 120, "the first event read", interval=0.05)
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
-                                "--rate", str(args.rate), "--format", "raw", "--output", str(raw_file),
-                                "--gil", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        started, cpu0, threads0 = time.perf_counter(), process_cpu_seconds(pid), thread_cpu(pid)
-        wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= args.events, 1800,
-                   f"{args.events} rows stored", interval=STORED_POLL_S)
-        seconds, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu0
-        threads = by_thread_name(threads0, thread_cpu(pid))
-        spy.send_signal(signal.SIGINT)
-        spy.wait(60)
-        pipeline.stop_worker()
+    if args.live:
+        events, seconds, cpu, threads = profile_live(external, args.live, args.live_seconds, args.seed, args.rate, raw_file)
+        what = (f"live traffic at {args.live:,.0f} ev/s for {args.live_seconds:.0f} s ({events:,} events; "
+                "the wall time runs from its start to the last row stored)")
+    else:
+        events, seconds, cpu, threads = profile_backlog(external, args.events, args.seed, args.rate, raw_file)
+        what = f"a backlog of {events:,} events"
     by_stage, by_place, total, waiting = split(raw_file.read_text())
-    us = cpu / args.events * 1e6
-    per_event = {name: round(seconds_ / args.events * 1e6, 1) for name, seconds_ in threads.most_common()}
+    us = cpu / events * 1e6
+    per_event = {name: round(seconds_ / events * 1e6, 1) for name, seconds_ in threads.most_common()}
     python_us = sum(v for name, v in per_event.items() if name.startswith("python"))
-    result = {"when": when, "machine": machine(), "broker": external or "embedded Tansu", "events": args.events,
-              "seconds": round(seconds, 1), "events_per_s": round(args.events / seconds),
+    result = {"when": when, "machine": machine(), "broker": external or "embedded Tansu", "events": events,
+              "live_rate": args.live, "seconds": round(seconds, 1), "events_per_s": round(events / seconds),
               "cpu_us_per_event": round(us, 1), "samples": total, "samples_waiting": waiting, "by_stage": dict(by_stage.most_common()),
               "by_place": dict(by_place.most_common()), "threads_cpu_us_per_event": per_event,
               "stacks": raw_file.name}
-    lines = [f"Run {when} on {result['broker']}, {args.events:,} events: {result['events_per_s']:,} ev/s, "
+    lines = [f"Run {when} on {result['broker']}, {what}: {result['events_per_s']:,} ev/s, "
              f"{result['cpu_us_per_event']} CPU µs per event (one worker), {total:,} py-spy samples of the GIL holder at "
              f"{args.rate}/s ({waiting:,} more in select or on a lock, left out); "
              f"load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())} at the end."]
