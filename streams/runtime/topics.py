@@ -63,19 +63,31 @@ def inherit_offsets(settings: Settings, group: str, topics: list[str], previous:
     group would otherwise start at the earliest retained record and store them all again (the rows
     collapse, but the per-minute rollups would count them twice). Does nothing once `group` has
     committed any of them, or when `previous` never read them (a new install). Run before the
-    worker's consumers join: Kafka alters only a group without members. Returns what it set."""
+    worker's consumers join: Kafka alters only a group without members. Returns what it set.
+    A fresh Apache Kafka has no group coordinator until its offsets topic exists: retried a while."""
     admin = KafkaAdminClient(client_id=f"{settings.kafka.app_id}-offsets", **kafka_client_config(settings))
+    deadline = time.monotonic() + COORDINATOR_WAIT
     try:
-        own = admin.list_group_offsets(group).get(group, {})
-        if any(tp.topic in topics and o.offset >= 0 for tp, o in own.items()):
-            return {}
-        old = admin.list_group_offsets(previous).get(previous, {})
-        taken = {tp: OffsetAndMetadata(o.offset, "", -1) for tp, o in old.items() if tp.topic in topics and o.offset >= 0}
-        if taken:
-            admin.alter_group_offsets(group, taken)
-        return taken
+        while True:
+            try:
+                own = admin.list_group_offsets(group).get(group, {})
+                if any(tp.topic in topics and o.offset >= 0 for tp, o in own.items()):
+                    return {}
+                old = admin.list_group_offsets(previous).get(previous, {})
+                taken = {tp: OffsetAndMetadata(o.offset, "", -1) for tp, o in old.items()
+                         if tp.topic in topics and o.offset >= 0}
+                if taken:
+                    admin.alter_group_offsets(group, taken)
+                return taken
+            except KafkaError as exc:
+                if not exc.retriable or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         admin.close()
+
+
+COORDINATOR_WAIT = 60.0  # seconds
 
 
 def retention_ms(settings: Settings) -> dict[str, int]:

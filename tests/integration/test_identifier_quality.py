@@ -59,6 +59,7 @@ def test_withheld_and_impossible_phones_are_stored_stitched_by_the_account_and_w
     floor = wait_until(lambda: pipeline.metrics().floor.get("waiting") == 3 and pipeline.metrics().floor, 30,
                        lambda: f"3 calls waiting on the live floor (now {pipeline.metrics().floor})")
     refused = _refused(pipeline.metrics_text())
+    pipeline.wait_drained(timeout=60)  # the identity links too (stored every sink.records_batch_seconds)
     assert pipeline.stop_worker() == 0
     print(f"refused identifiers {refused}; live floor waiting {floor['waiting']:.0f}, "
           f"oldest wait {floor['oldest_wait_seconds']:.1f} s")
