@@ -28,7 +28,7 @@ from streams.runtime.topics import (
     PipelineTopics,
     create_topics,
     inherit_offsets,
-    sink_records_topics,
+    sink_record_tables,
 )
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
 from streams.stages import dispatch as outreach
@@ -106,9 +106,11 @@ def run_worker(settings: Settings) -> None:
     if created:
         log.info("created topics: %s", ", ".join(created))
     k = settings.kafka
-    inherited = inherit_offsets(settings, group_of(k.app_id, "sink-records"), sink_records_topics(settings), k.app_id)
-    if inherited:
-        log.info("the sink's records source starts where %s stopped on %d partitions", k.app_id, len(inherited))
+    records, tables = group_of(k.app_id, "sink-records"), sink_record_tables(settings)
+    for previous, moved in ((k.app_id, [t for t in tables if t != k.links_topic]),
+                            (group_of(k.app_id, "sink-identity-links"), [k.links_topic])):
+        if inherited := inherit_offsets(settings, records, moved, previous):
+            log.info("the sink's records source starts where %s stopped on %d partitions", previous, len(inherited))
     app, store = build_app(settings)
     gc_pauses.collect_on_schedule(app)
     applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))

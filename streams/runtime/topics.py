@@ -46,36 +46,38 @@ def committing_groups(settings: Settings) -> dict[str, list[str]]:
                        k.outreach_queue_topic, k.privacy_topic],
             group_of(k.app_id, "ingest"): list(k.input_topics),
             group_of(k.app_id, "sink-events"): [k.resolved_topic],
-            group_of(k.app_id, "sink-identity-links"): [k.links_topic],
-            group_of(k.app_id, "sink-records"): sink_records_topics(settings),
+            group_of(k.app_id, "sink-records"): list(sink_record_tables(settings)),
             group_of(k.app_id, "outreach-route"): [k.work_items_topic]}
 
 
-def sink_records_topics(settings: Settings) -> list[str]:
-    """The public topics the sink's records source stores (alerts, work items, dispatch, dead letters)."""
+def sink_record_tables(settings: Settings) -> dict[str, str]:
+    """{public topic: its ClickHouse table} for the topics the sink's records source stores (all but
+    the resolved events, which cx.events waits for on a shorter batch window)."""
     k = settings.kafka
-    return [k.alerts_topic, k.work_items_topic, k.dispatch_topic, k.dlq_topic, k.undelivered_topic]
+    return {k.links_topic: "cx.identity_links", k.alerts_topic: "cx.alerts", k.work_items_topic: "cx.work_items",
+            k.dispatch_topic: "cx.outreach_dispatch", k.dlq_topic: "cx.dead_letters",
+            k.undelivered_topic: "cx.dead_letters"}
+
+
+COORDINATOR_WAIT = 60.0  # seconds a fresh Apache Kafka may take to have a group coordinator
 
 
 def inherit_offsets(settings: Settings, group: str, topics: list[str], previous: str) -> dict:
-    """Start `group` where `previous` stopped on `topics`, once: when an upgrade moves their reading
-    to a new group (the sink's records source took them over from the Faust app's group), the new
-    group would otherwise start at the earliest retained record and store them all again (the rows
-    collapse, but the per-minute rollups would count them twice). Does nothing once `group` has
-    committed any of them, or when `previous` never read them (a new install). Run before the
-    worker's consumers join: Kafka alters only a group without members. Returns what it set.
-    A fresh Apache Kafka has no group coordinator until its offsets topic exists: retried a while."""
+    """Start `group` where `previous` stopped on `topics`: when an upgrade moves their reading to a new
+    group, it would otherwise start at the earliest retained record and store them all again (the rows
+    collapse, but the per-minute rollups would count them twice). Takes only the partitions `group`
+    has not committed, so a restart or a second move into the same group takes nothing it has read on.
+    Run before the worker's consumers join: Kafka alters only a group without members. Returns what
+    it set. A fresh Apache Kafka has no group coordinator until its offsets topic exists: retried."""
     admin = KafkaAdminClient(client_id=f"{settings.kafka.app_id}-offsets", **kafka_client_config(settings))
     deadline = time.monotonic() + COORDINATOR_WAIT
     try:
         while True:
             try:
-                own = admin.list_group_offsets(group).get(group, {})
-                if any(tp.topic in topics and o.offset >= 0 for tp, o in own.items()):
-                    return {}
+                own = {tp for tp, o in admin.list_group_offsets(group).get(group, {}).items() if o.offset >= 0}
                 old = admin.list_group_offsets(previous).get(previous, {})
                 taken = {tp: OffsetAndMetadata(o.offset, "", -1) for tp, o in old.items()
-                         if tp.topic in topics and o.offset >= 0}
+                         if tp.topic in topics and o.offset >= 0 and tp not in own}
                 if taken:
                     admin.alter_group_offsets(group, taken)
                 return taken
@@ -85,9 +87,6 @@ def inherit_offsets(settings: Settings, group: str, topics: list[str], previous:
                 time.sleep(0.5)
     finally:
         admin.close()
-
-
-COORDINATOR_WAIT = 60.0  # seconds
 
 
 def retention_ms(settings: Settings) -> dict[str, int]:

@@ -27,7 +27,7 @@ from streams.runtime import metrics
 from streams.runtime.batch_source import BatchSource
 from streams.runtime.envelopes import unpack
 from streams.runtime.redact import redact
-from streams.runtime.topics import sink_records_topics
+from streams.runtime.topics import sink_record_tables
 from streams.warehouse import Warehouse, WarehouseError
 
 log = logging.getLogger(__name__)
@@ -200,25 +200,12 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     async def sink_events() -> None:
         await resolved.run(store_events)
 
-    # The links topic carries a record per identity change (about one per event): read in batches
-    # outside Faust (streams.runtime.batch_source). A warehouse outage holds a batch for as long as it lasts,
-    # hence the long poll interval: the group keeps its partitions meanwhile.
-    links = BatchSource(app, settings, "sink-identity-links", [topics.name(topics.links)], size, records_within,
-                        max_poll_interval=3600.0)
-
-    async def store_links(batch) -> None:
-        rows = [link_row(orjson.loads(m.value)) for records in batch.values() for m in records]
-        await store.store("cx.identity_links", rows, batch_token(
-            "cx.identity_links", [f"{r['identifier']}\x1f{r['version']}\x1f{r['status']}" for r in rows]))
-
-    @app.task
-    async def sink_identity_links() -> None:
-        await links.run(store_links)
-
-    # The other public topics (alerts, work items, dispatch decisions and both dead-letter topics) in
-    # one batch source too: as Faust agents each record cost Faust's per-message bookkeeping, a
-    # fifth of the worker's CPU in an alert flood. Each table gets one insert per batch.
-    k, pseudonymized = settings.kafka, settings.privacy.pseudonymize
+    # The other public topics (identity links, alerts, work items, dispatch decisions, both dead-letter
+    # topics) in one batch source: as Faust agents each record cost Faust's per-message bookkeeping, a
+    # fifth of the worker's CPU in an alert flood. Each table gets one insert per batch. A warehouse
+    # outage holds a batch for as long as it lasts, hence the long poll interval: the group keeps its
+    # partitions meanwhile.
+    pseudonymized = settings.privacy.pseudonymize
 
     def json_row(to_row: Callable[[dict], dict]) -> Callable:
         return lambda m: to_row(orjson.loads(m.value))
@@ -226,28 +213,28 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     def dead_letter(m) -> dict:
         return dead_letter_row(m.key, m.value, list(m.headers or []), m.partition, m.offset, pseudonymized)
 
-    dead_letters = ("cx.dead_letters", dead_letter, lambda r: f"{r['origin']}/{r['reason']}")
-    by_topic: dict[str, tuple[str, Callable, Callable[[dict], str]]] = {
-        k.alerts_topic: ("cx.alerts", json_row(alert_row), lambda r: f"{r['alert_id']}\x1f{r['version']}"),
-        k.work_items_topic: ("cx.work_items", json_row(work_item_row),
-                             lambda r: f"{r['work_item_id']}\x1f{r['version']}"),
-        k.dispatch_topic: ("cx.outreach_dispatch", json_row(dispatch_row),
-                           lambda r: f"{r['work_item_id']}\x1f{r['status']}\x1f{r['at']}"),
-        k.dlq_topic: dead_letters, k.undelivered_topic: dead_letters,
+    rows_of: dict[str, tuple[Callable, Callable[[dict], str]]] = {  # table: (record -> row, row -> its key)
+        "cx.identity_links": (json_row(link_row), lambda r: f"{r['identifier']}\x1f{r['version']}\x1f{r['status']}"),
+        "cx.alerts": (json_row(alert_row), lambda r: f"{r['alert_id']}\x1f{r['version']}"),
+        "cx.work_items": (json_row(work_item_row), lambda r: f"{r['work_item_id']}\x1f{r['version']}"),
+        "cx.outreach_dispatch": (json_row(dispatch_row), lambda r: f"{r['work_item_id']}\x1f{r['status']}\x1f{r['at']}"),
+        "cx.dead_letters": (dead_letter, lambda r: f"{r['origin']}/{r['reason']}"),
     }
-    records = BatchSource(app, settings, "sink-records", sink_records_topics(settings), size, records_within,
+    table_of = sink_record_tables(settings)
+    records = BatchSource(app, settings, "sink-records", list(table_of), size, records_within,
                           max_poll_interval=3600.0)
 
     async def store_records(batch) -> None:
-        rows: dict[str, tuple[list[dict], Callable[[dict], str]]] = {}
+        rows: dict[str, list[dict]] = {}
         for tp, messages in batch.items():
-            table, to_row, key = by_topic[tp.topic]
-            rows.setdefault(table, ([], key))[0].extend(to_row(m) for m in messages)
-        for table, (table_rows, key) in rows.items():
+            table = table_of[tp.topic]
+            rows.setdefault(table, []).extend(map(rows_of[table][0], messages))
+        for table, table_rows in rows.items():
+            key = rows_of[table][1]
             await store.store(table, table_rows, batch_token(table, [key(r) for r in table_rows]))
 
     @app.task
     async def sink_records() -> None:
         await records.run(store_records)
 
-    return [resolved, links, records]
+    return [resolved, records]
