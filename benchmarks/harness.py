@@ -12,7 +12,8 @@ with the same pre-published events:
      customers / the backlog's customers stitched, start and end both read after the same idle
      time; the backlog is published once the worker is warm);
 then (unless --backlog-only) the maximum sustained rate: live traffic in 40 s steps from 50% of
-the backlog rate up, 15% more each step, until the worker falls behind (`kept_up`; when the first
+the backlog rate up, 15% more each step, until the worker falls behind (`kept_up`: its last event
+stored within a few seconds of the traffic's end and an e2e p99 within 2 s; when the first
 step falls behind already, 15% less each step until one keeps up); then live
 traffic at 50% and 80% of the highest step it kept up with: p50/p99 end-to-end latency (event time -> row stored, from
 cx.events.stored_at) with its split per hop, and p50/p99 alert latency (threshold passed -> alert on
@@ -269,11 +270,20 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
         pipeline.close()
 
 
+# The e2e p99 a step may have and still count as kept up: twice the 1 s the live rows are held to.
+# Without it the highest step "kept up" by its tail alone had a p99 of 4.1 s (Apache Kafka,
+# 2026-12-06 10:50), a queue that had not yet grown out of bounds in 40 s, and the 80 % row fell
+# near saturation. A rate is sustained while its latency stays bounded (Karimov et al., ICDE 2018,
+# "Benchmarking distributed stream data processing systems"), here bounded at SUSTAINED_P99_S.
+SUSTAINED_P99_S = 2.0
+
+
 def kept_up(step: dict, seconds: float) -> bool:
-    """A worker that keeps up stores the last event about one latency after the traffic ends; one
-    that falls behind ends it with a backlog that grows with the run: 10 % too slow for a 40 s step
-    leaves 4 s of events unstored, more than a p99 latency of a worker that keeps up."""
-    return step["all_stored_after_traffic_s"] <= sustained_tolerance(seconds)
+    """A worker that keeps up stores the last event about one latency after the traffic ends, with a
+    p99 latency within SUSTAINED_P99_S; one that falls behind ends it with a backlog that grows with
+    the run: 10 % too slow for a 40 s step leaves 4 s of events unstored."""
+    return (step["all_stored_after_traffic_s"] <= sustained_tolerance(seconds)
+            and step["e2e_p99_s"] <= SUSTAINED_P99_S)
 
 
 def sustained_tolerance(seconds: float) -> float:
@@ -300,6 +310,7 @@ def sustained_rate(external: str | None, backlog_rate: float, seconds: float, se
     if not sustained:
         raise RuntimeError(f"the worker fell behind at every rate down to {steps[-1]['rate_asked']:,} ev/s")
     return {"rate": max(sustained), "step_seconds": seconds, "tolerance_s": sustained_tolerance(seconds),
+            "p99_bound_s": SUSTAINED_P99_S,
             "steps": [{k: s[k] for k in ("rate_asked", "kept_up", "all_stored_after_traffic_s", "e2e_p50_s",
                                          "e2e_p99_s", "alert_p99_s")} for s in steps]}
 
@@ -332,10 +343,11 @@ def markdown(result: dict) -> str:
         return "\n".join(lines + ["", f"Sustained rate and live rows: the search failed: {sustained['failed']}."])
     lines += ["",
               f"Maximum sustained rate: {sustained['rate']:,} ev/s, the highest live step one worker kept up with "
-              f"(last event stored within {sustained['tolerance_s']} s of the traffic's end; "
-              f"{sustained['step_seconds']:.0f} s steps): "
+              f"(last event stored within {sustained['tolerance_s']} s of the traffic's end and e2e p99 within "
+              f"{sustained.get('p99_bound_s', '-')} s; {sustained['step_seconds']:.0f} s steps): "
               + ", ".join(f"{s['rate_asked']:,} {'kept up' if s['kept_up'] else 'fell behind'} "
-                          f"({s['all_stored_after_traffic_s']} s after)" for s in sustained["steps"]) + ".", "",
+                          f"({s['all_stored_after_traffic_s']} s after, p99 {s['e2e_p99_s']} s)"
+                          for s in sustained["steps"]) + ".", "",
               f"Live rows at fractions of it: traffic generated ahead (`cxpulse simulate --ahead`), alerts held back by an allowed "
               f"lateness of {result['lateness_s']} s (part of every alert latency).", "",
               "| load (of sustained) | rate asked (ev/s) | events stored ÷ traffic s | all stored after traffic (s) | e2e p50 (s) | e2e p99 (s) | alerts | alert p50 (s) | alert p99 (s) |",

@@ -20,8 +20,8 @@ import datetime as dt
 import heapq
 import itertools
 import random
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
 import msgspec
 import orjson
@@ -52,13 +52,6 @@ class Loaded:
     work_items: int = 0
     actions: int = 0
     customers: int = 0
-    channels_by_customer: Counter = field(default_factory=Counter)
-    identifier_of: dict[str, str] = field(default_factory=dict)
-
-    def busiest_identifier(self) -> str:
-        """An identifier of the customer who used the most channels: a good journey to look at."""
-        customer, _ = self.channels_by_customer.most_common(1)[0]
-        return self.identifier_of[customer]
 
 
 def events(seed: int, end: dt.datetime, minutes: float, rate: float, settings: Settings) -> list[CxEvent]:
@@ -195,10 +188,5 @@ def load(warehouse: Warehouse, *, end: dt.datetime, minutes: float, rate: float,
             warehouse.insert(table, part, batch_token(table, [f"{seed}:{end}:{first + j}" for j in range(len(part))]))
     loaded = Loaded(events=len(rows), links=len(links), alerts=len(alerts), work_items=len(items),
                     actions=len(actions))
-    channels: dict[str, set[str]] = {}
-    for ev in evs:
-        channels.setdefault(ev.resolved_customer, set()).add(ev.channel)
-        loaded.identifier_of.setdefault(ev.resolved_customer, ev.customer_key)
-    loaded.customers = len(channels)
-    loaded.channels_by_customer = Counter({c: len(chs) for c, chs in channels.items() if c})
+    loaded.customers = len({ev.resolved_customer for ev in evs})
     return loaded

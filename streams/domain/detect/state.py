@@ -42,13 +42,6 @@ class Contact(msgspec.Struct, kw_only=True, omit_defaults=True):
         return self.ended is None and self.abandoned is None
 
     @property
-    def on_hold_since(self) -> float | None:
-        """Start of the hold still open (more holds than resumes), if any."""
-        if len(self.holds) > len(self.resumes):
-            return self.holds[-1]
-        return None
-
-    @property
     def waiting_since(self) -> float | None:
         """First customer message after the last agent message (messaging channels)."""
         last_agent = self.agent_messages[-1] if self.agent_messages else None
