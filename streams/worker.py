@@ -106,11 +106,12 @@ def run_worker(settings: Settings) -> None:
     if created:
         log.info("created topics: %s", ", ".join(created))
     k = settings.kafka
-    records, tables = group_of(k.app_id, "sink-records"), sink_record_tables(settings)
-    for previous, moved in ((k.app_id, [t for t in tables if t != k.links_topic]),
-                            (group_of(k.app_id, "sink-identity-links"), [k.links_topic])):
-        if inherited := inherit_offsets(settings, records, moved, previous):
-            log.info("the sink's records source starts where %s stopped on %d partitions", previous, len(inherited))
+    tables = sink_record_tables(settings)
+    moves = {k.app_id: [t for t in tables if t != k.links_topic],  # records read by Faust agents before
+             group_of(k.app_id, "sink-identity-links"): [k.links_topic]}  # links by a source of their own
+    if inherited := inherit_offsets(settings, group_of(k.app_id, "sink-records"), moves):
+        log.info("the sink's records source starts where %s stopped on %d partitions", " and ".join(moves),
+                 len(inherited))
     app, store = build_app(settings)
     gc_pauses.collect_on_schedule(app)
     applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))

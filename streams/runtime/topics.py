@@ -62,21 +62,22 @@ def sink_record_tables(settings: Settings) -> dict[str, str]:
 COORDINATOR_WAIT = 60.0  # seconds a fresh Apache Kafka may take to have a group coordinator
 
 
-def inherit_offsets(settings: Settings, group: str, topics: list[str], previous: str) -> dict:
-    """Start `group` where `previous` stopped on `topics`: when an upgrade moves their reading to a new
-    group, it would otherwise start at the earliest retained record and store them all again (the rows
-    collapse, but the per-minute rollups would count them twice). Takes only the partitions `group`
-    has not committed, so a restart or a second move into the same group takes nothing it has read on.
-    Run before the worker's consumers join: Kafka alters only a group without members. Returns what
-    it set. A fresh Apache Kafka has no group coordinator until its offsets topic exists: retried."""
+def inherit_offsets(settings: Settings, group: str, moves: dict[str, list[str]]) -> dict:
+    """Start `group` where each previous group of `moves` ({previous group: topics}) stopped on its
+    topics: when an upgrade moves their reading to a new group, it would otherwise start at the earliest
+    retained record and store them all again (the rows collapse, but the per-minute rollups would count
+    them twice). Takes only the partitions `group` has not committed, so a restart or a later move into
+    the same group takes nothing it has read on. Run before the worker's consumers join: Kafka alters
+    only a group without members. Returns what it set. A fresh Apache Kafka has no group coordinator
+    until its offsets topic exists: retried."""
     admin = KafkaAdminClient(client_id=f"{settings.kafka.app_id}-offsets", **kafka_client_config(settings))
     deadline = time.monotonic() + COORDINATOR_WAIT
     try:
         while True:
             try:
                 own = {tp for tp, o in admin.list_group_offsets(group).get(group, {}).items() if o.offset >= 0}
-                old = admin.list_group_offsets(previous).get(previous, {})
-                taken = {tp: OffsetAndMetadata(o.offset, "", -1) for tp, o in old.items()
+                taken = {tp: OffsetAndMetadata(o.offset, "", -1) for previous, topics in moves.items()
+                         for tp, o in admin.list_group_offsets(previous).get(previous, {}).items()
                          if tp.topic in topics and o.offset >= 0 and tp not in own}
                 if taken:
                     admin.alter_group_offsets(group, taken)

@@ -39,25 +39,26 @@ def test_a_new_group_inherits_the_old_groups_offsets_once_and_only_for_its_topic
     commit(kafka_bootstrap, old, {TopicPartition(moved, 0): 7, TopicPartition(moved, 1): 3, TopicPartition(kept, 0): 9})
     settings = load_settings(environ={"CXPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap})
 
-    taken = inherit_offsets(settings, new, [moved], old)
+    taken = inherit_offsets(settings, new, {old: [moved]})
     assert {tp: o.offset for tp, o in taken.items()} == {TopicPartition(moved, 0): 7, TopicPartition(moved, 1): 3}
     assert committed(kafka_bootstrap, new) == {TopicPartition(moved, 0): 7, TopicPartition(moved, 1): 3}
 
     commit(kafka_bootstrap, new, {TopicPartition(moved, 0): 12})  # the new group reads on
     commit(kafka_bootstrap, old, {TopicPartition(moved, 0): 8})   # an old worker still running
-    assert inherit_offsets(settings, new, [moved], old) == {}     # a restart takes nothing again
+    assert inherit_offsets(settings, new, {old: [moved]}) == {}     # a restart takes nothing again
     assert committed(kafka_bootstrap, new)[TopicPartition(moved, 0)] == 12
 
-    # a second move into the same group (the links' group into sink-records) takes that topic only
+    # a second move into the same group (the links' group into sink-records), asked as the worker asks at
+    # every start (both previous groups), takes that topic only
     links, links_group = f"links-{suffix}", f"app-{suffix}-sink-identity-links"
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     admin.create_topics([NewTopic(links, 1, 1)])
     admin.close()
     commit(kafka_bootstrap, links_group, {TopicPartition(links, 0): 5, TopicPartition(moved, 1): 1})
-    taken = inherit_offsets(settings, new, [links, moved], links_group)
+    taken = inherit_offsets(settings, new, {old: [moved], links_group: [links, moved]})
     assert {tp: o.offset for tp, o in taken.items()} == {TopicPartition(links, 0): 5}
     assert committed(kafka_bootstrap, new) == {TopicPartition(moved, 0): 12, TopicPartition(moved, 1): 3,
                                                TopicPartition(links, 0): 5}
 
-    assert inherit_offsets(settings, f"fresh-{suffix}", [moved], f"never-{suffix}") == {}  # a new install
+    assert inherit_offsets(settings, f"fresh-{suffix}", {f"never-{suffix}": [moved]}) == {}  # a new install
     assert committed(kafka_bootstrap, f"fresh-{suffix}") == {}
