@@ -244,6 +244,7 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
     pipeline = fast_alert_pipeline(bootstrap, "cxpulse-harness-live-", lateness)
     try:
         pipeline.start_worker()
+        cpu0 = process_cpu_seconds(pipeline.worker.pid)
         simulator = subprocess.run(
             [sys.executable, "-m", "streams.cli", "simulate", "--rate", str(rate), "--duration", str(seconds), "--ahead",
              "--seed", str(seed), "--bad-fraction", "0", "--topic", pipeline.input_topic],
@@ -254,6 +255,7 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
         valid = int(dict(line.split("\t") for line in simulator.stdout.splitlines())["valid"])
         pipeline.wait_stored(events=valid, dead_letters=0, timeout=1800)
         stored_after = time.monotonic() - traffic_ended
+        cpu = process_cpu_seconds(pipeline.worker.pid) - cpu0
         if hops:
             pipeline.wait_drained(timeout=1800)  # escalations come up to escalate_seconds after the traffic
         pipeline.stop_worker()
@@ -263,6 +265,7 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
         alerts = alert_latencies(alerts_on_topic(bootstrap, pipeline.env["CXPULSE_KAFKA_ALERTS_TOPIC"]))
         return {"rate_asked": round(rate), "stored": lat["n"], "stored_per_traffic_s": round(lat["n"] / seconds),
                 "all_stored_after_traffic_s": round(stored_after, 1),
+                "worker_cpu_us_per_event": round(cpu / max(lat["n"], 1) * 1e6, 1),
                 "e2e_p50_s": round(lat["q"][0], 3), "e2e_p99_s": round(lat["q"][1], 3), "alerts_opened": len(alerts),
                 "alert_p50_s": round(quantile(alerts, 0.50), 3), "alert_p99_s": round(quantile(alerts, 0.99), 3),
                 **({"hops_p50_p99_s": hop_latencies(pipeline)} if hops else {})}
@@ -350,10 +353,11 @@ def markdown(result: dict) -> str:
                           for s in sustained["steps"]) + ".", "",
               f"Live rows at fractions of it: traffic generated ahead (`cxpulse simulate --ahead`), alerts held back by an allowed "
               f"lateness of {result['lateness_s']} s (part of every alert latency).", "",
-              "| load (of sustained) | rate asked (ev/s) | events stored ÷ traffic s | all stored after traffic (s) | e2e p50 (s) | e2e p99 (s) | alerts | alert p50 (s) | alert p99 (s) |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| load (of sustained) | rate asked (ev/s) | events stored ÷ traffic s | all stored after traffic (s) | e2e p50 (s) | e2e p99 (s) | alerts | alert p50 (s) | alert p99 (s) | worker CPU µs/event |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {level} | {r['rate_asked']:,} | {r['stored_per_traffic_s']:,} | {r['all_stored_after_traffic_s']} | {r['e2e_p50_s']} "
-              f"| {r['e2e_p99_s']} | {r['alerts_opened']:,} | {r['alert_p50_s']} | {r['alert_p99_s']} |"
+              f"| {r['e2e_p99_s']} | {r['alerts_opened']:,} | {r['alert_p50_s']} | {r['alert_p99_s']} "
+              f"| {r.get('worker_cpu_us_per_event', '-')} |"
               for level, r in result["live"].items()]
     lines += ["", "Where the live rows' end-to-end latency goes, p50 / p99 seconds per hop (envelope produce times):", "",
               "| live load | " + " | ".join(HOPS) + " |", "|---|" + "---:|" * len(HOPS)]
