@@ -49,6 +49,7 @@ class _WaitForBatch(ConsumerRebalanceListener):
                 self.source.fetched.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned) -> None:
+        self.source.assigned_at = time.time()
         self.source.joined.set()  # even with no partitions: the group has more members than partitions
 
 
@@ -82,6 +83,7 @@ class BatchSource:
         self._lock = asyncio.Lock()
         self._peak: dict[str, int] = {}  # highest lag per topic since the last lag() read
         self.joined = asyncio.Event()  # set at the first assignment (streams.runtime.consumer_status)
+        self.assigned_at = 0.0  # wall clock of the last assignment: records made before may be a replay
 
     async def run(self, handle: Handler) -> None:
         k = self.settings.kafka

@@ -51,6 +51,9 @@ ALERT_LATENCY = Histogram("cxpulse_alert_latency_seconds",
 WEBHOOK = Counter("cxpulse_webhook_deliveries_total",
                   "Webhook delivery attempts: delivered, retried, failed (undelivered), skipped_do_not_contact", ["result"])
 ROWS_STORED = Counter("cxpulse_rows_stored_total", "Rows written to the warehouse", ["table"])
+REPLAYED_ROWS = Counter("cxpulse_replayed_rows_skipped_total",
+                        "Rows of a batch read again after a crash that the table held already (left out of the "
+                        "insert, so the counting views count them once)", ["table"])
 STORE_FAILURES = Counter("cxpulse_store_failures_total", "Failed warehouse writes (retried)", ["table"])
 BATCH_ROWS = Histogram("cxpulse_store_batch_rows", "Rows per warehouse batch", ["table"],
                        buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 20000))

@@ -5,7 +5,8 @@
 warehouse is down, which also stops consumption: backpressure instead of memory growth), and only
 then commits the batch's offsets.
 A replayed batch is harmless: the insert deduplication token (content hash) makes an exact retry
-a no-op, and the tables' ReplacingMergeTree keys collapse any other replayed row.
+a no-op, the tables' ReplacingMergeTree keys collapse any other replayed row, and rows the table holds
+already are left out of the insert, so the views that count see them once (streams.warehouse.replays).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from streams.runtime.batch_source import BatchSource
 from streams.runtime.envelopes import unpack
 from streams.runtime.redact import redact
 from streams.runtime.topics import sink_record_tables
-from streams.warehouse import Warehouse, WarehouseError
+from streams.warehouse import Warehouse, WarehouseError, replays
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,11 @@ class BatchStore:
             self._warehouse = self._open()
         return self._warehouse
 
-    def _insert(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        self._opened().insert(table, rows, token)
+    def _insert(self, table: str, rows: list[dict[str, Any]], token: str, replays_before: float) -> int:
+        warehouse = self._opened()
+        rows = replays.unstored(warehouse, table, rows, replays_before)
+        warehouse.insert(table, rows, token)
+        return len(rows)
 
     def call(self, fn: Callable[[Warehouse], Any]) -> Any:
         """Run fn(warehouse) on the warehouse thread and wait (start-up and shutdown work)."""
@@ -152,12 +156,14 @@ class BatchStore:
         """Run a blocking warehouse call on the warehouse thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def store(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+    async def store(self, table: str, rows: list[dict[str, Any]], token: str, replays_before: float = 0.0) -> None:
+        """Insert `rows`, but those made before `replays_before` (wall clock) that the table holds
+        already (streams.warehouse.replays)."""
         delay = self.retry_initial
         while True:
             started = time.perf_counter()
             try:
-                await self.run(self._insert, table, rows, token)
+                stored = await self.run(self._insert, table, rows, token, replays_before)
             except (WarehouseError, OSError) as exc:
                 metrics.STORE_FAILURES.labels(table=table).inc()
                 log.warning("store into %s failed (%s); retrying in %.1fs", table, exc, delay)
@@ -166,7 +172,10 @@ class BatchStore:
                 continue
             metrics.STORE_SECONDS.labels(table=table).observe(time.perf_counter() - started)
             metrics.BATCH_ROWS.labels(table=table).observe(len(rows))
-            metrics.ROWS_STORED.labels(table=table).inc(len(rows))
+            metrics.ROWS_STORED.labels(table=table).inc(stored)
+            if stored < len(rows):
+                metrics.REPLAYED_ROWS.labels(table=table).inc(len(rows) - stored)
+                log.info("%s: %d of %d rows were stored before (a replay); left out", table, len(rows) - stored, len(rows))
             return
 
     def close(self) -> None:
@@ -191,7 +200,8 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     async def store_events(batch) -> None:
         events = [(decode_event(value), m) for records in batch.values() for m in records for value in unpack(m.value)]
         rows = [event_row(ev, m.partition, m.offset) for ev, m in events]
-        await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]))
+        await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]),
+                          resolved.assigned_at)
         now = time.time()
         for ev, _ in events:
             end_to_end(ev.channel).observe(now - ev.time.timestamp())
@@ -231,7 +241,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
             rows.setdefault(table, []).extend(map(rows_of[table][0], messages))
         for table, table_rows in rows.items():
             key = rows_of[table][1]
-            await store.store(table, table_rows, batch_token(table, [key(r) for r in table_rows]))
+            await store.store(table, table_rows, batch_token(table, [key(r) for r in table_rows]), records.assigned_at)
 
     @app.task
     async def sink_records() -> None:

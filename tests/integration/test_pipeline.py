@@ -79,14 +79,50 @@ def test_kill_9_mid_stream_loses_nothing_and_stores_each_event_once(pipeline):
     pipeline.wait_drained(timeout=90)
     drained_after = time.monotonic() - restarted
     spurious = pipeline.metrics().spurious_gap_offsets
+    replayed = sum(float(line.rsplit(" ", 1)[1]) for line in pipeline.metrics_text().splitlines()
+                   if line.startswith("cxpulse_replayed_rows_skipped_total{"))
     assert pipeline.stop_worker() == 0
     stored = pipeline.scalar("SELECT count() FROM cx.events FINAL")
     unique = pipeline.scalar("SELECT uniqExact(source, event_id) FROM cx.events")
     physical = pipeline.scalar("SELECT count() FROM cx.events")
+    counted = pipeline.scalar("SELECT sum(events) FROM cx.customer_channels_daily")  # a view that counts inserts
     print(f"kill -9: published {n}, stored (FINAL) {stored}, unique {unique}, physical rows {physical}, "
+          f"counted by the rollup {counted}, replayed rows left out after the restart {replayed:.0f}, "
           f"drained {drained_after:.0f} s after the restart, spurious gap offsets ignored {spurious:.0f}")
     assert unique == n, "events lost"
     assert stored == n, "duplicate rows visible"
+    # The rollups count each event once, but for the rows of an insert the kill cut short: chDB commits
+    # the table's part before the views' parts, so views the kill left out miss those rows for good
+    # (docs/limits.md). 1 run in 5 here: 17,956 of 20,000. Unguarded (e65283a): 26,251-29,933 in 3 runs.
+    assert abs(counted - n) <= 5_000, "the rollup is off by more than the one insert a kill can cut short"
+
+
+def test_events_emitted_again_after_a_kill_9_are_counted_once(pipeline):
+    """Faust's offsets are committed only every 30 s here, so after the kill the stages emit again
+    everything they had processed: every event reaches the sink a second time, after it was stored.
+    cx.events collapses them; the views that count would count them again unless the sink leaves
+    them out (streams.warehouse.replays). Killed between inserts: nothing was arriving any more."""
+    first, second = 3_000, 1_000
+    pipeline.env["CXPULSE_KAFKA_COMMIT_INTERVAL"] = "30"
+    pipeline.start_worker()
+    for i in range(first):
+        pipeline.send(event(i, channel=random.choice(["chat", "sms", "email"])), key=f"c-{i // 5}".encode())
+    pipeline.flush()
+    pipeline.wait_stored(events=first, dead_letters=0)
+    pipeline.kill_worker()
+    pipeline.start_worker()
+    for i in range(first, first + second):
+        pipeline.send(event(i, channel="chat"), key=f"c-{i // 5}".encode())
+    pipeline.flush()
+    pipeline.wait_stored(events=second, dead_letters=0)  # the replays come first on every partition
+    replayed = sum(float(line.rsplit(" ", 1)[1]) for line in pipeline.metrics_text().splitlines()
+                   if line.startswith("cxpulse_replayed_rows_skipped_total{"))
+    assert pipeline.stop_worker() == 0
+    counted = pipeline.scalar("SELECT sum(events) FROM cx.customer_channels_daily")
+    print(f"replayed rows left out {replayed:.0f}, counted by the rollup {counted} of {first + second}")
+    assert replayed > 0, "nothing came back: the test did not replay anything"
+    assert pipeline.scalar("SELECT count() FROM cx.events FINAL") == first + second
+    assert counted == first + second, "events emitted again after the crash were counted again"
     assert pipeline.scalar("SELECT count() FROM cx.dead_letters FINAL") == 0
 
 
