@@ -11,8 +11,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -57,13 +57,24 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
     if stop == "duration":  # exactly what a first-time user runs
         done = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--duration", "60"],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    else:  # what Ctrl-C sends to the foreground process
+    else:  # what Ctrl-C sends to the foreground process, 15 s into the traffic (a fixed 25 s from the start
+        # was too short when CI's two test passes load the box: the demo was still starting, 0 produced)
         demo = subprocess.Popen([sys.executable, "-m", "streams.cli", "demo", "--rate", "300"], env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(25)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(demo.stderr.readline, "")), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 300
+        while not any("works the list" in line for line in list(lines)):  # the simulator has started
+            assert demo.poll() is None, "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "the demo's traffic did not start within 300 s"
+            time.sleep(0.5)
+        time.sleep(15)
         demo.send_signal(signal.SIGINT)
-        out, err = demo.communicate(timeout=600)
-        done = subprocess.CompletedProcess(demo.args, demo.returncode, out, err)
+        out = demo.stdout.read()
+        demo.wait(600)
+        reader.join(10)
+        done = subprocess.CompletedProcess(demo.args, demo.returncode, out, "".join(lines))
     assert done.returncode == 0, done.stderr[-3000:]
     # a worker that hangs on SIGTERM is killed after the grace and loses its clean commit path
     assert "did not stop within" not in done.stderr, done.stderr[-3000:]

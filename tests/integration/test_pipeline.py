@@ -93,7 +93,7 @@ def test_kill_9_mid_stream_loses_nothing_and_stores_each_event_once(pipeline):
     assert stored == n, "duplicate rows visible"
     # The rollups count each event once, but for the rows of an insert the kill cut short: chDB commits
     # the table's part before the views' parts, so views the kill left out miss those rows for good
-    # (docs/limits.md). 1 run in 5 here: 17,956 of 20,000. Unguarded (e65283a): 26,251-29,933 in 3 runs.
+    # (docs/limits.md). 1 run in 7 here: 17,956 of 20,000. Unguarded (e65283a): 26,251-29,933 in 3 runs.
     assert abs(counted - n) <= 5_000, "the rollup is off by more than the one insert a kill can cut short"
 
 
