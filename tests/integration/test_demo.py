@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.runtime.consumer_status import CONSUMING_LOG
+
 pytestmark = [pytest.mark.integration,
               pytest.mark.same_on_any_broker(reason="the README's demo starts its own embedded broker; "
                                                     "the pipeline on Apache Kafka is the other tests'")]
@@ -57,19 +59,22 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
     if stop == "duration":  # exactly what a first-time user runs
         done = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--duration", "60"],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    else:  # what Ctrl-C sends to the foreground process, 15 s into the traffic (a fixed 25 s from the start
-        # was too short when CI's two test passes load the box: the demo was still starting, 0 produced)
+    else:  # what Ctrl-C sends to the foreground process, 20 s after the traffic started and the worker consumes
+        # (a fixed 25 s from the start was too short when CI's two test passes load the box: 0 produced, or no
+        # live-floor reading yet; the worker reads the floor every 5 s once it consumes)
         demo = subprocess.Popen([sys.executable, "-m", "streams.cli", "demo", "--rate", "300"], env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(iter(demo.stderr.readline, "")), daemon=True)
         reader.start()
         deadline = time.monotonic() + 300
-        while not any("works the list" in line for line in list(lines)):  # the simulator has started
+        worker_log = data / "worker.log"
+        while not (any("works the list" in line for line in list(lines))  # the simulator has started
+                   and worker_log.exists() and CONSUMING_LOG in worker_log.read_text(errors="replace")):
             assert demo.poll() is None, "".join(lines)[-3000:]
-            assert time.monotonic() < deadline, "the demo's traffic did not start within 300 s"
+            assert time.monotonic() < deadline, "the demo's traffic and worker did not start within 300 s"
             time.sleep(0.5)
-        time.sleep(15)
+        time.sleep(20)
         demo.send_signal(signal.SIGINT)
         out = demo.stdout.read()
         demo.wait(600)
