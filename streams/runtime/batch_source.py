@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
+from faust.exceptions import NotReady
 
 from streams.runtime.connections import kafka_client_config
 
@@ -103,8 +104,15 @@ class BatchSource:
                     batch = {tp: records for tp, records in batch.items() if tp in assigned}
                     if batch:
                         self._note_peak()
-                        await handle(batch)
-                        await self.app.producer.flush()  # what the batch sent is in Kafka before its offsets move
+                        try:
+                            await handle(batch)
+                            await self.app.producer.flush()  # what the batch sent is in Kafka before its offsets move
+                        except NotReady:  # the worker stopped its producer meanwhile: the batch stays uncommitted
+                            if not self.app.should_stop:
+                                raise
+                            log.info("%s: stopping; the batch in hand is read again by the partitions' next owner",
+                                     self.name)
+                            return
                         await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
         finally:
             self.consumer = None
