@@ -62,16 +62,11 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     session_timeout: Positive = 6.0
     heartbeat_interval: Positive = 1.0
     rebalance_timeout: Positive = 6.0
+    # Longest a stage's handled records wait for their offsets to be committed (streams.runtime.batch_source).
     commit_interval: Positive = 1.0
     # Longest a fetch waits at the broker for new records. Apache Kafka answers as soon as a record
     # arrives; the embedded broker waits out about a quarter of it even then, once per stage hop.
     fetch_max_wait: Positive = 0.1
-    # Seconds a partition's commits may wait on an offset no agent acked before the worker reads the
-    # partition again from its committed offset (streams.runtime.faust_consumer).
-    hole_timeout: Positive = 10.0
-    # Seconds a rebalance or a stop waits for in-flight messages to be acked; keep it under
-    # rebalance_timeout, or the group goes on without this worker while it waits.
-    wait_empty_timeout: Positive = 5.0
     # Every Kafka client cxpulse creates (Faust/aiokafka, kafka-python) connects with these.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""

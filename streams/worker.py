@@ -16,17 +16,18 @@ import faust
 from streams.config import Settings
 from streams.runtime import (
     consumer_status,
-    faust_consumer,
+    faust_producer,
     gc_pauses,
     metrics,
     native_heap,
-    state_store,
+    state,
 )
-from streams.runtime.batch_source import group_of
+from streams.runtime.batch_source import BatchSource, group_of
 from streams.runtime.connections import faust_credentials
 from streams.runtime.topics import (
     PipelineTopics,
     create_topics,
+    faust_moves,
     inherit_offsets,
     sink_record_tables,
 )
@@ -39,55 +40,41 @@ log = logging.getLogger(__name__)
 
 
 class CxApp(faust.App):
-    """faust.App whose consumer keeps spurious post-seek gaps out of its commits (see streams.runtime.faust_consumer)."""
-
-    cx_settings: Settings  # set by build_app; the consumer reads the Kafka settings for its highwater check
+    """faust.App whose producer reconnects and is idempotent (streams.runtime.faust_producer)."""
 
     def _new_transport(self):
-        return faust_consumer.Transport(self.conf.broker_consumer, self)
+        return faust_producer.Transport(self.conf.broker_consumer, self)
 
 
-def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore]:
+def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore, list[BatchSource]]:
     k = settings.kafka
     app = CxApp(
         k.app_id,
         broker=[f"kafka://{host}" for host in settings.bootstrap.split(",")],
         broker_credentials=faust_credentials(settings),
-        store=state_store.STORE_URL,
         datadir=str(settings.data_path / "faust"),
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication_factor,
         broker_session_timeout=k.session_timeout,
         broker_heartbeat_interval=k.heartbeat_interval,
         broker_rebalance_timeout=k.rebalance_timeout,
-        broker_commit_interval=k.commit_interval,
-        consumer_auto_offset_reset="earliest",
-        # No standby replicas: Faust 0.15 drops changelog records a standby has fetched when they
-        # arrive while its partition is paused (the first read after a rebalance, seen in issue 6's
-        # rebalance test: 337 of 447 records never applied), so a standby that took over served
-        # nodes and dedup keys as they were minutes before. A partition that moves is rebuilt
-        # from its changelog as an active one instead, which reads to the end before it serves.
-        table_standby_replicas=0,
         producer_acks=-1,
         producer_linger=0.005,  # let sends coalesce into fewer, larger produce requests
         producer_max_batch_size=512 * 1024,
         web_enabled=False,
     )
-    app.cx_settings = settings
     topics = PipelineTopics.declare(app, settings)
     store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
                             settings.sink.retry_max_seconds)
-    sources = [ingest.register(app, settings, topics)]
-    dedup.register(app, settings, topics)
-    identity.register(app, settings, topics)
-    detect.register(app, settings, topics)
-    delivery.register(app, settings, topics)
-    sources.append(outreach.register(app, settings, topics))
-    sources += sink.register(app, settings, topics, store)
-    privacy.register(app, settings, topics, store)
+    sources = [ingest.register(app, settings, topics), dedup.register(app, settings, topics),
+               *identity.register(app, settings, topics), detect.register(app, settings, topics),
+               *outreach.register(app, settings, topics), *sink.register(app, settings, topics, store),
+               privacy.register(app, settings, topics, store)]
+    if webhooks := delivery.register(app, settings, topics):
+        sources.append(webhooks)
     consumer_status.register(app, sources)
     floor_kpis.register(app, settings, store)
-    return app, store
+    return app, store, sources
 
 
 def run_worker(settings: Settings) -> None:
@@ -102,7 +89,9 @@ def run_worker(settings: Settings) -> None:
     native_heap.start_trimming()
     metrics.serve(settings.metrics.host, settings.metrics.port)
     gc_pauses.observe()
-    created = create_topics(settings)
+    app, store, sources = build_app(settings)
+    changelogs = {table.topic: table.topic_configs for source in sources for table in source.tables}
+    created = create_topics(settings, configs=changelogs)
     if created:
         log.info("created topics: %s", ", ".join(created))
     k = settings.kafka
@@ -112,7 +101,9 @@ def run_worker(settings: Settings) -> None:
     if inherited := inherit_offsets(settings, group_of(k.app_id, "sink-records"), moves):
         log.info("the sink's records source starts where %s stopped on %d partitions", " and ".join(moves),
                  len(inherited))
-    app, store = build_app(settings)
+    for group, topics in faust_moves(settings).items():
+        if inherited := inherit_offsets(settings, group, {k.app_id: topics}):
+            log.info("%s starts where the Faust agents stopped on %d partitions", group, len(inherited))
     gc_pauses.collect_on_schedule(app)
     applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))
     if applied:
@@ -122,7 +113,7 @@ def run_worker(settings: Settings) -> None:
     log.info("worker starting: broker %s, warehouse %s, metrics :%s", settings.bootstrap,
              "clickhouse server" if settings.clickhouse.url else f"chDB at {settings.data_path / 'chdb'}",
              settings.metrics.port)
-    state_store.drop_local(app)
+    state.drop_all(settings.data_path)
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

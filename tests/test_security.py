@@ -222,7 +222,7 @@ def test_the_workers_faust_clients_get_sasl_and_tls(tls_files):
     expected = kafka_tls_context(settings.kafka)
 
     async def build():
-        app, store = build_app(settings)
+        app, store, _ = build_app(settings)
         producer = app.producer._new_producer()
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
         try:

@@ -16,7 +16,6 @@ class Status:
     valid_by_channel: dict[str, float] = field(default_factory=dict)
     dead_by_reason: dict[str, float] = field(default_factory=dict)
     rows_by_table: dict[str, float] = field(default_factory=dict)
-    spurious_gap_offsets: float = 0.0
     store_failures: float = 0.0  # warehouse writes that failed and were retried
     identity_changes: dict[str, float] = field(default_factory=dict)
     identifiers_blocked: float = 0.0
@@ -62,8 +61,6 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 status.floor[labels["kpi"]] = value
             elif name == "cxpulse_store_failures_total":
                 status.store_failures += value
-            elif name == "cxpulse_consumer_spurious_gap_offsets_total":
-                status.spurious_gap_offsets += value
             elif name == "cxpulse_event_to_stored_seconds_sum":
                 status.e2e_sum += value
             elif name == "cxpulse_event_to_stored_seconds_count":

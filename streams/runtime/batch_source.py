@@ -1,18 +1,20 @@
-"""The public topics that carry one record per event, read in batches by a plain aiokafka consumer.
+"""How every stage consumes: one consumer group per stage, read in batches by a plain aiokafka consumer.
 
-Why not a Faust agent: Faust costs about 115 µs of CPU per consumed message (its consumer thread,
-an Event per message, per-message acks; measured with a bare `take_events` loop against 7 µs for
-a bare aiokafka loop on the same topic), and the input topic and the identity links topic carry
-one message per event each, so that bookkeeping was the largest share of a worker's CPU.
-Internal topics carry envelopes (streams.runtime.envelopes) and stay on Faust, which owns the tables.
+Why not Faust agents: Faust costs about 115 µs of CPU per consumed message (its consumer thread, an
+Event per message, per-message acks; measured with a bare `take_events` loop against 7 µs for a bare
+aiokafka loop on the same topic), and it needed ten fixes to its consumer to lose no offset
+(docs/faust-pitfalls.md). A stage here is a handler of batches; its state is a streams.runtime.state
+Table, rebuilt in the assignment callback before the first fetch.
 
-Delivery is the same "process, flush, then commit": each batch is handled, the app's producer
-(the one the stages send through) is flushed, and only then are the batch's offsets committed
-for the source's consumer group (`<app_id>-<name>`). A rebalance waits for the batch in flight
-(the revoke callback takes the same lock), and records of partitions revoked while a batch was
-being gathered are left to their new owner, which reads them from the committed offset. After
-a crash the uncommitted records are read again: ingest's output is dropped by dedup as a
-redelivery (same origin), and stored rows are idempotent.
+Delivery is "process, flush, then commit": each batch is handled, the app's producer (the one the
+stages send through) is flushed, and only then may the batch's offsets be committed for the stage's
+group (`<app_id>-<name>`), at most every `kafka.commit_interval` seconds (a commit per batch cost
+a broker round trip on every hop). A rebalance waits for the batch in flight and commits what was
+handled (the revoke callback takes the same lock); records of partitions revoked while a batch was
+being gathered are left to their new owner, which reads them from the committed offset. After a
+crash what was handled since the last commit is read again: dedup drops ingest's output as a
+redelivery (same origin), state writes are last-value-wins, and stored rows are idempotent
+(streams.warehouse.replays).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from faust.exceptions import NotReady
 
 from streams.runtime.connections import kafka_client_config
+from streams.runtime.state import Table
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ Handler = Callable[[Batch], Awaitable[None]]
 
 
 def group_of(app_id: str, name: str) -> str:
-    """The consumer group of a batch source (the Faust stages commit under `app_id` itself)."""
+    """The consumer group of a stage's batch source."""
     return f"{app_id}-{name}"
 
 
@@ -45,13 +49,29 @@ class _WaitForBatch(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked) -> None:
         async with self.source._lock:  # the batch in flight is committed before the partitions go
+            self.source.epoch += 1  # what was gathered before is read again from the committed offsets
+            await self.source._commit_pending()  # the new owners start after what this worker has sent
             for tp in revoked:
                 self.source.committed.pop(tp, None)
                 self.source.fetched.pop(tp, None)
+            for table in self.source.tables:
+                table.revoke({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned) -> None:
-        self.source.assigned_at = time.time()
-        self.source.joined.set()  # even with no partitions: the group has more members than partitions
+        source = self.source
+        source.assigned_at = time.time()
+        partitions = {tp.partition for tp in assigned}
+        async with source._lock:  # no batch is handled on a table being rebuilt
+            try:
+                for table in source.tables:
+                    await table.assign(partitions)
+                if source.on_assigned is not None:
+                    await source.on_assigned(partitions)
+            except Exception as exc:  # aiokafka would log it and fetch on: the stage stops instead
+                source.failed = exc
+                raise
+            source.ready_epoch = source.epoch
+        source.joined.set()  # even with no partitions: the group has more members than partitions
 
 
 def batch_deadline(now: float, wall: float, oldest_produced: float, within: float) -> float:
@@ -69,20 +89,30 @@ def batch_deadline(now: float, wall: float, oldest_produced: float, within: floa
 class BatchSource:
     """One consumer group over `topics`; `run(handle)` feeds batches of up to `size` records.
 
+    Partitions of several topics are assigned by number alike (range assignment): a stage reading its
+    events and its clock ticks gets partition p of both, and its `tables` hold partition p's keys.
+
     A batch is what arrived until `within` seconds after its oldest record was produced (or `size`
     records; `batch_deadline`), so a busy topic gives large batches and a quiet one a batch per
     record at most `within` late.
     """
 
     def __init__(self, app, settings, name: str, topics: list[str], size: int, within: float,
-                 max_poll_interval: float = 300.0) -> None:
+                 max_poll_interval: float = 300.0, tables: tuple[Table, ...] = (),
+                 on_assigned: Callable[[set[int]], Awaitable[None]] | None = None) -> None:
         self.app, self.settings, self.name, self.topics = app, settings, name, topics
+        self.tables, self.on_assigned = tables, on_assigned  # state kept per partition, rebuilt when assigned
         self.size, self.within, self.max_poll_interval = size, within, max_poll_interval
         self.consumer: AIOKafkaConsumer | None = None
         self.committed: dict[TopicPartition, int] = {}
         self.fetched: dict[TopicPartition, int] = {}  # next offset after the last record handed out
         self._lock = asyncio.Lock()
         self._peak: dict[str, int] = {}  # highest lag per topic since the last lag() read
+        self.commit_interval = settings.kafka.commit_interval
+        self._uncommitted: dict[TopicPartition, int] = {}  # handled and flushed, not yet committed
+        self._commit_due = 0.0
+        self.epoch, self.ready_epoch = 0, -1  # revocations so far; the one the tables were rebuilt after
+        self.failed: Exception | None = None  # a table that could not be rebuilt at an assignment
         self.joined = asyncio.Event()  # set at the first assignment (streams.runtime.consumer_status)
         self.assigned_at = 0.0  # wall clock of the last assignment: records made before may be a replay
 
@@ -92,14 +122,21 @@ class BatchSource:
             group_id=group_of(k.app_id, self.name), enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=int(k.session_timeout * 1000), heartbeat_interval_ms=int(k.heartbeat_interval * 1000),
             max_poll_interval_ms=int(self.max_poll_interval * 1000), max_poll_records=self.size,
+            partition_assignment_strategy=(RangePartitionAssignor,),
             fetch_max_wait_ms=int(k.fetch_max_wait * 1000),
             **kafka_client_config(self.settings))
         consumer.subscribe(self.topics, listener=_WaitForBatch(self))
         await consumer.start()
         try:
             while True:
+                epoch = self.epoch
                 batch = await self._gather()
+                if self.failed is not None:
+                    raise RuntimeError(f"{self.name}: its state could not be rebuilt") from self.failed
                 async with self._lock:
+                    if epoch != self.epoch or self.ready_epoch != epoch:
+                        self._read_again(batch)
+                        continue
                     assigned = consumer.assignment()
                     batch = {tp: records for tp, records in batch.items() if tp in assigned}
                     if batch:
@@ -113,10 +150,28 @@ class BatchSource:
                             log.info("%s: stopping; the batch in hand is read again by the partitions' next owner",
                                      self.name)
                             return
-                        await self._commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                        self._uncommitted.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                        if time.monotonic() >= self._commit_due:
+                            await self._commit_pending()
         finally:
+            if self._uncommitted:
+                try:  # a stop: what was handled and flushed is not read again by the next owner
+                    await self._commit_pending()
+                except Exception as exc:  # noqa: BLE001 -- the next owner reads it again instead
+                    log.info("%s: last commit at stop failed (%s)", self.name, exc)
             self.consumer = None
             await consumer.stop()
+            for table in self.tables:
+                table.close()
+
+    def _read_again(self, batch: Batch) -> None:
+        """Drop a batch gathered across a rebalance (part of it may predate the tables' rebuild): each
+        partition still assigned is read again from the batch's first record, since the consumer's
+        position has moved past what was gathered after the new assignment."""
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:
+                self.consumer.seek(tp, min(r.offset for r in records))
 
     async def _gather(self) -> Batch:
         batch: Batch = {}
@@ -124,6 +179,11 @@ class BatchSource:
         while True:
             wait = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             fetched = await self.consumer.getmany(timeout_ms=int(wait * 1000), max_records=self.size - count)
+            if self.failed is not None:
+                return batch
+            if not fetched and self._uncommitted and time.monotonic() >= self._commit_due:
+                async with self._lock:  # idle: what was handled last is committed on time all the same
+                    await self._commit_pending()
             for tp, records in fetched.items():
                 batch.setdefault(tp, []).extend(records)
                 count += len(records)
@@ -133,6 +193,13 @@ class BatchSource:
                 deadline = batch_deadline(time.monotonic(), time.time(), oldest, self.within)
             if count >= self.size or (count and time.monotonic() >= deadline):
                 return batch
+
+    async def _commit_pending(self) -> None:
+        """Commit the offsets past the batches handled (and flushed) since the last commit."""
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._commit_due = time.monotonic() + self.commit_interval
+        if offsets:
+            await self._commit(offsets)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:

@@ -1,15 +1,14 @@
 """What a worker tells about its consumers: lag per topic, and when it consumes every topic.
 
-Lag (cxpulse_consumer_lag_messages, for boards and alerts) is read from the worker's own consumers
-(Faust's and the batch sources') once a second on the app's loop, with no extra Kafka request: for
-each assigned partition of a topic whose offsets the worker commits (changelogs are not
-committed), the log end the last fetch reported minus the committed offset. Each partition is
+Lag (cxpulse_consumer_lag_messages, for boards and alerts) is read from the stages' batch sources
+once a second on the app's loop, with no extra Kafka request: for each assigned partition, the log
+end the last fetch reported minus the committed offset. Each partition is
 assigned to one worker, so the sum over workers is the group's lag. Topics no longer assigned read
 0. On the embedded broker, which under-reports log ends (streams.runtime.log_end), it reads low.
 
 Consuming: Faust logs "Worker ready" before the batch sources (streams.runtime.batch_source) have
-joined their groups, which on the embedded broker takes another ~3 s: events published in between
-wait that long. Tests, benchmarks and operators wait for the "consuming" log line (or
+joined their groups and rebuilt their tables, which on the embedded broker takes another ~3 s:
+events published in between wait that long. Tests, benchmarks and operators wait for the "consuming" log line (or
 cxpulse_worker_consuming = 1) instead.
 """
 
@@ -28,28 +27,13 @@ log = logging.getLogger(__name__)
 CONSUMING_LOG = "cxpulse worker consuming"
 
 
-def faust_lag(app: faust.App) -> dict[str, int]:
-    """{topic: messages not yet committed} over the Faust consumer's assigned partitions with a known end."""
-    consumer, lag = app.consumer, {}
-    for tp in consumer.assignment():
-        if not app.topics.acks_enabled_for(tp.topic):
-            continue
-        try:
-            end = consumer.highwater(tp)
-        except AssertionError:  # aiokafka: revoked since assignment() (its own thread rebalances)
-            continue
-        if end is not None:
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - (consumer._committed_offset.get(tp) or 0))
-    return lag
-
-
 def register(app: faust.App, sources: list[BatchSource]) -> None:
-    """sources: the batch sources, whose consumers are not Faust's."""
+    """sources: every stage's batch source."""
     gauge, seen = metrics.Children(metrics.CONSUMER_LAG), set()
 
     @app.timer(interval=1.0, name="consumer-lag")
     async def measure_lag() -> None:
-        lag = dict.fromkeys(seen, 0) | faust_lag(app)
+        lag = dict.fromkeys(seen, 0)
         for source in sources:
             lag |= source.lag()
         for topic, messages in lag.items():
@@ -58,9 +42,8 @@ def register(app: faust.App, sources: list[BatchSource]) -> None:
 
     @app.task
     async def announce_consuming() -> None:
-        await app.tables.recovery.completed.wait()
         await asyncio.gather(*(source.joined.wait() for source in sources))
         frozen = gc_pauses.freeze_survivors()  # what start-up and recovery made lives as long as the worker
         metrics.CONSUMING.set(1)
-        log.info("%s: tables recovered, groups joined (%s); %d start-up objects frozen out of the collector's walks",
+        log.info("%s: groups joined, tables rebuilt (%s); %d start-up objects frozen out of the collector's walks",
                  CONSUMING_LOG, ", ".join(s.name for s in sources), frozen)

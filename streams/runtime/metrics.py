@@ -26,12 +26,6 @@ DEAD_LETTERS = Counter("cxpulse_dead_letters_total", "Messages sent to the dead-
 DUPLICATES = Counter("cxpulse_duplicates_dropped_total", "Events dropped as duplicates of an earlier source+id")
 REDELIVERIES = Counter("cxpulse_redeliveries_dropped_total",
                        "Upstream redeliveries (same inbound message re-sent after a crash) dropped silently")
-SPURIOUS_GAP_OFFSETS = Counter("cxpulse_consumer_spurious_gap_offsets_total",
-                               "Offsets Faust took for a gap after a seek although they had been delivered "
-                               "(they commit when acked, not before)")
-HOLES_READ_AGAIN = Counter("cxpulse_consumer_holes_read_again_total",
-                           "Partitions read again from their committed offset because an offset was never acked "
-                           "and held their commits for kafka.hole_timeout")
 IDENTIFIERS_BLOCKED = Counter("cxpulse_identifiers_blocked_total",
                               "Identifiers on events that identify no one (blocked values)", ["kind"])
 IDENTIFIERS_REFUSED = Counter("cxpulse_identifiers_refused_total",

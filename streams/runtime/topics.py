@@ -34,20 +34,33 @@ def topic_names(settings: Settings) -> list[str]:
 
 
 def committing_groups(settings: Settings) -> dict[str, list[str]]:
-    """{consumer group: topics} for every stage input whose offsets the worker commits.
+    """{consumer group: topics} for every stage input whose offsets the worker commits: each stage
+    reads through a batch source (streams.runtime.batch_source) with a group of its own.
 
-    The Faust stages commit under `app_id`; the batch sources (streams.runtime.batch_source) under groups
-    of their own. The ticks topic is left out: it never drains (a tick per partition per second).
+    The ticks topic is left out: it never drains (a tick per partition per second).
     """
     from streams.runtime.batch_source import group_of
 
     k = settings.kafka
-    return {k.app_id: [k.validated_topic, k.accepted_topic, k.identity_topic, k.resolved_topic,
-                       k.outreach_queue_topic, k.privacy_topic],
-            group_of(k.app_id, "ingest"): list(k.input_topics),
-            group_of(k.app_id, "sink-events"): [k.resolved_topic],
-            group_of(k.app_id, "sink-records"): list(sink_record_tables(settings)),
-            group_of(k.app_id, "outreach-route"): [k.work_items_topic]}
+    return {group_of(k.app_id, stage): topics for stage, topics in (
+        ("ingest", list(k.input_topics)), ("dedup", [k.validated_topic]), ("identity-route", [k.accepted_topic]),
+        ("identity-graph", [k.identity_topic]), ("detect", [k.resolved_topic]),
+        ("outreach-route", [k.work_items_topic]), ("outreach-dispatch", [k.outreach_queue_topic]),
+        ("privacy", [k.privacy_topic]), ("sink-events", [k.resolved_topic]),
+        ("sink-records", list(sink_record_tables(settings))))}
+
+
+def faust_moves(settings: Settings) -> dict[str, list[str]]:
+    """{stage group: its topics} for the stages Faust agents ran under the group `app_id` until
+    2026-12-06: each takes the offsets Faust committed on its topics (`inherit_offsets`)."""
+    from streams.runtime.batch_source import group_of
+
+    k = settings.kafka
+    return {group_of(k.app_id, "dedup"): [k.validated_topic], group_of(k.app_id, "identity-route"): [k.accepted_topic],
+            group_of(k.app_id, "identity-graph"): [k.identity_topic],
+            group_of(k.app_id, "detect"): [k.resolved_topic, k.ticks_topic],
+            group_of(k.app_id, "outreach-dispatch"): [k.outreach_queue_topic],
+            group_of(k.app_id, "privacy"): [k.privacy_topic]}
 
 
 def sink_record_tables(settings: Settings) -> dict[str, str]:
@@ -108,19 +121,22 @@ def _admin(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(client_id="cxpulse-admin", **kafka_client_config(settings))
 
 
-def create_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
-    """Create missing topics with the configured partitions and retention; return the ones created."""
+def create_topics(settings: Settings, names: list[str] | None = None,
+                  configs: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """Create missing topics with the configured partitions and retention, or the `configs` given for
+    a name (the tables' changelogs, streams.runtime.state); return the ones created."""
     admin = _admin(settings)
     retention = retention_ms(settings)
+    configs = configs or {}
     try:
         existing = set(admin.list_topics())
-        wanted = [n for n in (names or topic_names(settings)) if n not in existing]
+        wanted = [n for n in (names or [*topic_names(settings), *configs]) if n not in existing]
         created = []
         for name in wanted:
-            configs = {"retention.ms": str(retention[name])} if name in retention else {}
+            given = configs.get(name) or ({"retention.ms": str(retention[name])} if name in retention else {})
             try:
                 admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
-                                              topic_configs=configs)])
+                                              topic_configs=given)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
@@ -167,43 +183,34 @@ def align_retention(settings: Settings, timeout: float = 15.0) -> dict[str, tupl
 
 @dataclass
 class PipelineTopics:
-    """The Faust topics the stages read, and the names they write to.
+    """The names of the topics the stages read and write, and how they send to them.
 
     Stages produce through the app's Kafka producer directly (`send`): Faust's Topic.send wraps
     every message in futures and callbacks that cost more than the stage's own work. The
-    producer is the one Faust flushes before each offset commit, so at-least-once holds.
+    producer is the one each batch source flushes before it commits offsets, so at-least-once holds.
     """
 
     app: Any
-    validated: Any
-    accepted: Any
-    dlq: Any
-    identity: Any
-    links: Any
-    resolved: Any
-    alerts: Any
-    work_items: Any
-    outreach_queue: Any  # work item versions keyed by team, for the dispatch stage
-    dispatch: Any
-    detect_inputs: Any  # resolved events and clock ticks, one stream for the detection agent
-    undelivered: Any
-    privacy: Any        # erasure requests (streams.stages.privacy)
+    validated: str
+    accepted: str
+    dlq: str
+    identity: str
+    links: str
+    resolved: str
+    alerts: str
+    work_items: str
+    outreach_queue: str  # work item versions keyed by team, for the dispatch stage
+    dispatch: str
+    undelivered: str
+    privacy: str        # erasure requests (streams.stages.privacy)
 
     @classmethod
     def declare(cls, app, settings: Settings) -> PipelineTopics:
         k = settings.kafka
-
-        def raw(*names: str):
-            return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
-                             value_serializer="raw", partitions=k.partitions)
-
-        return cls(app=app, validated=raw(k.validated_topic),
-                   accepted=raw(k.accepted_topic), dlq=raw(k.dlq_topic), identity=raw(k.identity_topic),
-                   links=raw(k.links_topic), resolved=raw(k.resolved_topic), alerts=raw(k.alerts_topic),
-                   work_items=raw(k.work_items_topic), outreach_queue=raw(k.outreach_queue_topic),
-                   dispatch=raw(k.dispatch_topic),
-                   detect_inputs=raw(k.resolved_topic, k.ticks_topic), undelivered=raw(k.undelivered_topic),
-                   privacy=raw(k.privacy_topic))
+        return cls(app=app, validated=k.validated_topic, accepted=k.accepted_topic, dlq=k.dlq_topic,
+                   identity=k.identity_topic, links=k.links_topic, resolved=k.resolved_topic, alerts=k.alerts_topic,
+                   work_items=k.work_items_topic, outreach_queue=k.outreach_queue_topic, dispatch=k.dispatch_topic,
+                   undelivered=k.undelivered_topic, privacy=k.privacy_topic)
 
     def envelopes(self) -> Envelopes:
         """A collector for records bound for internal topics (see streams.runtime.envelopes)."""
@@ -212,19 +219,15 @@ class PipelineTopics:
     async def send_envelopes(self, envelopes: Envelopes) -> None:
         await envelopes.flush(self.app.producer)
 
-    @staticmethod
-    def name(topic) -> str:
-        return topic if isinstance(topic, str) else topic.get_topic_name()
-
     async def send(self, topic, key: bytes | None, value: bytes, headers: list | None = None,
                    partition: int | None = None) -> None:
-        await self.app.producer.send(self.name(topic), key=key, value=value, partition=partition, timestamp=None, headers=headers)
+        await self.app.producer.send(topic, key=key, value=value, partition=partition, timestamp=None, headers=headers)
 
     async def send_keyed(self, topic, records: list[tuple[bytes, bytes]]) -> None:
         """(key, value) records in produce batches, each on the partition `send` would pick for its key
         (Kafka's default partitioner): a stage's records of one batch cost one send, not one each."""
         if records:
-            await send_records(self.app.producer, self.name(topic), [(None, key, value) for key, value in records])
+            await send_records(self.app.producer, topic, [(None, key, value) for key, value in records])
 
     async def dead_letter(self, raw: RawMessage, rejected: Rejected, *, stage: str, origin: str,
                           source: str = "", event_id: str = "", to: Any = None) -> None:

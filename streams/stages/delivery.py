@@ -3,8 +3,8 @@
 Signed like Stripe's webhooks: `X-Cxpulse-Signature: sha256=HMAC(secret, timestamp + "." + body)`
 with `X-Cxpulse-Timestamp`, so a receiver can check origin and freshness (`verify`).
 `X-Cxpulse-Delivery` (alert id, version) lets it drop a redelivery after a crash. Deliveries
-read cx.alerts in a consumer group of their own (`<app_id>-webhooks`), so a slow or dead receiver
-delays only deliveries, never detection or storage. Failures are retried with exponential
+read cx.alerts through a batch source of their own (group `<app_id>-webhooks`), so a slow or dead
+receiver delays only deliveries, never detection or storage. Failures are retried with exponential
 backoff; after `max_attempts` the alert goes to the undelivered topic with the last error, and is
 stored in cx.dead_letters. Alerts of do-not-contact customers are never delivered (they are still
 on cx.alerts and counted).
@@ -23,8 +23,7 @@ import orjson
 from streams.domain.records import RawMessage
 from streams.domain.rejections import Reason, Rejected
 from streams.runtime import metrics
-from streams.runtime.batch_source import group_of
-from streams.runtime.connections import kafka_client_config
+from streams.runtime.batch_source import BatchSource
 
 log = logging.getLogger(__name__)
 
@@ -64,50 +63,36 @@ async def post(session, url: str, body: bytes, secret: bytes, delivery: str, tim
         return f"{type(exc).__name__}: {exc}"
 
 
-def register(app, settings, topics) -> None:
+def register(app, settings, topics) -> BatchSource | None:
     w = settings.webhook
     if not w.urls:
-        return
+        return None
     secret = w.key()
     if not secret:
         log.warning("webhook.urls set without a secret: deliveries are not signed (set CXPULSE_WEBHOOK_SECRET)")
     k = settings.kafka
 
+    # one alert may retry for minutes between two polls
+    patience = max(300.0, w.max_attempts * (w.timeout_seconds + w.retry_max_seconds))
+    source = BatchSource(app, settings, "webhooks", [k.alerts_topic], 100, 0.5, max_poll_interval=patience)
+
     @app.task
     async def deliver_webhooks() -> None:
-        """Read cx.alerts in a consumer group of its own and commit only what was delivered or dead-lettered.
-
-        Not a Faust agent: Faust shares one consumer among its agents, so a receiver down for
-        minutes would fill the agent's buffer, pause the alerts partitions and hold back storing
-        alerts (and commits) with it. Here a slow receiver delays only the next deliveries."""
+        """Deliver each batch of alert changes, then commit it: only what was delivered or dead-lettered."""
         import aiohttp
-        from aiokafka import AIOKafkaConsumer
 
-        consumer = AIOKafkaConsumer(
-            k.alerts_topic, group_id=group_of(k.app_id, "webhooks"), enable_auto_commit=False,
-            auto_offset_reset="earliest", session_timeout_ms=int(k.session_timeout * 1000),
-            fetch_max_wait_ms=int(k.fetch_max_wait * 1000),
-            heartbeat_interval_ms=int(k.heartbeat_interval * 1000),
-            # one alert may retry for minutes between two polls
-            max_poll_interval_ms=int(max(300.0, w.max_attempts * (w.timeout_seconds + w.retry_max_seconds)) * 1000),
-            **kafka_client_config(settings))
-        await consumer.start()
-        try:
-            async with aiohttp.ClientSession() as session:
-                while True:
-                    fetched = await consumer.getmany(timeout_ms=500, max_records=100)
-                    for tp, messages in fetched.items():
-                        for m in messages:
-                            alert = orjson.loads(m.value)
-                            if not alert["outreach"]:
-                                metrics.WEBHOOK.labels(result="skipped_do_not_contact").inc()
-                                continue
-                            for url in w.urls:
-                                await _deliver(session, url, m, alert, secret)
-                        await app.producer.flush()  # dead letters written before the offsets move on
-                        await consumer.commit({tp: messages[-1].offset + 1})
-        finally:
-            await consumer.stop()
+        async with aiohttp.ClientSession() as session:
+            async def handle(batch) -> None:
+                for messages in batch.values():
+                    for m in messages:
+                        alert = orjson.loads(m.value)
+                        if not alert["outreach"]:
+                            metrics.WEBHOOK.labels(result="skipped_do_not_contact").inc()
+                            continue
+                        for url in w.urls:
+                            await _deliver(session, url, m, alert, secret)
+
+            await source.run(handle)
 
     async def _deliver(session, url: str, m, alert: dict, secret: bytes) -> None:
         delivery = f"{alert['alert_id']}:{alert['version']}"
@@ -126,3 +111,5 @@ def register(app, settings, topics) -> None:
         await topics.dead_letter(raw, Rejected(Reason.WEBHOOK_FAILED, f"{url}: {error} after {w.max_attempts} attempts"),
                                  stage="webhook", origin=f"{m.topic}:{m.partition}:{m.offset}",
                                  event_id=alert["alert_id"], to=topics.undelivered)
+
+    return source

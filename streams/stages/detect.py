@@ -1,8 +1,8 @@
 """Detection stage: per-customer state, event-time timers, alert changes on cx.alerts.
 
 Records in: resolved `CxEvent` envelopes routed by customer, and clock ticks (one per partition
-every `detect.tick_seconds`) on a co-partitioned topic, in one stream, so timer work runs inside
-stream iteration like any event and its table writes land on the right changelog partition.
+every `detect.tick_seconds`) on a co-partitioned topic, read by one batch source, so timer work runs
+inside batch handling like any event and its table writes land on the right changelog partition.
 Timers due by the watermark fire after every message; the ticks are for partitions with no events.
 A customer with several events in one envelope is folded once and evaluated once after them;
 the table is written once per customer and batch.
@@ -32,10 +32,11 @@ from streams.domain.detect.state import CustomerState, apply, decode_state, enco
 from streams.domain.detect.work_items import WorkItem
 from streams.domain.records import decode_event
 from streams.domain.times import rfc3339_at, rfc3339_or_none
-from streams.runtime import metrics, state_store
+from streams.runtime import metrics
+from streams.runtime.batch_source import Batch, BatchSource
 from streams.runtime.connections import kafka_client_config
 from streams.runtime.envelopes import unpack
-from streams.runtime.faust_batches import BatchWrites, batches
+from streams.runtime.state import Table
 from streams.stages import detect_outbox as outbox
 from streams.stages import forget
 
@@ -124,36 +125,31 @@ class Clock:
         return sum(len(heap) for heap in self.due.values())
 
 
-def register(app, settings, topics) -> None:
+def register(app, settings, topics) -> BatchSource:
     d, k = settings.detect, settings.kafka
     rules = load_rules(d.rules_file or None)
     clock = Clock(d.allowed_lateness_seconds, d.clock == "live")
     published = outbox.Published()
-    table = app.Table("detect_customers", default=None, partitions=settings.kafka.partitions,
-                      key_type=str, value_type=bytes, options=state_store.table_options())
-    metrics.STATE_KEYS.labels(table="detect_customers").set_function(lambda: state_store.stored_keys(table))
+    table = Table(settings, "detect_customers", decode_state, encode, cache=d.cached_customers)
 
-    @table.on_recover
-    async def _after_recovery() -> None:
+    async def after_assignment(partitions: set[int]) -> None:
         """Rebuild the timers, and send what the table holds but cx.alerts / cx.work_items do not (outbox)."""
-        partitions = sorted({tp.partition for tp in app.assignor.assigned_actives()
-                             if tp.topic in (k.resolved_topic, k.ticks_topic)})
         await app.producer.flush()  # sends still buffered from before the rebalance reach the topics first
         loop = asyncio.get_running_loop()
         for topic, id_field in ((k.alerts_topic, "alert_id"), (k.work_items_topic, "work_item_id")):
             published.update(await loop.run_in_executor(
-                None, outbox.on_topic, kafka_client_config(settings), topic, partitions, id_field))
+                None, outbox.on_topic, kafka_client_config(settings), topic, sorted(partitions), id_field))
         clock.clear()
         missing = []
-        for customer, raw in table.data.items():
-            if not raw:
-                continue
-            state = decode_state(raw)
+        for customer, state in table.items():
             clock.schedule(state.partition, due_at(state, rules, findings_of(state, rules), float("-inf")), customer)
             missing += [(state, c) for c in _current(state) if _key(c) not in published]
         if missing:
             log.info("sending %d alert changes and work items the table holds and the topics do not", len(missing))
         await send(missing)
+
+    source = BatchSource(app, settings, "detect", [k.resolved_topic, k.ticks_topic], d.batch_size, d.batch_seconds,
+                         tables=(table,), on_assigned=after_assignment)
 
     async def send(out: list[tuple[CustomerState, Change | WorkItem]]) -> None:
         now = time.time()
@@ -186,49 +182,58 @@ def register(app, settings, topics) -> None:
         clock.schedule(partition, due_at(state, rules, found, watermark), state.customer)
         out.extend(sorted([*((state, c) for c in changes), *((state, i) for i in items)], key=lambda sc: _at(sc[1])))
 
-    @app.agent(topics.detect_inputs, name="detect", concurrency=1)
-    async def detect(stream):
-        writes = BatchWrites(table, decode_state, encode, cache=d.cached_customers)
-        consumed = metrics.CONSUMED.labels(stage="detect")
-        async for batch in batches(stream, d.batch_size, within=d.batch_seconds):
-            out: list[tuple[CustomerState, Change | WorkItem]] = []
-            read = 0
-            for event in batch:
-                m = event.message
-                p, wall = m.partition, time.time()
-                touched: dict[str, CustomerState] = {}  # evaluated once after this message
-                if m.key == forget.FORGET:  # an erasure, on the ticks topic: these customers never were
-                    for customer in forget.decode(m.value).keys:
-                        writes.delete(customer, p)
-                        clock.next.pop(customer, None)
-                    continue
-                if m.value != TICK:
-                    for value in unpack(m.value):
-                        ev = decode_event(value)
-                        customer = ev.resolved_customer
-                        if not customer:
-                            continue
-                        read += 1
-                        clock.saw(p, ev.time.timestamp())
-                        state = touched.get(customer) or writes.get(customer, p)
-                        if state is None:
-                            state = CustomerState(customer=customer, partition=p)
-                        apply(state, ev)
+    consumed = metrics.CONSUMED.labels(stage="detect")
+
+    async def handle(batch: Batch) -> None:
+        out: list[tuple[CustomerState, Change | WorkItem]] = []
+        read = 0
+        for m in _in_arrival_order(batch):
+            p, wall = m.partition, time.time()
+            touched: dict[str, CustomerState] = {}  # evaluated once after this message
+            if m.key == forget.FORGET:  # an erasure, on the ticks topic: these customers never were
+                for customer in forget.decode(m.value).keys:
+                    table.delete(customer, p)
+                    clock.next.pop(customer, None)
+                continue
+            if m.value != TICK:
+                for value in unpack(m.value):
+                    ev = decode_event(value)
+                    customer = ev.resolved_customer
+                    if not customer:
+                        continue
+                    read += 1
+                    clock.saw(p, ev.time.timestamp())
+                    state = touched.get(customer) or table.get(customer, p)
+                    if state is None:
+                        state = CustomerState(customer=customer, partition=p)
+                    apply(state, ev)
+                    touched[customer] = state
+            watermark = clock.watermark(p, wall)
+            # timers due by now fire on any message, so a busy partition does not wait for its tick
+            for customer in clock.pop_due(p, watermark):
+                if customer not in touched:
+                    state = table.get(customer, p)
+                    if state is not None:  # else forgotten since its timer was set
                         touched[customer] = state
-                watermark = clock.watermark(p, wall)
-                # timers due by now fire on any message, so a busy partition does not wait for its tick
-                for customer in clock.pop_due(p, watermark):
-                    if customer not in touched:
-                        state = writes.get(customer, p)
-                        if state is not None:  # else forgotten since its timer was set
-                            touched[customer] = state
-                for customer, state in touched.items():
-                    evaluate(state, p, watermark, out)
-                    writes.set(customer, state, p)
-            consumed.inc(read)
-            await writes.commit(app.producer)
-            await send(out)
-            metrics.DETECT_TIMERS.set(clock.pending())
+            for customer, state in touched.items():
+                evaluate(state, p, watermark, out)
+                table.set(customer, state, p)
+        consumed.inc(read)
+        await table.commit(app.producer)
+        await send(out)
+        metrics.DETECT_TIMERS.set(clock.pending())
+
+    @app.task
+    async def detect() -> None:
+        await source.run(handle)
+
+    return source
+
+
+def _in_arrival_order(batch: Batch):
+    """A batch's messages of both topics, each partition's in offset order, merged by their timestamps:
+    a partition's events and its ticks (or an erasure's Forget) interleave about as they were produced."""
+    return heapq.merge(*batch.values(), key=lambda m: m.timestamp)
 
 
 def _current(state: CustomerState) -> list[Change | WorkItem]:

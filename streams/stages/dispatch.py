@@ -2,7 +2,7 @@
 
 Detection is partitioned by customer, a team's capacity is not, so work item versions are routed
 by team first: a batch source reads cx.work_items and sends each version to the queue topic keyed
-by its `assigned_team`, and the dispatch agent keeps each team's state in a changelogged table
+by its `assigned_team`, and the dispatch stage keeps each team's state in a changelogged table
 keyed by team (every version of a team's items lands on one partition, in order). Its decisions
 go to the dispatch topic (stored in cx.outreach_dispatch). A crash between the table's changelog
 and a decision's send loses no decision: after recovery each team's current places are sent
@@ -27,9 +27,9 @@ from streams.domain.outreach.dispatch import (
     take,
 )
 from streams.domain.times import rfc3339_at, rfc3339_or_none
-from streams.runtime import metrics, state_store
-from streams.runtime.batch_source import BatchSource
-from streams.runtime.faust_batches import BatchWrites, batches
+from streams.runtime import metrics
+from streams.runtime.batch_source import Batch, BatchSource
+from streams.runtime.state import Table
 from streams.stages import forget as erasure
 
 TIMES = ("changed_at", "opened_at")
@@ -43,13 +43,13 @@ def decision_record(d: Decision) -> dict:
             "listed_at": rfc3339_or_none(d.listed_at)}
 
 
-def register(app, settings, topics) -> BatchSource:
-    k = settings.kafka
+def register(app, settings, topics) -> list[BatchSource]:
     outreach = load_rules(settings.detect.rules_file or None).outreach
-    table = app.Table("outreach_teams", default=None, partitions=k.partitions, key_type=str, value_type=bytes,
-                      options=state_store.table_options())
+    # Teams are few and each batch touches them again: keep them decoded (a flooded team's
+    # queue is one value of thousands of entries).
+    table = Table(settings, "outreach_teams", decode_team, encode, cache=TEAMS_CACHED)
     size, within = settings.detect.outreach_batch_size, settings.detect.outreach_batch_seconds
-    route = BatchSource(app, settings, "outreach-route", [topics.name(topics.work_items)], size, within)
+    route = BatchSource(app, settings, "outreach-route", [topics.work_items], size, within)
 
     async def send_by_team(batch) -> None:
         await topics.send_keyed(topics.outreach_queue, [
@@ -67,42 +67,42 @@ def register(app, settings, topics) -> BatchSource:
         metrics.OUTREACH_ITEMS.labels(team=team.team, place=WAITING).set(team.count(WAITING))
         metrics.OUTREACH_ITEMS.labels(team=team.team, place=LISTED).set(team.count(LISTED))
 
-    @table.on_recover
-    async def _after_recovery() -> None:
-        for raw in list(table.data.values()):
-            if raw:
-                team = decode_team(raw)
-                await send([Decision(item_id=e.item_id, customer=e.customer, team=team.team, status=e.status,
-                                     priority=e.priority, at=e.listed_at if e.listed_at is not None else team.now,
-                                     seq=team.seq, listed_at=e.listed_at) for e in team.entries.values()])
-                gauge(team)
+    async def after_assignment(partitions: set[int]) -> None:
+        for _, team in table.items():
+            await send([Decision(item_id=e.item_id, customer=e.customer, team=team.team, status=e.status,
+                                 priority=e.priority, at=e.listed_at if e.listed_at is not None else team.now,
+                                 seq=team.seq, listed_at=e.listed_at) for e in team.entries.values()])
+            gauge(team)
 
-    @app.agent(topics.outreach_queue, name="outreach-dispatch", concurrency=1)
-    async def dispatch(stream):
-        # Teams are few and each batch touches them again: keep them decoded (a flooded team's
-        # queue is one value of thousands of entries).
-        writes = BatchWrites(table, decode_team, encode, cache=TEAMS_CACHED)
-        async for batch in batches(stream, size, within=within):
-            out: list[tuple[Team, list[Decision]]] = []
-            for event in batch:
-                m = event.message
+    dispatcher = BatchSource(app, settings, "outreach-dispatch", [topics.outreach_queue], size, within,
+                             tables=(table,), on_assigned=after_assignment)
+
+    async def handle(batch: Batch) -> None:
+        out: list[tuple[Team, list[Decision]]] = []
+        for tp, messages in batch.items():
+            p = tp.partition
+            for m in messages:
                 if m.key == erasure.FORGET:  # sent to every partition: the one holding the team acts
                     record = erasure.decode(m.value)
-                    team = writes.get(record.within, m.partition)
+                    team = table.get(record.within, p)
                     if team is not None and forget(team, set(record.keys)):
-                        writes.set(record.within, team, m.partition)
+                        table.set(record.within, team, p)
                     continue
                 name = m.key.decode()
-                team = writes.get(name, m.partition) or Team(team=name)
+                team = table.get(name, p) or Team(team=name)
                 item = orjson.loads(m.value)
                 for key in TIMES:
                     item[key] = dt.datetime.fromisoformat(item[key]).timestamp()
                 out.append((team, take(team, outreach.capacity.get(name, outreach.capacity[outreach.default_team]),
                                        item)))
-                writes.set(name, team, m.partition)
-            await writes.commit(app.producer)
-            await send([d for _, decisions in out for d in decisions])
-            for team in {id(team): team for team, _ in out}.values():
-                gauge(team)
+                table.set(name, team, p)
+        await table.commit(app.producer)
+        await send([d for _, decisions in out for d in decisions])
+        for team in {id(team): team for team, _ in out}.values():
+            gauge(team)
 
-    return route
+    @app.task
+    async def outreach_dispatch() -> None:
+        await dispatcher.run(handle)
+
+    return [route, dispatcher]

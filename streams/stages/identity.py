@@ -2,7 +2,7 @@
 
 Records in: `CxEvent` envelopes on the accepted topic. The router sends one `Observe` per usable
 identifier to the graph topic, routed by identifier (so the graph is spread over all partitions);
-the graph agent applies `identity_graph.handle` with each node's state in a changelogged table
+the graph stage applies `identity_graph.handle` with each node's state in a changelogged table
 (written once per batch with the node's final state), sends the
 resulting graph messages back to the graph topic, every change of an identifier's customer to the
 links topic (public JSON, stored in cx.identity_links), and the event, now carrying its customer
@@ -24,10 +24,11 @@ from streams.domain import identity_graph as graph
 from streams.domain.identity_graph import LinkChange, canonical_id, guards_of, kind_of
 from streams.domain.records import decode_event, encode
 from streams.domain.times import rfc3339_at
-from streams.runtime import metrics, state_store
+from streams.runtime import metrics
+from streams.runtime.batch_source import Batch, BatchSource
 from streams.runtime.bounded import BoundedSet
 from streams.runtime.envelopes import send_records, unpack
-from streams.runtime.faust_batches import BatchWrites, batches
+from streams.runtime.state import Table
 
 
 def _iso(seconds: float) -> str:
@@ -59,26 +60,22 @@ def blocked_record(identifier: str, reason: str, now: float) -> dict:
             "reason": reason, "epoch": 0, "version": 0, "first_seen": _iso(now), "changed_at": _iso(now)}
 
 
-def register(app, settings, topics) -> None:
-    guards = guards_of(settings)
-    # key_type/value_type on the table itself: Faust derives the changelog codecs from them (a
-    # Schema argument alone leaves recovery decoding the values as JSON).
-    nodes = app.Table("identity_nodes", default=None, partitions=settings.kafka.partitions,
-                      key_type=str, value_type=bytes,
-                      options=state_store.table_options())
-    metrics.STATE_KEYS.labels(table="identity_nodes").set_function(lambda: state_store.stored_keys(nodes))
+def register(app, settings, topics) -> list[BatchSource]:
+    guards, i = guards_of(settings), settings.identity
+    nodes = Table(settings, "identity_nodes", graph.decode_node, graph.encode, cache=i.cached_nodes)
     blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
-
-    graph_topic, resolved_topic, links_topic = (topics.name(t) for t in (topics.identity, topics.resolved, topics.links))
+    graph_topic, resolved_topic, links_topic = topics.identity, topics.resolved, topics.links
+    router = BatchSource(app, settings, "identity-route", [topics.accepted], i.batch_size, i.batch_seconds)
+    resolver = BatchSource(app, settings, "identity-graph", [graph_topic], i.batch_size, i.batch_seconds,
+                           tables=(nodes,))
     consumed = metrics.CONSUMED.labels(stage="identity-route")
     blocked_kinds, changes = metrics.Children(metrics.IDENTIFIERS_BLOCKED), metrics.Children(metrics.IDENTITY_CHANGES)
 
-    @app.agent(topics.accepted, name="identity-route", concurrency=1)
-    async def route(stream):
-        async for batch in batches(stream, settings.identity.batch_size, within=settings.identity.batch_seconds):
-            out, blocked_records, read = topics.envelopes(), [], 0
-            for event in batch:
-                for value in unpack(event.message.value):
+    async def route(batch: Batch) -> None:
+        out, blocked_records, read = topics.envelopes(), [], 0
+        for messages in batch.values():
+            for message in messages:
+                for value in unpack(message.value):
                     ev = decode_event(value)
                     read += 1
                     observes, blocked = graph.observations(ev.customer, ev.time.timestamp(), value, guards)
@@ -88,49 +85,57 @@ def register(app, settings, topics) -> None:
                             blocked_records.append(blocked_record(identifier, reason, time.time()))
                     if not observes:  # no usable identifier: stored with customer "", detection skips it
                         out.add(resolved_topic, ev.dedup_key.encode(), value)
-                    for message in observes:
-                        out.add(graph_topic, message.node.encode(), graph.encode(message))
-            consumed.inc(read)
-            await topics.send_envelopes(out)
-            await send_records(app.producer, links_topic,
-                               [(None, r["identifier"].encode(), orjson.dumps(r)) for r in blocked_records])
+                    for message_out in observes:
+                        out.add(graph_topic, message_out.node.encode(), graph.encode(message_out))
+        consumed.inc(read)
+        await topics.send_envelopes(out)
+        await send_records(app.producer, links_topic,
+                           [(None, r["identifier"].encode(), orjson.dumps(r)) for r in blocked_records])
 
-    @app.agent(topics.identity, name="identity-graph", concurrency=1)
-    async def resolve(stream):
-        writes = BatchWrites(nodes, graph.decode_node, graph.encode, cache=settings.identity.cached_nodes)
-        async for batch in batches(stream, settings.identity.batch_size, within=settings.identity.batch_seconds):
-            effects: list[graph.Effects] = []
-            forgets = topics.envelopes()  # an erasure's Forgets go out before the deletes are saved:
-            for event in batch:           # a replayed Forget finds no node left to send them from
-                m = event.message
+    async def resolve(batch: Batch) -> None:
+        effects: list[graph.Effects] = []
+        forgets = topics.envelopes()  # an erasure's Forgets go out before the deletes are saved:
+        for tp, messages in batch.items():  # a replayed Forget finds no node left to send them from
+            p = tp.partition
+            for m in messages:
                 for index, value in enumerate(unpack(m.value)):
                     message = graph.decode_message(value)
-                    node = writes.get(message.node, m.partition)
-                    new, fx = graph.handle(node, message, guards, f"{m.partition}:{m.offset}:{index}")
+                    node = nodes.get(message.node, p)
+                    new, fx = graph.handle(node, message, guards, f"{p}:{m.offset}:{index}")
                     if new is None:
                         if node is not None:
-                            writes.delete(message.node, m.partition)
+                            nodes.delete(message.node, p)
                         for s in fx.sends:
                             forgets.add(graph_topic, s.node.encode(), graph.encode(s))
                         continue
                     if new != node:
-                        writes.set(message.node, new, m.partition)
+                        nodes.set(message.node, new, p)
                     effects.append(fx)
-            await topics.send_envelopes(forgets)
-            await writes.commit(app.producer)
-            out, now = topics.envelopes(), time.time()
-            for fx in effects:
-                for s in fx.sends:
-                    out.add(graph_topic, s.node.encode(), graph.encode(s))
-                for value, label in fx.resolved:
-                    customer = canonical_id(label)
-                    ev = msgspec.structs.replace(decode_event(value), resolved_customer=customer)
-                    out.add(resolved_topic, customer.encode(), encode(ev))
-            await topics.send_envelopes(out)
-            links = []
-            for fx in effects:
-                for change in fx.links:
-                    record = link_record(change, now)
-                    changes(record["change"]).inc()
-                    links.append((None, change.identifier.encode(), orjson.dumps(record)))
-            await send_records(app.producer, links_topic, links)
+        await topics.send_envelopes(forgets)
+        await nodes.commit(app.producer)
+        out, now = topics.envelopes(), time.time()
+        for fx in effects:
+            for s in fx.sends:
+                out.add(graph_topic, s.node.encode(), graph.encode(s))
+            for value, label in fx.resolved:
+                customer = canonical_id(label)
+                ev = msgspec.structs.replace(decode_event(value), resolved_customer=customer)
+                out.add(resolved_topic, customer.encode(), encode(ev))
+        await topics.send_envelopes(out)
+        links = []
+        for fx in effects:
+            for change in fx.links:
+                record = link_record(change, now)
+                changes(record["change"]).inc()
+                links.append((None, change.identifier.encode(), orjson.dumps(record)))
+        await send_records(app.producer, links_topic, links)
+
+    @app.task
+    async def identity_route() -> None:
+        await router.run(route)
+
+    @app.task
+    async def identity_graph() -> None:
+        await resolver.run(resolve)
+
+    return [router, resolver]

@@ -38,7 +38,7 @@ def parse(value: bytes | None, headers: list[tuple[str, bytes]] | None, *, origi
 def register(app, settings, topics) -> BatchSource:
     """Read the input topics in batches (a plain consumer group: streams.runtime.batch_source) on `app`."""
     ingest_settings = settings.ingest
-    validated, privacy = topics.name(topics.validated), topics.name(topics.privacy)
+    validated, privacy = topics.validated, topics.privacy
     consumed = metrics.CONSUMED.labels(stage="ingest")
     pseudonymizer = pseudonyms.from_settings(settings)
     source = BatchSource(app, settings, "ingest", list(settings.kafka.input_topics), ingest_settings.batch_size,

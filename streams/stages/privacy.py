@@ -28,11 +28,11 @@ from streams.domain import identity_graph as graph
 from streams.domain import normalize
 from streams.domain.erasure import hashed, receipt, row
 from streams.domain.records import decode_event
-from streams.runtime import state_store
+from streams.runtime.batch_source import Batch, BatchSource, group_of
 from streams.runtime.connections import kafka_client_config
 from streams.runtime.envelopes import unpack
-from streams.runtime.faust_batches import BatchWrites, batches
 from streams.runtime.log_end import true_ends
+from streams.runtime.state import Table
 from streams.runtime.topics import committing_groups, retention_ms, topic_names
 from streams.stages import forget
 from streams.warehouse import erasure_plan, sql_string
@@ -66,18 +66,19 @@ def _caught_up(kafka_config: dict, groups: dict[str, list[TopicPartition]], poll
         consumer.close()
 
 
-def register(app, settings, topics, store) -> None:
+def register(app, settings, topics, store) -> BatchSource:
     k = settings.kafka
     key = settings.privacy.key.encode()
     kafka_config = kafka_client_config(settings)
-    table = app.Table("privacy_erasures", default=None, partitions=k.partitions, key_type=str, value_type=bytes,
-                      options=state_store.table_options())
+    table = Table(settings, "privacy_erasures", plans.decode, plans.encode)
     # where copies of the customer's records may stay until the topic's retention drops them: every
     # pipeline topic but the clock ticks and the receipts (none is compacted; the changelogs are)
     configured = retention_ms(settings)
     retention = {name: configured.get(name) for name in topic_names(settings)
                  if name not in (k.ticks_topic, k.erasures_topic)}
     groups = committing_groups(settings)
+    # the group that reads each topic a Forget goes to (the ticks topic: detection, which commits it too)
+    reader = {t: g for g, names in groups.items() for t in names} | {k.ticks_topic: group_of(k.app_id, "detect")}
     sinks = {group: [TopicPartition(t, p) for t in names if t != k.privacy_topic for p in range(k.partitions)]
              for group, names in groups.items() if not set(names) & set(k.input_topics)}
 
@@ -109,13 +110,16 @@ def register(app, settings, topics, store) -> None:
         acked = await send_forgets(plan)
         log.info("erasure %s: forgetting %d identifiers, %d customer ids, %d source+id pairs in the state stores",
                  plan.erasure_id, len(plan.identifiers), len(plan.customers), len(plan.dedup_keys))
-        await wait({k.app_id: acked})
+        by_group: dict[str, list[TopicPartition]] = {}
+        for tp in acked:
+            by_group.setdefault(reader[tp.topic], []).append(tp)
+        await wait(by_group)
         await wait(sinks)  # everything published before the stages forgot is stored before the deletes
         normalize.forget_remembered()  # raw phone numbers remembered by this worker's ingest
 
-    async def save(writes: BatchWrites, plan: plans.Plan, partition: int) -> None:
-        writes.set(plan.erasure_id, plan, partition)
-        await writes.commit(app.producer)
+    async def save(plan: plans.Plan, partition: int) -> None:
+        table.set(plan.erasure_id, plan, partition)
+        await table.commit(app.producer)
 
     async def planned(ev, erasure: str) -> plans.Plan:
         new = plans.Plan(erasure_id=erasure, request=ev.dedup_key, requested_at=ev.time.timestamp(),
@@ -127,34 +131,40 @@ def register(app, settings, topics, store) -> None:
         ids = [f"{kind}:{v}" for kind, v in sorted(ev.customer.items())]
         return await store.with_warehouse(lambda w: erasure_plan.resolve(w, new, ids, ev.subject, [hashed(key, i) for i in ids]))
 
-    async def erase(writes: BatchWrites, ev, partition: int) -> None:
+    async def erase(ev, partition: int) -> None:
         erasure = plans.erasure_id(ev.source, ev.id)
         done = await store.with_warehouse(lambda w: w.query(
             f"SELECT receipt FROM cx.erasures WHERE erasure_id = {sql_string(erasure)} LIMIT 1").scalar())
         if done:  # redelivered after its receipt was stored: publish it again
             await topics.send(k.erasures_topic, erasure.encode(), done.encode())
         else:
-            plan = writes.get(erasure, partition)
+            plan = table.get(erasure, partition)
             if plan is None:
                 plan = await planned(ev, erasure)
-                await save(writes, plan, partition)  # saved before anything is deleted
+                await save(plan, partition)  # saved before anything is deleted
             if plan.status == "erase":
                 await carry_out(plan)
                 if not plan.counts:
                     plan.counts = await store.with_warehouse(lambda w: erasure_plan.count(w, plan))
-                    await save(writes, plan, partition)
+                    await save(plan, partition)
                 await store.with_warehouse(lambda w: erasure_plan.delete(w, plan))
             record = receipt(plan, key, time.time(), retention if plan.status == "erase" else {})
             await store.store("cx.erasures", [row(record)], f"cx.erasures-{erasure}")
             await topics.send(k.erasures_topic, erasure.encode(), orjson.dumps(record))
             log.info("erasure %s: %s, rows %s", erasure, record["status"], record["warehouse_rows"])
-        writes.delete(erasure, partition)
-        await writes.commit(app.producer)
+        table.delete(erasure, partition)
+        await table.commit(app.producer)
 
-    @app.agent(topics.privacy, name="privacy", concurrency=1)
-    async def privacy(stream):
-        writes = BatchWrites(table, plans.decode, plans.encode)
-        async for batch in batches(stream, 1, within=1.0):
-            for event in batch:
-                for value in unpack(event.message.value):
-                    await erase(writes, decode_event(value), event.message.partition)
+    source = BatchSource(app, settings, "privacy", [k.privacy_topic], 1, 1.0, tables=(table,))
+
+    async def handle(batch: Batch) -> None:
+        for tp, messages in batch.items():
+            for m in messages:
+                for value in unpack(m.value):
+                    await erase(decode_event(value), tp.partition)
+
+    @app.task
+    async def privacy() -> None:
+        await source.run(handle)
+
+    return source

@@ -194,7 +194,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     # (benchmarks/harness.py, hops table) against 0.05 s for ingest's batch source, and a topic read
     # by two Faust agents kept a message's second reference after flow control cleared one queue
     # (docs/faust-pitfalls.md). Same delivery: stored, then committed.
-    resolved = BatchSource(app, settings, "sink-events", [topics.name(topics.resolved)], size, within,
+    resolved = BatchSource(app, settings, "sink-events", [topics.resolved], size, within,
                            max_poll_interval=3600.0)
 
     async def store_events(batch) -> None:

@@ -1,4 +1,4 @@
-"""The worker's producer (streams.runtime.faust_consumer.Producer) on whichever broker the suite runs on:
+"""The worker's producer (streams.runtime.faust_producer.Producer) on whichever broker the suite runs on:
 idempotent where the broker grants producer ids, and never left without the leaders of a topic it sends to."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiokafka.structs import TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from streams.runtime.envelopes import send_records
-from streams.runtime.faust_consumer import _MetadataBoundClient, grants_producer_ids
+from streams.runtime.faust_producer import _MetadataBoundClient, grants_producer_ids
 from tests.integration.pipeline import wait_until
 
 pytestmark = pytest.mark.integration
