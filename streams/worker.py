@@ -70,8 +70,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore, list[Batc
                *identity.register(app, settings, topics), detect.register(app, settings, topics),
                *outreach.register(app, settings, topics), *sink.register(app, settings, topics, store),
                privacy.register(app, settings, topics, store)]
-    if webhooks := delivery.register(app, settings, topics):
-        sources.append(webhooks)
+    delivery.register(app, settings, topics)  # its lag is the receivers', not the pipeline's: not in the gauge
     consumer_status.register(app, sources)
     floor_kpis.register(app, settings, store)
     return app, store, sources
