@@ -95,7 +95,8 @@ def _drain(metrics_url: str, lag: LagProbe, produced: int, timeout: float) -> No
             time.sleep(1.0)  # let the last sink batch land
             return
         time.sleep(0.5)
-    log.warning("pipeline not drained after %.0fs; stopping anyway", timeout)
+    left = {f"{group} {tp.topic}[{tp.partition}]": n for (group, tp), n in (lag.by_partition() or {}).items() if n}
+    log.warning("pipeline not drained after %.0fs (not committed: %s); stopping anyway", timeout, left)
 
 
 def summarize(settings: Settings, since: float) -> DemoResult:
