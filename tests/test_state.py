@@ -38,7 +38,7 @@ def table(tmp_path, cache: int) -> tuple[Table, list]:
     settings = SimpleNamespace(kafka=SimpleNamespace(app_id="test"), data_path=tmp_path)
     t = Table(settings, "t", decode, orjson.dumps, cache=cache)
     for p in range(2):
-        t._dbs[p] = t._open(p, fresh=True)
+        t._dbs[p] = t._open(p)
     return t, decoded
 
 
@@ -77,7 +77,7 @@ def test_an_assignment_empties_the_cache_and_the_batch_in_hand(tmp_path, sent):
     commit(t)
     t.set("b", {"n": 1}, 0)  # a batch cut short by the rebalance: never committed
     t.revoke({0})
-    t._dbs[0] = t._open(0, fresh=True)
+    t._dbs[0] = t._open(0)
     t._dbs[0][b'"a"'] = b'{"n":7}'  # the partition came back rebuilt from another worker's changelog records
     assert t.get("a", 0) == {"n": 7} and decoded == [b'{"n":7}']
     assert t.get("b", 0) is None

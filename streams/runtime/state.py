@@ -96,7 +96,7 @@ class Table:
         """Drop the local DBs of `partitions` and rebuild them from the changelog, read to its end."""
         self.revoke(set(self._dbs))
         for p in partitions:
-            self._dbs[p] = self._open(p, fresh=True)
+            self._dbs[p] = self._open(p)
         started = time.monotonic()
         restored = await asyncio.get_running_loop().run_in_executor(None, self._restore, sorted(partitions))
         log.info("table %s: partitions %s rebuilt from %d changelog records in %.2f s", self.name,
@@ -114,10 +114,10 @@ class Table:
     def close(self) -> None:
         self.revoke(set(self._dbs))
 
-    def _open(self, partition: int, fresh: bool) -> Rdict:
+    def _open(self, partition: int) -> Rdict:
+        """An empty DB for `partition` (whatever an earlier run left there is removed first)."""
         path = self.path / str(partition)
-        if fresh:
-            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         access = rocksdict.AccessType.read_write() if self.ttl is None else rocksdict.AccessType.with_ttl(self.ttl)
         return Rdict(str(path), options=_options(), access_type=access)
