@@ -15,6 +15,14 @@ def _rate(now: dict[str, float], before: dict[str, float], key: str, seconds: fl
     return max(0.0, now.get(key, 0.0) - before.get(key, 0.0)) / seconds if seconds > 0 else 0.0
 
 
+def _worker(now: Status) -> str:
+    if now.worker_up:
+        return "[green]up[/green]"
+    if now.unanswered:
+        return f"[yellow]not answering ({now.unanswered} scrapes; last reading shown)[/yellow]"
+    return "[red]down[/red]"
+
+
 def render(now: Status, before: Status, produced: int, elapsed: float) -> Group:
     seconds = now.at - before.at
     channels = Table(title="Valid events by channel", expand=True)
@@ -37,7 +45,7 @@ def render(now: Status, before: Status, produced: int, elapsed: float) -> Group:
         f"[b]rows stored[/b] events {now.rows_by_table.get('cx.events', 0):,.0f} · "
         f"dead letters {now.rows_by_table.get('cx.dead_letters', 0):,.0f}   "
         f"[b]mean event→stored[/b] {e2e:.2f}s   "
-        f"[b]worker[/b] {'[green]up[/green]' if now.worker_up else '[red]down[/red]'}"
+        f"[b]worker[/b] {_worker(now)}"
     )
     changes = now.identity_changes
     identity = (

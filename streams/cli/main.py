@@ -58,6 +58,9 @@ def main_options(
     logging.basicConfig(stream=sys.stderr, level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))  # per-connection chatter
+    # "Task ... ran for 0.3s ... blocking the event loop": kafka-python timing its own network loop, which
+    # other threads holding the GIL (the demo's board, its simulator) delay; nothing a user can act on
+    logging.getLogger("kafka.net.selector").setLevel(max(logging.ERROR, logging.getLogger().level))
     ctx.obj = settings
 
 

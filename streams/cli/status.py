@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import urllib.request
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,6 +27,17 @@ class Status:
     state_keys: dict[str, float] = field(default_factory=dict)  # table -> keys held
     floor: dict[str, float] = field(default_factory=dict)  # live-floor KPI -> value (metrics.floor_kpis_seconds)
     worker_up: bool = False
+    unanswered: int = 0  # scrapes in a row the worker did not answer; the numbers are the last answer's
+
+
+def carry(now: Status, before: Status) -> Status:
+    """The last answer again, counted as unanswered, when the worker did not answer this scrape.
+
+    Why: on a loaded box the worker's /metrics can miss a scrape's timeout; the board then showed
+    zeros and no live floor (and ended on such a frame in CI) though the worker was working."""
+    if now.worker_up or not (before.worker_up or before.unanswered):
+        return now
+    return replace(before, at=now.at, lag=now.lag, worker_up=False, unanswered=before.unanswered + 1)
 
 
 def scrape(url: str, timeout: float = 1.0) -> Status:
@@ -81,9 +92,10 @@ class LagProbe:
         self._consumer = KafkaConsumer(enable_auto_commit=False, **kafka_config)
         self.groups, self.exact = groups, exact
 
-    def by_partition(self) -> dict | None:
-        """{(group, TopicPartition): messages not yet committed by that group}, or None when Kafka is
-        unreachable. A topic read by two groups (resolved: detection and the events sink) counts for each."""
+    def marks(self) -> dict | None:
+        """{(group, TopicPartition): (committed offset, end offset)}, or None when Kafka is unreachable.
+        A topic read by two groups (resolved: detection and the events sink) counts for each. The ends
+        are read after the commits, so they hold everything a stage produced before it committed."""
         from kafka import TopicPartition
         from kafka.errors import KafkaError
 
@@ -104,7 +116,12 @@ class LagProbe:
                 ends = true_ends(self._consumer, ends)
         except (KafkaError, OSError, TimeoutError):
             return None
-        return {(group, tp): max(0, ends[tp] - committed.get((group, tp), 0)) for group, tp in read}
+        return {(group, tp): (committed.get((group, tp), 0), ends[tp]) for group, tp in read}
+
+    def by_partition(self) -> dict | None:
+        """{(group, TopicPartition): messages not yet committed by that group}, or None (see `marks`)."""
+        marks = self.marks()
+        return None if marks is None else {key: max(0, end - done) for key, (done, end) in marks.items()}
 
     def lag(self) -> int | None:
         parts = self.by_partition()

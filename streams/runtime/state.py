@@ -18,6 +18,7 @@ worker would grow with its customers and the dedup window (about 40 MiB a minute
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -38,12 +39,15 @@ from streams.runtime.log_end import true_ends
 
 log = logging.getLogger(__name__)
 
-# Per partition: 2 write buffers of 1 MiB and a 1 MiB block cache. A worker holds tables x partitions
-# DBs (20 on the harness's 4 partitions); RocksDB's defaults (64 MiB buffers, 8 MiB cache) would make
-# their memtables alone hundreds of MiB. Reads that miss the decoded cache in front (`cache`) and the
-# block cache come from the OS page cache.
+# One memory budget for every table partition of the worker (tables x partitions DBs: 20 on the
+# harness's 4 partitions, 40 on 8): their memtables share WRITE_BUFFERS through one write buffer
+# manager (a DB flushes when its memtable reaches WRITE_BUFFER or the total reaches the budget),
+# and their blocks share one BLOCK_CACHE. A cap per DB (2 x 1 MiB buffers and a 1 MiB cache each)
+# grew with the partitions a worker holds: 60 MiB on 20 DBs. Reads that miss the decoded cache in
+# front (`cache`) and the block cache come from the OS page cache.
 WRITE_BUFFER = 1 << 20
-BLOCK_CACHE = 1 << 20
+WRITE_BUFFERS = 8 << 20
+BLOCK_CACHE = 8 << 20
 RESTORE_STALL_S = 60.0  # a changelog read that makes no progress this long fails the assignment
 
 
@@ -51,11 +55,14 @@ def changelog_topic(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
 
+@functools.cache
 def _options() -> rocksdict.Options:
+    """The options every table partition opens with: one object, so one budget (see WRITE_BUFFERS)."""
     options = rocksdict.Options(raw_mode=True)
     options.create_if_missing(True)
     options.set_write_buffer_size(WRITE_BUFFER)
     options.set_max_write_buffer_number(2)
+    options.set_write_buffer_manager(rocksdict.WriteBufferManager(WRITE_BUFFERS, False))
     table = rocksdict.BlockBasedOptions()
     table.set_bloom_filter(10, block_based=True)
     table.set_block_cache(rocksdict.Cache(BLOCK_CACHE))

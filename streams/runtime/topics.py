@@ -33,34 +33,50 @@ def topic_names(settings: Settings) -> list[str]:
             k.dispatch_topic, k.ticks_topic, k.undelivered_topic, k.privacy_topic, k.erasures_topic]
 
 
-def committing_groups(settings: Settings) -> dict[str, list[str]]:
-    """{consumer group: topics} for every stage input whose offsets the worker commits: each stage
-    reads through a batch source (streams.runtime.batch_source) with a group of its own.
+@dataclass(frozen=True)
+class StageGroup:
+    """A stage's consumer group `<app_id>-<stage>` (streams.runtime.batch_source) and what it reads."""
+    topics: list[str]
+    was_faust: bool = False  # Faust agents read these topics under the group `app_id` until 2026-12-06
+    timer_fed: bool = False  # detection's timers add to its input while no event arrives
 
-    The ticks topic is left out: it never drains (a tick per partition per second).
-    """
+
+def stage_groups(settings: Settings) -> dict[str, StageGroup]:
+    """{consumer group: StageGroup} for every stage whose offsets the worker commits (webhook delivery
+    is left out: its lag is the receivers')."""
     from streams.runtime.batch_source import group_of
 
     k = settings.kafka
-    return {group_of(k.app_id, stage): topics for stage, topics in (
-        ("ingest", list(k.input_topics)), ("dedup", [k.validated_topic]), ("identity-route", [k.accepted_topic]),
-        ("identity-graph", [k.identity_topic]), ("detect", [k.resolved_topic]),
-        ("outreach-route", [k.work_items_topic]), ("outreach-dispatch", [k.outreach_queue_topic]),
-        ("privacy", [k.privacy_topic]), ("sink-events", [k.resolved_topic]),
-        ("sink-records", list(sink_record_tables(settings))))}
+    stages = {"ingest": StageGroup(list(k.input_topics)),
+              "dedup": StageGroup([k.validated_topic], was_faust=True),
+              "identity-route": StageGroup([k.accepted_topic], was_faust=True),
+              "identity-graph": StageGroup([k.identity_topic], was_faust=True),
+              "detect": StageGroup([k.resolved_topic, k.ticks_topic], was_faust=True),
+              "outreach-route": StageGroup([k.work_items_topic], timer_fed=True),
+              "outreach-dispatch": StageGroup([k.outreach_queue_topic], was_faust=True, timer_fed=True),
+              "privacy": StageGroup([k.privacy_topic], was_faust=True),
+              "sink-events": StageGroup([k.resolved_topic]),
+              "sink-records": StageGroup(list(sink_record_tables(settings)), timer_fed=True)}
+    return {group_of(k.app_id, stage): group for stage, group in stages.items()}
+
+
+def committing_groups(settings: Settings) -> dict[str, list[str]]:
+    """{consumer group: topics} to watch for lag: every stage group, less the ticks topic, which never
+    drains (a tick per partition per second)."""
+    return {group: [t for t in stage.topics if t != settings.kafka.ticks_topic]
+            for group, stage in stage_groups(settings).items()}
+
+
+def event_path_groups(settings: Settings) -> set[str]:
+    """The stage groups whose input comes only from events: once every event is consumed, these
+    reach 0 and stay there (the timer-fed ones do not)."""
+    return {group for group, stage in stage_groups(settings).items() if not stage.timer_fed}
 
 
 def faust_moves(settings: Settings) -> dict[str, list[str]]:
-    """{stage group: its topics} for the stages Faust agents ran under the group `app_id` until
-    2026-12-06: each takes the offsets Faust committed on its topics (`inherit_offsets`)."""
-    from streams.runtime.batch_source import group_of
-
-    k = settings.kafka
-    return {group_of(k.app_id, "dedup"): [k.validated_topic], group_of(k.app_id, "identity-route"): [k.accepted_topic],
-            group_of(k.app_id, "identity-graph"): [k.identity_topic],
-            group_of(k.app_id, "detect"): [k.resolved_topic, k.ticks_topic],
-            group_of(k.app_id, "outreach-dispatch"): [k.outreach_queue_topic],
-            group_of(k.app_id, "privacy"): [k.privacy_topic]}
+    """{stage group: its topics} for the stages Faust agents ran: each takes the offsets Faust
+    committed on its topics (`inherit_offsets`)."""
+    return {group: stage.topics for group, stage in stage_groups(settings).items() if stage.was_faust}
 
 
 def sink_record_tables(settings: Settings) -> dict[str, str]:

@@ -28,12 +28,12 @@ from streams.domain import identity_graph as graph
 from streams.domain import normalize
 from streams.domain.erasure import hashed, receipt, row
 from streams.domain.records import decode_event
-from streams.runtime.batch_source import Batch, BatchSource, group_of
+from streams.runtime.batch_source import Batch, BatchSource
 from streams.runtime.connections import kafka_client_config
 from streams.runtime.envelopes import unpack
 from streams.runtime.log_end import true_ends
 from streams.runtime.state import Table
-from streams.runtime.topics import committing_groups, retention_ms, topic_names
+from streams.runtime.topics import committing_groups, retention_ms, stage_groups, topic_names
 from streams.stages import forget
 from streams.warehouse import erasure_plan, sql_string
 
@@ -78,7 +78,7 @@ def register(app, settings, topics, store) -> BatchSource:
                  if name not in (k.ticks_topic, k.erasures_topic)}
     groups = committing_groups(settings)
     # the group that reads each topic a Forget goes to (the ticks topic: detection, which commits it too)
-    reader = {t: g for g, names in groups.items() for t in names} | {k.ticks_topic: group_of(k.app_id, "detect")}
+    reader = {t: g for g, stage in stage_groups(settings).items() for t in stage.topics}
     sinks = {group: [TopicPartition(t, p) for t in names if t != k.privacy_topic for p in range(k.partitions)]
              for group, names in groups.items() if not set(names) & set(k.input_topics)}
 
