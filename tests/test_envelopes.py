@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.runtime.envelopes import MAX_ENVELOPE_BYTES, Envelopes, partition_of, unpack
+from streams.runtime.envelopes import MAX_ENVELOPE_BYTES, Envelopes, kafka_partition, partition_of, unpack
 
 records = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.binary(max_size=8), st.binary(max_size=40_000)),
                    max_size=60)
@@ -37,3 +37,12 @@ def test_a_big_batch_is_split_into_several_envelopes_per_partition():
         envelopes.add("t", b"k", bytes(10_000))
     drained = envelopes.drain()
     assert len(drained) == 4 and sum(len(unpack(v)) for *_, v in drained) == 100
+
+
+@given(key=st.binary(min_size=0, max_size=64), partitions=st.integers(min_value=1, max_value=64))
+def test_the_cached_partition_is_the_one_kafka_clients_give_the_key(key, partitions):
+    """Public topics are read by other Kafka clients, which expect a key on murmur2's partition."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    every = list(range(partitions))
+    assert kafka_partition(key, partitions) == DefaultPartitioner()(key, every, every)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 
 def rfc3339(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def rfc3339_at(seconds: float) -> str:
-    """The same, for seconds since the epoch (the stages' clock)."""
+    """The same, for seconds since the epoch (the stages' clock). Cached: a batch stamps its records
+    with one `now`, and formatting was a tenth of the identity stage's CPU in a backlog
+    (benchmarks/results/profile-2026-12-06T231036+0000.md)."""
     return rfc3339(dt.datetime.fromtimestamp(seconds, dt.UTC))
 
 

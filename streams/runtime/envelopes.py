@@ -23,12 +23,13 @@ envelope holds the same records in the same order.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 
 import msgspec
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 MAX_ENVELOPE_BYTES = 256 * 1024  # well under the broker's default 1 MiB message limit
 
@@ -46,7 +47,8 @@ async def send_records(producer, topic: str, records: Iterable[tuple[int | None,
     by_partition: dict[int, list[tuple[bytes | None, bytes | None]]] = defaultdict(list)
     for partition, key, value in records:
         if partition is None:
-            partition = _partitioner(key, partitions, partitions)
+            partition = _partitioner(key, partitions, partitions) if key is None else \
+                partitions[kafka_partition(key, len(partitions))]
         by_partition[partition].append((key, value))
     for partition, items in by_partition.items():
         batch = aio.create_batch()
@@ -57,6 +59,15 @@ async def send_records(producer, topic: str, records: Iterable[tuple[int | None,
                 if batch.append(timestamp=None, key=key, value=value) is None:
                     raise ValueError(f"a record of {len(value or b'')} bytes does not fit a produce batch")
         await aio.send_batch(batch, topic, partition=partition)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's clients give `key` (murmur2, as aiokafka's DefaultPartitioner and Java's).
+    Cached: aiokafka's murmur2 is pure Python, an eighth of the identity stage's CPU in a backlog
+    (benchmarks/results/profile-2026-12-06T231036+0000.md), and a run sends one key many times (an
+    identifier's link versions, a customer's records)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def partition_of(key: bytes, partitions: int) -> int:
