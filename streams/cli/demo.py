@@ -215,6 +215,8 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
 
         def on_emit(emission) -> None:
             produced[0] += 1
+            if produced[0] == 1:  # the simulator's producer is connected and the traffic flows
+                err.print(f"traffic flowing: the first event is published ({rate:,.0f} events/s)")
             posted[0] += emission.channel in GATEWAY_CHANNELS and emission.expect in POSTABLE
 
         simulator = threading.Thread(

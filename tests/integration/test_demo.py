@@ -59,9 +59,10 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
     if stop == "duration":  # exactly what a first-time user runs
         done = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--duration", "60"],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    else:  # what Ctrl-C sends to the foreground process, 20 s after the traffic started and the worker consumes
+    else:  # what Ctrl-C sends to the foreground process, 20 s after the traffic flows and the worker consumes
         # (a fixed 25 s from the start was too short when CI's two test passes load the box: 0 produced, or no
-        # live-floor reading yet; the worker reads the floor every 5 s once it consumes)
+        # live-floor reading yet; the worker reads the floor every 5 s once it consumes. 20 s after the
+        # simulator thread started was too short once too: 0 produced, its first send not through yet)
         demo = subprocess.Popen([sys.executable, "-m", "streams.cli", "demo", "--rate", "300"], env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: list[str] = []
@@ -69,7 +70,7 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
         reader.start()
         deadline = time.monotonic() + 300
         worker_log = data / "worker.log"
-        while not (any("works the list" in line for line in list(lines))  # the simulator has started
+        while not (any("traffic flowing" in line for line in list(lines))  # the first event is published
                    and worker_log.exists() and CONSUMING_LOG in worker_log.read_text(errors="replace")):
             assert demo.poll() is None, "".join(lines)[-3000:]
             assert time.monotonic() < deadline, "the demo's traffic and worker did not start within 300 s"
