@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, ProducerClosed
 from faust.exceptions import NotReady
 
 from streams.runtime.connections import kafka_client_config
@@ -144,7 +144,8 @@ class BatchSource:
                         try:
                             await handle(batch)
                             await self.app.producer.flush()  # what the batch sent is in Kafka before its offsets move
-                        except NotReady:  # the worker stopped its producer meanwhile: the batch stays uncommitted
+                        except (NotReady, ProducerClosed):  # the worker stopped its producer meanwhile (Faust's
+                            # NotReady, or aiokafka's ProducerClosed mid-send): the batch stays uncommitted
                             if not self.app.should_stop:
                                 raise
                             log.info("%s: stopping; the batch in hand is read again by the partitions' next owner",
