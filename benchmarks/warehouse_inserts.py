@@ -5,13 +5,14 @@ backlog, a few hundred a time under live traffic. Each insert also runs every ma
 cx.events, and those cost per insert, not only per row, so live traffic pays far more per event
 than a backlog does. This measures it in-process (chDB, migrated schema, the simulator's events
 turned into rows as the sink does) with the process clock; `--no-views` drops the views first,
-`--views` keeps only those named (a view's cost is the difference it makes to `--no-views`; a
-chained view needs the one it reads: contacts_per_minute_mv reads contact_progress_mv's rows).
+`--views` keeps only those named (a view's cost is the difference it makes to `--no-views`). The
+contact KPIs are not a view since 0017: `--rollup` also times the KPI rollup of what was inserted
+(streams/warehouse/kpi_rollup.py), per 5 s slot of 10 inserts, as the worker runs it.
 
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000 --no-views
-    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 650 \
-        --views contact_progress_mv,contacts_per_minute_mv
+    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 650 --views contact_progress_mv,kpi_inbox_mv
+    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 650,5000 --rollup
 
 Prints one JSON line per size. Not a test.
 """
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from streams.boards import simulated  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.stages.sink import event_row  # noqa: E402
+from streams.warehouse import kpi_rollup  # noqa: E402
 from streams.warehouse.embedded import ChdbWarehouse  # noqa: E402
 from streams.warehouse.migrate import migrate  # noqa: E402
 
@@ -41,8 +43,8 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(rows: list[dict], size: int, views: set[str] | None) -> dict:
-    """`views`: the materialized views kept (None: all)."""
+def measure(rows: list[dict], size: int, views: set[str] | None, rollup: bool) -> dict:
+    """`views`: the materialized views kept (None: all); `rollup`: time the KPI rollup of every 10 inserts."""
     warehouse = ChdbWarehouse(Path(tempfile.mkdtemp(prefix="cxpulse-inserts-")))
     migrate(warehouse)
     for (name,) in warehouse.query("SELECT name FROM system.tables WHERE database = 'cx' "
@@ -50,14 +52,24 @@ def measure(rows: list[dict], size: int, views: set[str] | None) -> dict:
         if views is not None and name not in views:
             warehouse.execute(f"DROP VIEW cx.{name}")
     inserts = len(rows) // size
-    started = cpu_seconds()
+    cpu, rollup_cpu, slots, lo = 0.0, 0.0, 0, 0
     for i in range(inserts):
+        started = cpu_seconds()
         warehouse.insert("cx.events", rows[i * size:(i + 1) * size], f"bench-{size}-{i}")
-    cpu = cpu_seconds() - started
+        cpu += cpu_seconds() - started
+        if rollup and (i % 10 == 9 or i == inserts - 1):
+            hi = warehouse.query("SELECT toUnixTimestamp64Milli(max(stored_at)) FROM cx.kpi_inbox").scalar()
+            started = cpu_seconds()
+            kpi_rollup.roll_up(warehouse, lo, hi)
+            rollup_cpu, slots, lo = rollup_cpu + cpu_seconds() - started, slots + 1, hi
     warehouse.close()
     kept = "all" if views is None else sorted(views)
-    return {"rows_per_insert": size, "inserts": inserts, "views": kept,
-            "cpu_ms_per_insert": round(cpu / inserts * 1e3, 1), "cpu_us_per_row": round(cpu / (inserts * size) * 1e6, 1)}
+    out = {"rows_per_insert": size, "inserts": inserts, "views": kept,
+           "cpu_ms_per_insert": round(cpu / inserts * 1e3, 1), "cpu_us_per_row": round(cpu / (inserts * size) * 1e6, 1)}
+    if rollup:
+        out |= {"rollup_slots": slots, "rollup_cpu_ms_per_slot": round(rollup_cpu / slots * 1e3, 1),
+                "rollup_cpu_us_per_row": round(rollup_cpu / (inserts * size) * 1e6, 1)}
+    return out
 
 
 def main() -> None:
@@ -66,6 +78,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000, help="rows inserted per size")
     parser.add_argument("--no-views", action="store_true", help="drop cx.events' materialized views first")
     parser.add_argument("--views", help="keep only these materialized views, comma-separated")
+    parser.add_argument("--rollup", action="store_true", help="also time the KPI rollup, a slot per 10 inserts")
     args = parser.parse_args()
     settings = Settings()
     end = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
@@ -74,7 +87,7 @@ def main() -> None:
     rows = [event_row(ev, 0, offset) for offset, ev in enumerate(events)][:args.rows]
     views = set() if args.no_views else set(args.views.split(",")) if args.views else None
     for size in (int(s) for s in args.sizes.split(",")):
-        print(json.dumps(measure(rows, size, views)), flush=True)
+        print(json.dumps(measure(rows, size, views, args.rollup)), flush=True)
 
 
 if __name__ == "__main__":

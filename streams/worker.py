@@ -33,7 +33,7 @@ from streams.runtime.topics import (
 )
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
 from streams.stages import dispatch as outreach
-from streams.warehouse import floor_kpis, open_warehouse
+from streams.warehouse import floor_kpis, kpi_rollup, open_warehouse
 from streams.warehouse.migrate import migrate_and_configure
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore, list[Batc
                privacy.register(app, settings, topics, store)]
     delivery.register(app, settings, topics)  # its lag is the receivers', not the pipeline's: not in the gauge
     consumer_status.register(app, sources)
+    kpi_rollup.register(app, store)
     floor_kpis.register(app, settings, store)
     return app, store, sources
 

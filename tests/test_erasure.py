@@ -79,7 +79,8 @@ def test_the_plan_finds_every_row_of_the_customer_and_deletes_only_those(warehou
     assert plan.contacts == ["k1", "k2"]
     assert plan.dedup_keys == [f"/unit/chat\x1fu-{i}" for i in (1, 2, 3)]
     counts = count(warehouse, plan)
-    assert counts == {"cx.events": 3, "cx.contact_facts": 2, "cx.contact_progress": 2, "cx.customer_channels_daily": 2,
+    assert counts == {"cx.events": 3, "cx.contact_facts": 2, "cx.contact_progress": 2, "cx.kpi_inbox": 2,
+                      "cx.customer_channels_daily": 2,
                       "cx.identity_links": 3, "cx.alerts": 0, "cx.work_items": 0, "cx.outreach_dispatch": 0,
                       "cx.dead_letters": 2}  # the phone written "(415) 555-0101", the email in capitals
     delete(warehouse, plan)

@@ -1,6 +1,6 @@
-"""The rollups (schemas/clickhouse/0009_rollups.sql) on the real engine: the same KPIs as cx.kpis
-whatever order and batches the events arrive in, retried batches counted once, contacts waiting
-now, and how resolved alerts were resolved."""
+"""The rollups (schemas/clickhouse/0009_rollups.sql, the KPI rollup of 0017) on the real engine: the
+same KPIs as cx.kpis whatever order and batches the events arrive in, retried batches and slots
+counted once, contacts waiting now, and how resolved alerts were resolved."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from streams.config import Settings
-from streams.warehouse import replays, view_settings
+from streams.warehouse import kpi_rollup, replays, view_settings
 from streams.warehouse.migrate import migrations
 from streams.warehouse.queries import rollup_kpis
 from tests.test_kpis import DAY, SCENARIO
@@ -29,8 +29,15 @@ SURVEYS = "SELECT sum(csat_responses), sum(csat_satisfied), sum(nps_responses), 
 
 
 def store(warehouse, rows, batches: int) -> None:
+    """Insert in `batches`, each rolled up on its own in 1 ms slots, as the sink's inserts and the
+    rollup take turns on the warehouse thread: a mark fires in the slot of its last milestone."""
     for i in range(batches):
         warehouse.insert("cx.events", rows[i::batches], token=f"t-{random.random()}")
+        roll_up(warehouse)
+
+
+def roll_up(warehouse) -> int:
+    return kpi_rollup.flush(warehouse)
 
 
 def test_rollups_agree_with_cx_kpis(warehouse):
@@ -49,7 +56,7 @@ def test_every_kpi_is_counted_once_whatever_the_order_and_batches(warehouse, see
     view_settings.publish(warehouse, Settings())
     store(warehouse, SCENARIO, 1)
     want = warehouse.query(KPIS).rows
-    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.contacts_per_minute"):
+    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.kpi_inbox", "cx.contacts_per_minute"):
         warehouse.execute(f"TRUNCATE TABLE {table}")
     rows = list(SCENARIO)
     random.Random(seed).shuffle(rows)
@@ -62,9 +69,31 @@ def test_every_kpi_is_counted_once_whatever_the_order_and_batches(warehouse, see
 def test_a_retried_batch_is_counted_once(warehouse):
     view_settings.publish(warehouse, Settings())
     warehouse.insert("cx.events", SCENARIO, token="same-batch")
+    roll_up(warehouse)
     once = warehouse.query(TOTALS).rows
     warehouse.insert("cx.events", SCENARIO, token="same-batch")
+    roll_up(warehouse)
     assert warehouse.query(TOTALS).rows == once
+
+
+def test_a_slot_rolled_up_again_is_counted_once(warehouse):
+    """A crash between a slot's insert and its watermark, or two workers, roll a slot up twice."""
+    view_settings.publish(warehouse, Settings())
+    store(warehouse, SCENARIO, 3)
+    once = warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows
+    assert once[0] == warehouse.query(KPIS).rows
+    warehouse.execute("TRUNCATE TABLE cx.kpi_rollups")
+    assert roll_up(warehouse) >= 1
+    assert (warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows) == once
+
+
+def test_a_slot_waits_until_it_is_over_and_settled(warehouse):
+    view_settings.publish(warehouse, Settings())
+    warehouse.insert("cx.events", SCENARIO, token="now")
+    assert kpi_rollup.catch_up(warehouse, slot=60, settle=60) == 0
+    assert warehouse.query("SELECT count() FROM cx.contacts_per_minute").scalar() == 0
+    assert roll_up(warehouse) == 1
+    assert warehouse.query(TOTALS).rows == warehouse.query(KPIS).rows
 
 
 def made_before_a_crash(rows: list[dict]) -> list[dict]:
@@ -86,6 +115,7 @@ def test_events_stored_again_in_a_different_batch_are_counted_once(warehouse):
     again = replays.unstored(warehouse, "cx.events", rows + rows[-3:], assigned)  # some twice in the batch
     assert again == rows[len(rows) // 2:]
     warehouse.insert("cx.events", again, token="read-again-in-a-larger-batch")
+    roll_up(warehouse)
     assert warehouse.query(TOTALS).rows == warehouse.query(KPIS).rows
     assert warehouse.query(SURVEYS).rows == [(3, 2, 3, 1, 1)]
     assert warehouse.query("SELECT count() FROM cx.events").scalar() == len(rows)
@@ -122,27 +152,29 @@ def test_the_service_level_threshold_comes_from_the_settings(warehouse):
     assert voice.scalar() == 2  # k1 waited 15 s, k2 40 s: both within 40 s
 
 
-def test_an_upgrade_to_0016_counts_each_kpi_once_across_the_change(warehouse):
-    """Half the events stored under 0009's view queries, the rest after 0016 swaps them in place:
-    the contacts that span the change are counted once, as if one version had stored them all."""
+def test_an_upgrade_to_0017_counts_each_kpi_once_across_the_change(warehouse):
+    """Half the events stored under 0016's views, the rest after 0017 drops them for the rollup: the
+    contacts that span the change are counted once, as if one version had stored them all."""
     view_settings.publish(warehouse, Settings())
     store(warehouse, SCENARIO, 1)
     want = warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows
-    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.contacts_per_minute"):
+    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.kpi_inbox", "cx.contacts_per_minute"):
         warehouse.execute(f"TRUNCATE TABLE {table}")
     by_version = {m.version: m for m in migrations()}
-    created = (re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS cx\.(\w+) TO [\w.]+ AS\n(.*)", s, re.DOTALL)
-               for s in by_version[9].statements())
-    old = {m[1]: m[2] for m in created if m and m[1] in ("contacts_per_minute_mv", "surveys_per_minute_mv")}
-    assert len(old) == 2
+    created = {m[1]: (m[0], m[2]) for m in (re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS cx\.(\w+) TO [\w.]+ AS\n(.*)", s, re.DOTALL)
+                                    for s in by_version[9].statements()) if m}
     rows = list(SCENARIO)
     random.Random(7).shuffle(rows)
     try:
-        for name, query in old.items():
-            warehouse.execute(f"ALTER TABLE cx.{name} MODIFY QUERY {query}")
+        warehouse.execute("DROP VIEW cx.kpi_inbox_mv")
+        warehouse.execute(f"ALTER TABLE cx.contact_progress_mv MODIFY QUERY {created['contact_progress_mv'][1]}")
+        for name in ("contacts_per_minute_mv", "surveys_per_minute_mv"):
+            warehouse.execute(created[name][0])
+        for statement in by_version[16].statements():
+            warehouse.execute(statement)
         store(warehouse, rows[:len(rows) // 2], 2)
     finally:
-        for statement in by_version[16].statements():
+        for statement in by_version[17].statements():
             warehouse.execute(statement)
     store(warehouse, rows[len(rows) // 2:], 2)
     assert (warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows) == want

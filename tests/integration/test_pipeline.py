@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import threading
 import time
@@ -9,6 +10,7 @@ import time
 import orjson
 import pytest
 
+from streams.warehouse import kpi_rollup
 from tests.integration.pipeline import event
 
 pytestmark = pytest.mark.integration
@@ -123,6 +125,42 @@ def test_events_emitted_again_after_a_kill_9_are_counted_once(pipeline):
     assert pipeline.scalar("SELECT count() FROM cx.events FINAL") == first + second
     assert counted == first + second, "events emitted again after the crash were counted again"
     assert pipeline.scalar("SELECT count() FROM cx.dead_letters FINAL") == 0
+
+
+def test_the_worker_rolls_up_each_contact_kpi_once_across_a_kill_9(pipeline):
+    """The worker rolls cx.contacts_per_minute up per 5 s slot of store time (streams/warehouse/kpi_rollup.py).
+    Killed at some point of that cycle, the next worker rolls up the slots left, and a slot rolled
+    up again (killed between its insert and its watermark) counts once: its insert has the same token."""
+    contacts = 400
+
+    def contact_event(k: int, type_: str) -> dict:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return {"specversion": "1.0", "id": f"{type_}-{k}", "source": "/test/voice", "type": type_, "time": now,
+                "datacontenttype": "application/json",
+                "data": {"channel": "voice", "customer": {"email": f"caller{k}@example.com"}, "contact_id": f"k-{k}",
+                         "queue": "billing"}}
+
+    def publish(*types: str) -> None:
+        for k in range(contacts):
+            for type_ in types:
+                pipeline.send(contact_event(k, type_), key=f"k-{k}".encode())
+        pipeline.flush()
+
+    settled = kpi_rollup.SLOT_SECONDS * 2 + kpi_rollup.SETTLE_SECONDS + 1  # the last slot over, settled, ticked
+    pipeline.start_worker()
+    publish("cx.contact.started", "cx.contact.queued")
+    pipeline.wait_stored(events=2 * contacts, dead_letters=0)
+    time.sleep(random.uniform(0, settled))
+    pipeline.kill_worker()
+    pipeline.start_worker()
+    publish("cx.contact.answered")
+    pipeline.wait_stored(events=contacts, dead_letters=0)
+    time.sleep(settled)
+    assert pipeline.stop_worker() == 0
+    totals = pipeline.query("SELECT sum(started) AS started, sum(queued) AS queued, sum(answered) AS answered "
+                            "FROM cx.contacts_per_minute")[0]
+    print(f"rolled up after a kill -9: {totals}")
+    assert totals == {"started": contacts, "queued": contacts, "answered": contacts}
 
 
 @pytest.mark.same_on_any_broker(reason="dead-letter reasons are the parser's; one worker, no restart")
