@@ -230,7 +230,8 @@ def test_forget_leaves_no_identifier_anywhere_and_touches_nobody_else(kafka_boot
         assert found(after, BOB, bob_customers) == bob_before  # the other customer: every row still there
         erased = {t.removeprefix("cx."): n for t, n in receipt["warehouse_rows"].items()}
         for table, n in counts(before).items():
-            if table != "erasures":
+            # the KPI rollup's last slots before the first stop are rolled up once a worker runs again
+            if table not in ("erasures", "contacts_per_minute", "kpi_rollups"):
                 assert counts(after)[table] == n - erased.get(table, 0), table
         assert counts(after)["erasures"] == 1
 
