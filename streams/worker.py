@@ -66,13 +66,13 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore, list[Batc
     topics = PipelineTopics.declare(app, settings)
     store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
                             settings.sink.retry_max_seconds)
+    roller = kpi_rollup.register(app, store)
     sources = [ingest.register(app, settings, topics), dedup.register(app, settings, topics),
                *identity.register(app, settings, topics), detect.register(app, settings, topics),
-               *outreach.register(app, settings, topics), *sink.register(app, settings, topics, store),
+               *outreach.register(app, settings, topics), *sink.register(app, settings, topics, store, roller),
                privacy.register(app, settings, topics, store)]
     delivery.register(app, settings, topics)  # its lag is the receivers', not the pipeline's: not in the gauge
     consumer_status.register(app, sources)
-    kpi_rollup.register(app, store)
     floor_kpis.register(app, settings, store)
     return app, store, sources
 

@@ -4,6 +4,7 @@ counted once, contacts waiting now, and how resolved alerts were resolved."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import re
@@ -224,3 +225,25 @@ def test_how_resolved_alerts_were_resolved(warehouse):
     assert got == {"self_service": 1, "outreach": 1, "agent": 1, "unknown": 1, "expired": 1}
     p50 = warehouse.query("SELECT quantilesMerge(0.5, 0.9)(resolve_quantiles)[1] FROM cx.alerts_per_minute").scalar()
     assert p50 == pytest.approx(45 * 60)  # threshold 09:15 -> resolved 10:00
+
+
+def test_the_roller_runs_at_most_once_a_slot_and_its_timer_only_when_no_insert_did(warehouse):
+    runs = []
+
+    class Store:  # the sink's BatchStore runs fn on the warehouse thread
+        async def with_warehouse(self, fn):
+            runs.append(fn(warehouse))
+
+    roller = kpi_rollup.Roller(Store())
+
+    async def ticks():
+        await roller.tick()  # after an events insert
+        await roller.tick()  # the next insert, within the slot
+        roller.last -= kpi_rollup.SLOT_SECONDS
+        await roller.tick(idle=kpi_rollup.SLOT_SECONDS)  # the timer: an insert rolled up a slot ago
+        await roller.tick()  # the next insert, a slot later
+        roller.last -= 2 * kpi_rollup.SLOT_SECONDS
+        await roller.tick(idle=kpi_rollup.SLOT_SECONDS)  # no insert for two slots: the timer does it
+
+    asyncio.run(ticks())
+    assert len(runs) == 3

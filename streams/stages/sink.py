@@ -29,7 +29,7 @@ from streams.runtime.batch_source import BatchSource
 from streams.runtime.envelopes import unpack
 from streams.runtime.redact import redact
 from streams.runtime.topics import sink_record_tables
-from streams.warehouse import Warehouse, WarehouseError, replays
+from streams.warehouse import Warehouse, WarehouseError, kpi_rollup, replays
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class BatchStore:
         self._executor.shutdown()
 
 
-def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
+def register(app, settings, topics, store: BatchStore, roller: kpi_rollup.Roller) -> list[BatchSource]:
     # cx.events within batch_seconds (the end-to-end latency waits for it); the other tables less often
     # (records_batch_seconds): each insert is a query on the one warehouse thread, views included.
     size, within, records_within = settings.sink.batch_size, settings.sink.batch_seconds, settings.sink.records_batch_seconds
@@ -205,6 +205,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
         now = time.time()
         for ev, _ in events:
             end_to_end(ev.channel).observe(now - ev.time.timestamp())
+        await roller.tick()  # the contact KPIs, while the next batch gathers
 
     @app.task
     async def sink_events() -> None:
