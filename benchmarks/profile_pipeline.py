@@ -1,7 +1,7 @@
 """Where a worker's CPU goes, per event: py-spy on the harness's backlog row (or, with --live, its live
 traffic), grouped by stage and by library.
 
-Publishes the harness's backlog (same seed and broker setup), starts one worker, samples the thread
+Runs the harness's backlog row (same seed and broker setup, the worker warmed first), samples the thread
 holding the GIL with py-spy (`--gil`: Python's own work, one core at most) from the first event read
 to the last row stored (--live: simulated traffic at that rate with alerts within seconds, as the
 harness's live rows, from its start to the last row stored), and splits the samples two ways:
@@ -10,7 +10,9 @@ harness's live rows, from its start to the last row stored), and splits the samp
 - by where the time is spent: the innermost frame's package (chDB, msgspec, orjson, jsonschema-rs,
   Faust/mode, aiokafka, RocksDB, our domain code, our runtime, ...).
 Each thread's CPU comes from /proc (exact, by thread name: Python's own threads are named after the
-interpreter, chDB's and RocksDB's have names of their own). The Python threads' CPU is split by the
+interpreter, chDB's and RocksDB's have names of their own). chDB's share is split by its own logs
+(the worker runs with clickhouse.chdb_query_log): CPU per query shape (literals
+normalized away), per materialized view, and per table's merges, in the measured span. The Python threads' CPU is split by the
 shares of the GIL samples, which on a loaded machine count time descheduled too (uniformly, so the
 shares hold, not the sample counts).
 
@@ -35,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import STORED_POLL_S, backlog, row_broker  # noqa: E402
+from benchmarks.harness import STORED_POLL_S, WARMUP_EVENTS, backlog, publish, row_broker, simulated  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
     RESULTS,
     fast_alert_pipeline,
@@ -43,7 +45,9 @@ from benchmarks.measure import (  # noqa: E402
     process_cpu_seconds,
     write_results,
 )
-from tests.integration.pipeline import wait_until  # noqa: E402
+from streams.warehouse import replays  # noqa: E402
+from streams.warehouse.embedded import LOG_DATABASE, ChdbWarehouse  # noqa: E402
+from tests.integration.pipeline import Pipeline, wait_until  # noqa: E402
 
 # innermost frame's file -> where the time goes (first match wins; py-spy names files by package path)
 PLACES = [("chdb/", "chDB (embedded warehouse)"), ("clickhouse_driver/", "clickhouse-driver"),
@@ -161,16 +165,54 @@ def sample(pid: int, raw_file: Path, rate: int, run) -> tuple[float, float, Coun
     return seconds, cpu, threads
 
 
+# CPU in microseconds of a log row (ClickHouse counts its threads' user and system time per query)
+_CPU = "(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds'])"
+CHDB_COSTS = {
+    "query": "SELECT substr(normalizeQuery(replaceRegexpAll(query, '\\\\s+', ' ')), 1, 90), count(), sum({cpu}) "
+             "FROM {logs}.query_log WHERE type = 'QueryFinish' AND event_time_microseconds >= {since} "
+             "GROUP BY 1 ORDER BY 3 DESC LIMIT 12",
+    "materialized view (part of its insert above)": "SELECT view_name, count(), sum({cpu}) FROM {logs}.query_views_log "
+             "WHERE event_time_microseconds >= {since} GROUP BY 1 ORDER BY 3 DESC",
+    "merges (background)": "SELECT concat(database, '.', table), count(), sum({cpu}) FROM {logs}.part_log "
+             "WHERE event_type = 'MergeParts' AND event_time_microseconds >= {since} GROUP BY 1 ORDER BY 3 DESC LIMIT 8",
+}
+
+
+def chdb_costs(pipeline: Pipeline, since: float) -> dict[str, list[tuple[str, int, float]]]:
+    """What chDB spent in the worker from `since` (wall clock) on, from its own logs: (what, count,
+    CPU seconds) per query shape, view and merged table. Read once the worker stopped (it keeps
+    its logs at a clean stop; chDB opens one data path per process)."""
+    warehouse = ChdbWarehouse(Path(pipeline.env["CXPULSE_DATA_DIR"]) / "chdb")
+    try:
+        at = f"fromUnixTimestamp64Micro({int(since * 1e6)}, 'UTC')"
+        return {what: [(name, int(n), us / 1e6) for name, n, us in
+                       warehouse.query(sql.format(cpu=_CPU, since=at, logs=LOG_DATABASE)).rows]
+                for what, sql in CHDB_COSTS.items()}
+    finally:
+        warehouse.close()
+
+
 def profile_backlog(external: str | None, events: int, seed: int, rate: int, raw_file: Path) -> tuple:
-    """The harness's backlog row: from the first event read to the last row stored."""
-    with backlog(external, events, seed) as (bootstrap, pipeline):
+    """The harness's backlog row (pipeline_backlog): the worker is warmed by WARMUP_EVENTS events of
+    other customers first, then the backlog is published and measured from its first event read to
+    its last row stored. A cold worker pays its first inserts and tables once, and a backlog
+    published before the worker starts is all looked up as a possible replay of the sink's first
+    assignment (streams.warehouse.replays): both made an unwarmed profile cost 1.8x the row."""
+    with backlog(external, events, seed, publish_first=False) as (bootstrap, pipeline):
+        publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
         pipeline.start_worker()
-        wait_until(lambda: pipeline.metrics().consumed > 0, 120, "the first event read", interval=0.05)
+        wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS, 120,
+                   "the warm-up rows stored", interval=0.2)
+        time.sleep(replays.CLOCK_SKEW_S)  # the backlog comes after the window of possible replays
+        publish(pipeline, simulated(events, seed))
+        wait_until(lambda: pipeline.metrics().consumed > WARMUP_EVENTS, 120, "the first event read", interval=0.05)
+        since = time.time()
         measured = sample(pipeline.worker.pid, raw_file, rate, lambda: wait_until(
-            lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= events, 1800,
-            f"{events} rows stored", interval=STORED_POLL_S))
+            lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS + events, 1800,
+            f"{WARMUP_EVENTS + events} rows stored", interval=STORED_POLL_S))
         pipeline.stop_worker()
-    return events, *measured
+        costs = chdb_costs(pipeline, since)
+    return events, *measured, costs
 
 
 def profile_live(external: str | None, live_rate: float, live_seconds: float, seed: int, rate: int,
@@ -193,11 +235,13 @@ def profile_live(external: str | None, live_rate: float, live_seconds: float, se
                 stored.append(int(dict(line.split("\t") for line in simulator.stdout.splitlines())["valid"]))
                 pipeline.wait_stored(events=stored[0], dead_letters=0, timeout=1800)
 
+            since = time.time()
             measured = sample(pipeline.worker.pid, raw_file, rate, traffic)
             pipeline.stop_worker()
+            costs = chdb_costs(pipeline, since)
         finally:
             pipeline.close()
-    return stored[0], *measured
+    return stored[0], *measured, costs
 
 
 def main() -> None:
@@ -209,16 +253,17 @@ def main() -> None:
                         help="profile live traffic at this rate instead of a backlog (alerts within seconds)")
     parser.add_argument("--live-seconds", type=float, default=40.0, help="seconds of live traffic")
     args = parser.parse_args()
+    os.environ["CXPULSE_CLICKHOUSE_CHDB_QUERY_LOG"] = "true"  # the workers keep chDB's logs (chdb_costs)
     external = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP")
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     raw_file = RESULTS / f"profile-{when.replace(':', '')}.stacks.txt"
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.live:
-        events, seconds, cpu, threads = profile_live(external, args.live, args.live_seconds, args.seed, args.rate, raw_file)
+        events, seconds, cpu, threads, costs = profile_live(external, args.live, args.live_seconds, args.seed, args.rate, raw_file)
         what = (f"live traffic at {args.live:,.0f} ev/s for {args.live_seconds:.0f} s ({events:,} events; "
                 "the wall time runs from its start to the last row stored)")
     else:
-        events, seconds, cpu, threads = profile_backlog(external, args.events, args.seed, args.rate, raw_file)
+        events, seconds, cpu, threads, costs = profile_backlog(external, args.events, args.seed, args.rate, raw_file)
         what = f"a backlog of {events:,} events"
     by_stage, by_place, total, waiting = split(raw_file.read_text())
     us = cpu / events * 1e6
@@ -228,6 +273,8 @@ def main() -> None:
               "live_rate": args.live, "seconds": round(seconds, 1), "events_per_s": round(events / seconds),
               "cpu_us_per_event": round(us, 1), "samples": total, "samples_waiting": waiting, "by_stage": dict(by_stage.most_common()),
               "by_place": dict(by_place.most_common()), "threads_cpu_us_per_event": per_event,
+              "chdb_cpu_us_per_event": {what: {name: round(sec / events * 1e6, 1) for name, _, sec in rows}
+                                        for what, rows in costs.items()},
               "stacks": raw_file.name}
     lines = [f"Run {when} on {result['broker']}, {what}: {result['events_per_s']:,} ev/s, "
              f"{result['cpu_us_per_event']} CPU µs per event (one worker), {total:,} py-spy samples of the GIL holder at "
@@ -240,6 +287,11 @@ def main() -> None:
     lines += [f"| {group} | {v:.1f} | " + ", ".join(f"{n} {per_event[n]}" for n in per_event
                                                    if thread_group(n) == group and per_event[n] >= 0.1) + " |"
               for group, v in groups.most_common()]
+    lines += ["", "chDB's CPU by its own logs (threads' user and system time per query; the views run inside "
+              "their insert, merges in the background):"]
+    for what, rows in costs.items():
+        lines += ["", f"| {what} | runs | CPU µs per event |", "|---|---:|---:|"]
+        lines += [f"| `{name}` | {n:,} | {sec / events * 1e6:.1f} |" for name, n, sec in rows]
     lines += ["", f"The Python threads' {python_us:.1f} µs per event, split by where the GIL holder was:"]
     lines += table("stage (outermost on the stack)", by_stage, python_us, us)
     lines += table("where (innermost frame)", by_place, python_us, us)

@@ -110,6 +110,9 @@ class ClickHouseSettings(msgspec.Struct, forbid_unknown_fields=True):
     secure: bool = False                 # TLS
     ca_certs: str = ""                   # CA bundle to verify the server; empty: the system's
     verify: bool = True                  # verify the server's certificate and host name
+    # the embedded chDB keeps its own query, view and part logs (what each insert, view and merge
+    # cost; benchmarks/profile_pipeline.py reads them): profiling only, the logs cost CPU themselves
+    chdb_query_log: bool = False
 
     @property
     def tls(self) -> bool:

@@ -45,7 +45,7 @@ def open_warehouse(settings: Settings) -> Warehouse:
         return ServerWarehouse(settings.clickhouse)
     from streams.warehouse.embedded import ChdbWarehouse
 
-    return ChdbWarehouse(settings.data_path / "chdb")
+    return ChdbWarehouse(settings.data_path / "chdb", keep_logs=settings.clickhouse.chdb_query_log)
 
 
 def sql_string(value: str) -> str:

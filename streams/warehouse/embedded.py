@@ -24,8 +24,17 @@ CACHES = {"mark_cache_size": 32 << 20, "primary_index_cache_size": 16 << 20, "in
           "uncompressed_cache_size": 0, "query_condition_cache_size": 8 << 20,
           "compiled_expression_cache_size": 16 << 20, "mmap_cache_size": 256}
 
+# With `keep_logs` (clickhouse.chdb_query_log) chDB keeps its own query, view and part logs: what each
+# insert, view, lookup and merge cost (benchmarks/profile_pipeline.py reads them). chDB holds its
+# system tables in memory, so a clean close copies them into LOG_DATABASE, in the data directory.
+# Off by default: the logs are tables of their own, written and merged in the worker's process.
+LOG_DATABASE = "chdb_logs"
+_LOG_TABLES = ("query_log", "query_views_log", "part_log")
+_LOGS = "".join(f"<{name}><database>system</database><table>{name}</table>"
+                f"<flush_interval_milliseconds>1000</flush_interval_milliseconds></{name}>" for name in _LOG_TABLES)
 
-def open_session(path: Path, users: Path = USERS):
+
+def open_session(path: Path, users: Path = USERS, logs: bool = False):
     """A chDB session on `path` whose only user, `default`, is the one `users` defines (a
     clickhouse-local users.xml; its config file is written next to the data, since chDB takes
     the config by file name only)."""
@@ -33,16 +42,17 @@ def open_session(path: Path, users: Path = USERS):
 
     config = path / "chdb-config.xml"
     caches = "".join(f"<{name}>{size}</{name}>" for name, size in CACHES.items())
-    config.write_text(f"<clickhouse><users_config>{users.resolve()}</users_config>{caches}</clickhouse>\n")
+    config.write_text(f"<clickhouse><users_config>{users.resolve()}</users_config>{caches}"
+                      f"{_LOGS if logs else ''}</clickhouse>\n")
     return session.Session(f"{path}?config-file={config}")
 
 
 class ChdbWarehouse:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_logs: bool = False) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self.path, self.keep_logs = path, keep_logs
         try:
-            self._session = open_session(path)
+            self._session = open_session(path, logs=keep_logs)
         except RuntimeError as exc:
             raise WarehouseError(
                 f"cannot open the chDB data directory {path}: another cxpulse process (a running worker "
@@ -76,4 +86,14 @@ class ChdbWarehouse:
                   f"FORMAT JSONEachRow\n{body}")
 
     def close(self) -> None:
+        if self.keep_logs:
+            self._keep_logs()
         self._session.close()
+
+    def _keep_logs(self) -> None:
+        self._run("SYSTEM FLUSH LOGS")
+        self._run(f"CREATE DATABASE IF NOT EXISTS {LOG_DATABASE}")
+        for name in _LOG_TABLES:
+            self._run(f"CREATE TABLE IF NOT EXISTS {LOG_DATABASE}.{name} ENGINE = MergeTree ORDER BY tuple() "
+                      f"EMPTY AS SELECT * FROM system.{name}")
+            self._run(f"INSERT INTO {LOG_DATABASE}.{name} SELECT * FROM system.{name}")
