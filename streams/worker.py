@@ -33,7 +33,7 @@ from streams.runtime.topics import (
 )
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
 from streams.stages import dispatch as outreach
-from streams.warehouse import floor_kpis, kpi_rollup, open_warehouse
+from streams.warehouse import floor_kpis, open_warehouse
 from streams.warehouse.migrate import migrate_and_configure
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,9 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore, list[Batc
     topics = PipelineTopics.declare(app, settings)
     store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
                             settings.sink.retry_max_seconds)
-    roller = kpi_rollup.register(app, store)
     sources = [ingest.register(app, settings, topics), dedup.register(app, settings, topics),
                *identity.register(app, settings, topics), detect.register(app, settings, topics),
-               *outreach.register(app, settings, topics), *sink.register(app, settings, topics, store, roller),
+               *outreach.register(app, settings, topics), *sink.register(app, settings, topics, store),
                privacy.register(app, settings, topics, store)]
     delivery.register(app, settings, topics)  # its lag is the receivers', not the pipeline's: not in the gauge
     consumer_status.register(app, sources)

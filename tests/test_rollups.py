@@ -247,3 +247,38 @@ def test_the_roller_runs_at_most_once_a_slot_and_its_timer_only_when_no_insert_d
 
     asyncio.run(ticks())
     assert len(runs) == 3
+
+
+
+def test_a_worker_that_does_not_lead_leaves_the_rollup_to_the_one_that_does():
+    calls = []
+
+    class Store:
+        async def with_warehouse(self, fn):
+            calls.append(fn)
+
+    leading = {"now": False}
+    roller = kpi_rollup.Roller(Store(), lambda: leading["now"])
+
+    async def ticks():
+        await roller.tick()
+        leading["now"] = True
+        await roller.tick()  # the next insert: this worker leads now, and a slot is due
+
+    asyncio.run(ticks())
+    assert calls == [kpi_rollup.catch_up]
+
+
+@pytest.mark.parametrize(("shared", "partitions", "leads"), [
+    (False, set(), True),  # a worker's own chDB: always its own rollup
+    (True, {0, 2}, True),  # a shared server: the owner of partition 0
+    (True, {1, 3}, False),
+    (True, None, False),  # not joined yet
+])
+def test_the_rollup_leader_is_the_owner_of_partition_0_on_a_shared_server(shared, partitions, leads):
+    from aiokafka import TopicPartition
+
+    from streams.stages.sink import leads_rollup
+
+    assignment = None if partitions is None else {TopicPartition("resolved", p) for p in partitions}
+    assert leads_rollup(shared, assignment, "resolved") is leads

@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import orjson
 
+from aiokafka import TopicPartition
+
 from streams.domain.deadletter import read_detail
 from streams.domain.records import IDENTIFIER_PRIORITY, CxEvent, decode_event
 from streams.runtime import metrics
@@ -123,6 +125,13 @@ def batch_token(table: str, keys: list[str]) -> str:
     return f"{table}-{digest.hexdigest()}"
 
 
+def leads_rollup(shared: bool, assignment: set[TopicPartition] | None, resolved_topic: str) -> bool:
+    """Whether this worker rolls up the contact KPIs (streams.warehouse.kpi_rollup): a worker's own
+    chDB, always; a ClickHouse server that workers share, the one holding the resolved topic's
+    partition 0 (the next holder takes over after a rebalance, from the last slot saved)."""
+    return not shared or (assignment is not None and TopicPartition(resolved_topic, 0) in assignment)
+
+
 class BatchStore:
     """Writes batches through one thread (chDB and the driver are blocking) and retries forever."""
 
@@ -183,7 +192,7 @@ class BatchStore:
         self._executor.shutdown()
 
 
-def register(app, settings, topics, store: BatchStore, roller: kpi_rollup.Roller) -> list[BatchSource]:
+def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     # cx.events within batch_seconds (the end-to-end latency waits for it); the other tables less often
     # (records_batch_seconds): each insert is a query on the one warehouse thread, views included.
     size, within, records_within = settings.sink.batch_size, settings.sink.batch_seconds, settings.sink.records_batch_seconds
@@ -196,6 +205,9 @@ def register(app, settings, topics, store: BatchStore, roller: kpi_rollup.Roller
     # (docs/faust-pitfalls.md). Same delivery: stored, then committed.
     resolved = BatchSource(app, settings, "sink-events", [topics.resolved], size, within,
                            max_poll_interval=3600.0)
+
+    roller = kpi_rollup.register(app, store, lambda: leads_rollup(
+        bool(settings.clickhouse.url), resolved.consumer and resolved.consumer.assignment(), topics.resolved))
 
     async def store_events(batch) -> None:
         events = [(decode_event(value), m) for records in batch.values() for m in records for value in unpack(m.value)]

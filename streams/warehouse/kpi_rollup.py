@@ -7,16 +7,18 @@ answered, abandoned, called back, handled; a survey response) counts once, in th
 deciding event happened. It fires in the slot in which the last milestone it needs was first
 stored (cx.contact_progress keeps those times), so arrival order and batching change nothing.
 
-Every worker running a sink cuts the same slots (of the warehouse's clock) and inserts a slot's
-rows under the slot's token, so a slot rolled up twice is stored once (cx.contacts_per_minute's
-deduplication window). A slot is rolled up once it is `settle` seconds old: an insert that began
-in it has committed by then.
+Every worker cuts the same slots (of the warehouse's clock) and inserts a slot's rows under the
+slot's token, so a slot rolled up twice is stored once (cx.contacts_per_minute's deduplication
+window). Workers that share a ClickHouse server leave the rollup to one of them (`Roller.leads`);
+one whose own chDB is its warehouse rolls it up itself. A slot is rolled up once it is `settle`
+seconds old: an insert that began in it has committed by then.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from streams.domain.channels import MESSAGING, sql_list
 from streams.runtime import metrics
@@ -147,16 +149,19 @@ class Roller:
     Why then: the query takes the warehouse thread for 0.1-0.3 s; started by a timer it made the
     next events insert wait behind it, a tail in the end-to-end latency. Right after an insert the
     sink gathers its next batch meanwhile, whose window (sink.batch_seconds) absorbs the query. A
-    timer covers idle stretches: the last slots of a burst are rolled up with no insert after them."""
+    timer covers idle stretches: the last slots of a burst are rolled up with no insert after them.
 
-    def __init__(self, store) -> None:
-        self.store = store
+    `leads()` says whether this worker rolls up now: workers sharing a server give it to one of
+    them, and the next one to lead starts from the last slot saved (cx.kpi_rollups)."""
+
+    def __init__(self, store, leads: Callable[[], bool] = lambda: True) -> None:
+        self.store, self.leads = store, leads
         self.last = 0.0
 
     async def tick(self, idle: float = 0.0) -> None:
-        """Roll up if the last run is a slot (plus `idle`) ago."""
+        """Roll up if the last run is a slot (plus `idle`) ago and this worker leads."""
         now = time.monotonic()
-        if now - self.last < SLOT_SECONDS + idle:
+        if now - self.last < SLOT_SECONDS + idle or not self.leads():
             return
         self.last = now
         try:
@@ -169,9 +174,9 @@ class Roller:
             metrics.STORE_SECONDS.labels(table="cx.contacts_per_minute").observe(time.monotonic() - now)
 
 
-def register(app, store) -> Roller:
+def register(app, store, leads: Callable[[], bool]) -> Roller:
     """The worker's roller; its timer rolls up when no insert did for two slots."""
-    roller = Roller(store)
+    roller = Roller(store, leads)
 
     @app.timer(interval=SLOT_SECONDS, name="kpi-rollup")
     async def roll_up_when_idle() -> None:
