@@ -180,11 +180,12 @@ def handle(node: Node | None, message: Message, guards: Guards, position: str = 
     replay = node is not None and position != "" and node.last_position == position
     if node is None:
         first = message.time if isinstance(message, Observe) else NEVER
-        node = Node(first_seen=first, label=rank_of(me, first))
-    else:
+        before = Node(first_seen=first, label=rank_of(me, first))
+        node = Node(first_seen=first, label=before.label)  # lists of its own
+    else:  # a copy with lists of its own: `before` stays as it was, for the comparison below
+        before = node
         node = msgspec.structs.replace(node, neighbors=list(node.neighbors), guarded=list(node.guarded),
                                        resets=list(node.resets))
-    before = encode(node)
 
     if isinstance(message, Observe):
         _observe(node, me, message, guards, fx)
@@ -202,7 +203,7 @@ def handle(node: Node | None, message: Message, guards: Guards, position: str = 
     # no neighbours, from an event carrying one identifier) must be recognised on replay too, or a
     # crash that saved the node but lost its link record loses that link for good (issue 17: a
     # kill -9 lost 89 of them, so their customers).
-    if replay or encode(node) != before:
+    if replay or node != before:
         node.last_position = position
     return node, fx
 

@@ -16,6 +16,7 @@ worker sees them; an event with no usable identifier is resolved to no customer 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import msgspec
 import orjson
@@ -122,12 +123,14 @@ def register(app, settings, topics) -> list[BatchSource]:
                 ev = msgspec.structs.replace(decode_event(value), resolved_customer=customer)
                 out.add(resolved_topic, customer.encode(), encode(ev))
         await topics.send_envelopes(out)
-        links = []
+        links, kinds = [], Counter()
         for fx in effects:
             for change in fx.links:
                 record = link_record(change, now)
-                changes(record["change"]).inc()
+                kinds[record["change"]] += 1
                 links.append((None, change.identifier.encode(), orjson.dumps(record)))
+        for kind, n in kinds.items():  # once per batch: a counter update per link was 1.6 % of a backlog's CPU
+            changes(kind).inc(n)
         await send_records(app.producer, links_topic, links)
 
     @app.task
