@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -38,9 +38,12 @@ _decode = msgspec.msgpack.Decoder(list[bytes]).decode
 _partitioner = DefaultPartitioner()
 
 
-async def send_records(producer, topic: str, records: Iterable[tuple[int | None, bytes | None, bytes | None]]) -> None:
+async def send_records(producer, topic: str, records: Iterable[tuple[int | None, bytes | None, bytes | None]],
+                       partition_by: Callable[[bytes, int], int] | None = None) -> None:
     """Send (partition, key, value) records through Faust's `producer` (its aiokafka producer does
-    the work); a None partition hashes the key as Kafka clients do."""
+    the work); a None partition is `partition_by(key, partitions)`, by default as Kafka clients
+    hash keys (`kafka_partition`)."""
+    partition_by = partition_by or kafka_partition
     aio = producer._ensure_producer()
     await aio.client._wait_on_metadata(topic)
     partitions = sorted(aio.client.cluster.partitions_for_topic(topic))
@@ -48,7 +51,7 @@ async def send_records(producer, topic: str, records: Iterable[tuple[int | None,
     for partition, key, value in records:
         if partition is None:
             partition = _partitioner(key, partitions, partitions) if key is None else \
-                partitions[kafka_partition(key, len(partitions))]
+                partitions[partition_by(key, len(partitions))]
         by_partition[partition].append((key, value))
     for partition, items in by_partition.items():
         batch = aio.create_batch()
