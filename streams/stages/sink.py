@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any, Callable
 
 import orjson
-
 from aiokafka import TopicPartition
 
 from streams.domain.deadletter import read_detail
