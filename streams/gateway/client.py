@@ -21,11 +21,19 @@ class GatewayClient:
         self.posted = 0
 
     def post(self, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        """POST one event; a 503 is retried after its Retry-After, any other refusal raises."""
+        """POST one event; a 503 is retried after its Retry-After, and a keep-alive connection the
+        gateway closed meanwhile is opened again and the event sent again (the gateway and dedup take
+        a repeated source+id as one event); any other refusal raises."""
         http_headers, body = from_kafka(value, headers)
         for attempt in range(self._attempts):
-            self._connection.request("POST", "/v1/events", body=body, headers={**http_headers, **self._auth})
-            answer = self._connection.getresponse()
+            try:
+                self._connection.request("POST", "/v1/events", body=body, headers={**http_headers, **self._auth})
+                answer = self._connection.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._connection.close()  # the next request connects again
+                if attempt == self._attempts - 1:
+                    raise
+                continue
             text = answer.read()
             if answer.status == 202:
                 self.posted += 1
