@@ -30,7 +30,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -38,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import STORED_POLL_S, WARMUP_EVENTS, backlog, publish, row_broker, simulated  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    PAUSED_SESSION_S, STORED_POLL_S, WARMUP_EVENTS, backlog, publish, publish_while_stopped, row_broker, simulated)
 from benchmarks.measure import (  # noqa: E402
     RESULTS,
     fast_alert_pipeline,
@@ -202,17 +202,17 @@ def profile_backlog(external: str | None, events: int, seed: int, rate: int, raw
     warmed (2026-12-07)."""
     with backlog(external, events, seed, publish_first=False) as (bootstrap, pipeline):
         publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
+        pipeline.env["CXPULSE_KAFKA_SESSION_TIMEOUT"] = str(PAUSED_SESSION_S)
         pipeline.start_worker()
         wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS, 120,
                    "the warm-up rows stored", interval=0.2)
         time.sleep(replays.CLOCK_SKEW_S)  # the backlog comes after the window of possible replays
-        publisher = threading.Thread(target=publish, args=(pipeline, simulated(events, seed)))
-        publisher.start()  # as the row does: the clock starts at the first event read, mid-publish
+        publish_while_stopped(pipeline, simulated(events, seed))
         wait_until(lambda: pipeline.metrics().consumed > WARMUP_EVENTS, 120, "the first event read", interval=0.01)
         since = time.time()
-        measured = sample(pipeline.worker.pid, raw_file, rate, lambda: (publisher.join(), wait_until(
+        measured = sample(pipeline.worker.pid, raw_file, rate, lambda: wait_until(
             lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS + events, 1800,
-            f"{WARMUP_EVENTS + events} rows stored", interval=STORED_POLL_S)))
+            f"{WARMUP_EVENTS + events} rows stored", interval=STORED_POLL_S))
         pipeline.stop_worker()
         costs = chdb_costs(pipeline, since)
     return events, *measured, costs
