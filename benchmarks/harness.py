@@ -37,9 +37,9 @@ import itertools
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
-import signal
 import tempfile
 import time
 from contextlib import contextmanager
@@ -200,6 +200,19 @@ WARMUP_EVENTS = 500
 WARMUP_SETTLE_S = 6.0  # the heap trims run, and chDB's allocator is past its 5 s hold on freed pages
 
 
+def start_warm_worker(pipeline: Pipeline, seed: int) -> int:
+    """Start the worker and warm it: WARMUP_EVENTS events of other customers (seed + 1) stored, then
+    WARMUP_SETTLE_S idle (past the sink's window of possible replays, streams.warehouse.replays, too);
+    its session outlasts a pause while a backlog is published (publish_while_stopped). Its pid."""
+    publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
+    pipeline.env["CXPULSE_KAFKA_SESSION_TIMEOUT"] = str(PAUSED_SESSION_S)
+    pipeline.start_worker()
+    wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS, 120,
+               "the warm-up rows stored", interval=0.2)
+    time.sleep(WARMUP_SETTLE_S)
+    return pipeline.worker.pid
+
+
 def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
     """The backlog row. The backlog is published once the worker is warm (WARMUP_EVENTS stored, its
     RSS read), with the worker stopped meanwhile (publish_while_stopped), and the clock starts at the
@@ -217,13 +230,7 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
     filling, divided by this run's customers; the second is what grows with them. (A poll mid-run
     carried the heap trims that fell between it and the end, and came out negative.)"""
     backlog_events = simulated(events, seed)
-    publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
-    pipeline.env["CXPULSE_KAFKA_SESSION_TIMEOUT"] = str(PAUSED_SESSION_S)
-    pipeline.start_worker()
-    pid = pipeline.worker.pid
-    wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS, 120,
-               "the warm-up rows stored", interval=0.2)
-    time.sleep(WARMUP_SETTLE_S)
+    pid = start_warm_worker(pipeline, seed)
     rss0, file0, warm_at = process_rss(pid), rss_file(pid), time.time()
     publish_while_stopped(pipeline, backlog_events)
     total = WARMUP_EVENTS + events

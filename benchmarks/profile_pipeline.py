@@ -38,7 +38,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import (  # noqa: E402
-    PAUSED_SESSION_S, STORED_POLL_S, WARMUP_EVENTS, backlog, publish, publish_while_stopped, row_broker, simulated)
+    STORED_POLL_S,
+    WARMUP_EVENTS,
+    backlog,
+    publish_while_stopped,
+    row_broker,
+    simulated,
+    start_warm_worker,
+)
 from benchmarks.measure import (  # noqa: E402
     RESULTS,
     fast_alert_pipeline,
@@ -46,7 +53,6 @@ from benchmarks.measure import (  # noqa: E402
     process_cpu_seconds,
     write_results,
 )
-from streams.warehouse import replays  # noqa: E402
 from streams.warehouse.embedded import LOG_DATABASE, ChdbWarehouse  # noqa: E402
 from tests.integration.pipeline import Pipeline, wait_until  # noqa: E402
 
@@ -201,12 +207,7 @@ def profile_backlog(external: str | None, events: int, seed: int, rate: int, raw
     assignment (streams.warehouse.replays): unwarmed, a profile read 257 µs per event against 180
     warmed (2026-12-07)."""
     with backlog(external, events, seed, publish_first=False) as (bootstrap, pipeline):
-        publish(pipeline, simulated(WARMUP_EVENTS, seed + 1))
-        pipeline.env["CXPULSE_KAFKA_SESSION_TIMEOUT"] = str(PAUSED_SESSION_S)
-        pipeline.start_worker()
-        wait_until(lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS, 120,
-                   "the warm-up rows stored", interval=0.2)
-        time.sleep(replays.CLOCK_SKEW_S)  # the backlog comes after the window of possible replays
+        start_warm_worker(pipeline, seed)
         publish_while_stopped(pipeline, simulated(events, seed))
         wait_until(lambda: pipeline.metrics().consumed > WARMUP_EVENTS, 120, "the first event read", interval=0.01)
         since = time.time()

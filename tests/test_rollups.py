@@ -249,7 +249,6 @@ def test_the_roller_runs_at_most_once_a_slot_and_its_timer_only_when_no_insert_d
     assert len(runs) == 3
 
 
-
 def test_a_worker_that_does_not_lead_leaves_the_rollup_to_the_one_that_does():
     calls = []
 

@@ -101,7 +101,6 @@ def test_output_formats():
     assert [orjson.loads(line) for line in js.getvalue().splitlines()] == [{"a": "x\ty", "b": None}, {"a": "line\nbreak", "b": 3}]
 
 
-
 KEEP_LOGS = """
 import sys
 from pathlib import Path
