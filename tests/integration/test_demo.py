@@ -135,7 +135,10 @@ def _assert_the_outreach_loop_shows(summary: str, env, cwd) -> None:
     assert row and int(row[1].replace(",", "")) == by_outreach[0]["n"], summary
     funnel = [int(n.replace(",", "")) for n in re.findall(
         r"│   work items (?:opened|claimed|reached|resolved by outreach)\s*│\s*([\d,]+) │", summary)]
-    assert len(funnel) == 4 and funnel == sorted(funnel, reverse=True) and funnel[-1] >= 1, summary
+    # Every alert resolved by outreach had its item reached by the team first. Not the last step: an
+    # item completed as callback_scheduled (18 % of the team's draws) resolves its alerts by outreach
+    # without being `resolved`, and a slow CI minute had one completion, that kind (2026-12-07).
+    assert len(funnel) == 4 and funnel == sorted(funnel, reverse=True) and funnel[2] >= 1, summary
     # a real client: its actions went in as events, and the items' holders are its named agents
     actions = _query("SELECT count() AS n FROM cx.events FINAL WHERE type LIKE 'cx.outreach.%'", env, cwd)[0]["n"]
     team_row = re.search(r"│   outreach actions by the simulated team\s*│\s*([\d,]+) │", summary)
