@@ -63,7 +63,7 @@ def alert_latencies(alerts: list[dict]) -> list[float]:
                   for a in alerts if a["state"] == "open")
 
 
-HOPS = ("event time -> ingest read", "ingest -> validated", "dedup -> accepted", "identity -> resolved",
+HOPS = ("event time -> ingest read", "ingest -> validated", "dedup -> graph", "identity -> resolved",
         "resolved -> row stored")
 
 
@@ -74,11 +74,16 @@ def hop_latencies(pipeline) -> dict[str, tuple[float, float]]:
     rows = pipeline.query("SELECT source, event_id, toUnixTimestamp64Milli(event_time) / 1000 AS et, "
                           "toUnixTimestamp64Milli(received_at) / 1000 AS rx, toUnixTimestamp64Milli(stored_at) / 1000 AS st "
                           "FROM cx.events")
+    from streams.domain.identity_graph import decode_message
     from streams.domain.records import decode_event, decode_validated
+
+    def carried(value: bytes):  # the graph message that carries the event (its strongest identifier's)
+        event = getattr(decode_message(value), "event", None)
+        return decode_event(event) if event else None
 
     env = pipeline.env
     sent = [_first_sent(pipeline.bootstrap, env[f"CXPULSE_KAFKA_{name}_TOPIC"], decode)
-            for name, decode in (("VALIDATED", lambda v: decode_validated(v).event), ("ACCEPTED", decode_event),
+            for name, decode in (("VALIDATED", lambda v: decode_validated(v).event), ("IDENTITY", carried),
                                  ("RESOLVED", decode_event))]
     hops: list[list[float]] = [[] for _ in HOPS]
     for r in rows:
@@ -105,7 +110,8 @@ def _first_sent(bootstrap: str, topic: str, decode) -> dict[tuple[str, str], flo
         for m in consumer:
             for value in unpack(m.value):
                 ev = decode(value)
-                out.setdefault((ev.source, ev.id), m.timestamp / 1000)
+                if ev is not None:
+                    out.setdefault((ev.source, ev.id), m.timestamp / 1000)
         return out
     finally:
         consumer.close()

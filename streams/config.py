@@ -43,7 +43,6 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True):
     input_topics: list[str] = msgspec.field(default_factory=lambda: ["cx.events"])
     dlq_topic: str = "cx.events.dlq"
     validated_topic: str = "cx.events.validated"
-    accepted_topic: str = "cx.events.accepted"
     identity_topic: str = "cx.identity.graph"
     links_topic: str = "cx.identity.links"
     resolved_topic: str = "cx.events.resolved"

@@ -1,7 +1,7 @@
 """The Faust application: every stage registered on one app, configured from Settings.
 
-Stages talk only through topics: ingest -> validated -> dedup -> accepted -> identity (graph
-topic, its own loop) -> resolved -> detect (with clock ticks) -> alerts, work items -> outreach dispatch (by team); resolved, identity
+Stages talk only through topics: ingest -> validated -> dedup, which routes to the identity graph
+(graph topic, its own loop) -> resolved -> detect (with clock ticks) -> alerts, work items -> outreach dispatch (by team); resolved, identity
 links, alerts and the dead-letter topic -> sink. `run_worker` is what `cxpulse worker` runs.
 """
 
@@ -66,8 +66,9 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore, list[Batc
     topics = PipelineTopics.declare(app, settings)
     store = sink.BatchStore(lambda: open_warehouse(settings), settings.sink.retry_initial_seconds,
                             settings.sink.retry_max_seconds)
-    sources = [ingest.register(app, settings, topics), dedup.register(app, settings, topics),
-               *identity.register(app, settings, topics), detect.register(app, settings, topics),
+    sources = [ingest.register(app, settings, topics),
+               dedup.register(app, settings, topics, identity.Router(settings, topics)),
+               identity.register(app, settings, topics), detect.register(app, settings, topics),
                *outreach.register(app, settings, topics), *sink.register(app, settings, topics, store),
                privacy.register(app, settings, topics, store)]
     delivery.register(app, settings, topics)  # its lag is the receivers', not the pipeline's: not in the gauge

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import jsonschema
+import orjson
 import pytest
 
 from streams.config import ConfigError, Settings, load_settings
 from streams.domain.contract import schemas_dir
 from streams.domain.identity_graph import LinkChange, canonical_id, guards_of, observations
-from streams.stages.identity import blocked_record, link_record
+from streams.stages.identity import Router, blocked_record, link_record
 
 SCHEMA = json.loads((schemas_dir() / "identity" / "v1" / "link.schema.json").read_text())
 
@@ -54,3 +55,31 @@ def test_identity_settings_are_checked_at_start(tmp_path, text, problem):
     file.write_text(text)
     with pytest.raises(ConfigError, match=problem):
         load_settings(file, environ={})
+
+
+def test_the_router_sends_observes_by_identifier_and_an_anonymous_event_straight_to_resolved():
+    from types import SimpleNamespace
+
+    from streams.domain import identity_graph as graph
+    from streams.domain.records import encode
+    from streams.runtime.envelopes import Envelopes, partition_of, unpack
+    from tests.samples import sample
+    from tests.test_ingest_parse import run
+
+    router = Router(Settings(), SimpleNamespace(identity="graph", resolved="resolved", links="links"))
+    known, anonymous = sample("cx.contact.queued"), sample("cx.contact.queued", id="anon-1")
+    known["data"]["customer"] = {"email": "dana.lee3@example.com", "phone": "+14155550101", "customer_id": "unknown"}
+    anonymous["data"]["customer"] = {"phone": "Private Number"}
+    out, blocked = Envelopes(4), []
+    for raw in (known, anonymous, known):
+        ev = run(orjson.dumps(raw))
+        router.route(ev, encode(ev), out, blocked)
+    sent = {(topic, partition): unpack(value) for topic, partition, value in out.drain()}
+    observes = [graph.decode_message(v) for (topic, _), values in sent.items() if topic == "graph" for v in values]
+    assert sorted(o.node for o in observes) == ["email:dana.lee3@example.com"] * 2 + ["phone:+14155550101"] * 2
+    assert all(partition_of(o.node.encode(), 4) == p for (topic, p), values in sent.items() if topic == "graph"
+               for o in map(graph.decode_message, values))
+    anon = run(orjson.dumps(anonymous))
+    assert sent[("resolved", partition_of(anon.dedup_key.encode(), 4))] == [encode(anon)]
+    # the blocked placeholder is recorded once per worker, however often it is seen
+    assert [(r["identifier"], r["status"]) for r in blocked] == [("customer_id:unknown", "blocked")]

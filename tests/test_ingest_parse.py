@@ -59,12 +59,11 @@ def test_an_identifier_with_no_normal_form_is_kept_raw_beside_the_event_not_refu
         assert [(i.kind, i.reason, i.raw) for i in parsed.identifier_issues] == issues
 
 
-def test_an_event_with_no_usable_identifier_is_routed_by_source_and_id():
+def test_an_event_with_no_usable_identifier_has_no_customer_key():
     event = sample("cx.contact.queued")
     event["data"]["customer"] = {"phone": "Private Number"}
     parsed = run(orjson.dumps(event))
     assert parsed.customer == {} and parsed.customer_key == ""
-    assert parsed.route_key == parsed.dedup_key
 
 
 def test_an_event_of_an_older_worker_decodes_with_no_issues():

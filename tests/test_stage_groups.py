@@ -24,7 +24,7 @@ def test_the_event_path_ends_where_timers_start_adding():
     settings = load_settings(None, environ={})
     k = settings.kafka
     path = {group.removeprefix(f"{k.app_id}-") for group in event_path_groups(settings)}
-    assert path == {"ingest", "dedup", "identity-route", "identity-graph", "detect", "privacy", "sink-events"}
+    assert path == {"ingest", "dedup", "identity-graph", "detect", "privacy", "sink-events"}
     assert all(k.ticks_topic not in topics for topics in committing_groups(settings).values())
 
 

@@ -61,12 +61,6 @@ class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
         return customer_key(self.customer)
 
     @property
-    def route_key(self) -> str:
-        """customer_key, else source+id: events with no usable identifier (anonymous contacts) share
-        no state, so they spread over the partitions instead of all landing on the one of ""."""
-        return self.customer_key or self.dedup_key
-
-    @property
     def dedup_key(self) -> str:
         return f"{self.source}\x1f{self.id}"
 

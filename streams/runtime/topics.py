@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def topic_names(settings: Settings) -> list[str]:
     k = settings.kafka
-    return [*k.input_topics, k.dlq_topic, k.validated_topic, k.accepted_topic, k.identity_topic,
+    return [*k.input_topics, k.dlq_topic, k.validated_topic, k.identity_topic,
             k.links_topic, k.resolved_topic, k.alerts_topic, k.work_items_topic, k.outreach_queue_topic,
             k.dispatch_topic, k.ticks_topic, k.undelivered_topic, k.privacy_topic, k.erasures_topic]
 
@@ -49,7 +49,6 @@ def stage_groups(settings: Settings) -> dict[str, StageGroup]:
     k = settings.kafka
     stages = {"ingest": StageGroup(list(k.input_topics)),
               "dedup": StageGroup([k.validated_topic], was_faust=True),
-              "identity-route": StageGroup([k.accepted_topic], was_faust=True),
               "identity-graph": StageGroup([k.identity_topic], was_faust=True),
               "detect": StageGroup([k.resolved_topic, k.ticks_topic], was_faust=True),
               "outreach-route": StageGroup([k.work_items_topic], timer_fed=True),
@@ -123,7 +122,7 @@ def retention_ms(settings: Settings) -> dict[str, int]:
     """retention.ms of each topic that feeds a table with a TTL: the table's (-1, for ever, when 0).
 
     The dead-letter topics hold payloads: they keep them as long as cx.dead_letters does (its payload TTL).
-    Internal topics (validated, accepted, identity graph, resolved, ticks) and Faust's changelogs
+    Internal topics (validated, identity graph, resolved, ticks) and Faust's changelogs
     are left as they are: the broker's default, or compaction.
     """
     k, r = settings.kafka, settings.retention
@@ -208,7 +207,6 @@ class PipelineTopics:
 
     app: Any
     validated: str
-    accepted: str
     dlq: str
     identity: str
     links: str
@@ -223,7 +221,7 @@ class PipelineTopics:
     @classmethod
     def declare(cls, app, settings: Settings) -> PipelineTopics:
         k = settings.kafka
-        return cls(app=app, validated=k.validated_topic, accepted=k.accepted_topic, dlq=k.dlq_topic,
+        return cls(app=app, validated=k.validated_topic, dlq=k.dlq_topic,
                    identity=k.identity_topic, links=k.links_topic, resolved=k.resolved_topic, alerts=k.alerts_topic,
                    work_items=k.work_items_topic, outreach_queue=k.outreach_queue_topic, dispatch=k.dispatch_topic,
                    undelivered=k.undelivered_topic, privacy=k.privacy_topic)

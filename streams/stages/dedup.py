@@ -1,10 +1,10 @@
 """Dedup stage: each (source, id) is processed once within the configured window.
 
 Records in: `Validated` envelopes on the validated topic, routed by source+id (every copy on one
-partition). Records out: `CxEvent` envelopes on the accepted topic, routed by the customer's
-strongest identifier (source+id when it has none: an anonymous contact); true duplicates go to
-the DLQ with reason "duplicate". Identifiers refused at ingest are counted here, once per
-accepted event, beside the valid events.
+partition). What it accepts it routes to the identity graph itself (streams.stages.identity.Router:
+an Observe per identifier on the graph topic, or the event on the resolved topic when it has none);
+true duplicates go to the DLQ with reason "duplicate". Identifiers refused at ingest are counted
+here, once per accepted event, beside the valid events.
 
 The seen-table is changelogged (streams.runtime.state), so the window survives restarts; its values and
 what they tell apart after a crash are in streams.domain.dedup.
@@ -26,7 +26,8 @@ from streams.runtime.state import Table
 from streams.stages import forget
 
 
-def register(app, settings, topics) -> BatchSource:
+def register(app, settings, topics, router) -> BatchSource:
+    """router: streams.stages.identity.Router, where accepted events go."""
     window = settings.ingest.dedup_window_seconds
     # Entries leave by age, not by deletes: RocksDB drops them at compaction after the window (TTL),
     # the changelog deletes segments older than twice the window, and `judge` ignores any entry
@@ -38,12 +39,11 @@ def register(app, settings, topics) -> BatchSource:
                                                     "retention.ms": str(int(2 * window * 1000))})
     source = BatchSource(app, settings, "dedup", [topics.validated], settings.ingest.dedup_batch_size,
                          settings.ingest.dedup_batch_seconds, tables=(seen,))
-    accepted = topics.accepted
     consumed, valid = metrics.CONSUMED.labels(stage="dedup"), metrics.Children(metrics.VALID)
     identifiers_refused = metrics.Children(metrics.IDENTIFIERS_REFUSED)
 
     async def handle(batch: Batch) -> None:
-        out, duplicates, read, by_channel, refused = topics.envelopes(), [], 0, Counter(), Counter()
+        out, duplicates, read, by_channel, refused, blocked = topics.envelopes(), [], 0, Counter(), Counter(), []
         for tp, messages in batch.items():
             p = tp.partition
             for message in messages:
@@ -64,7 +64,7 @@ def register(app, settings, topics) -> BatchSource:
                     if verdict in (Verdict.NEW, Verdict.REPLAY):
                         by_channel[ev.channel] += 1
                         refused.update((issue.kind, issue.reason) for issue in ev.identifier_issues)
-                        out.add(accepted, ev.route_key.encode(), encode(ev))
+                        router.route(ev, encode(ev), out, blocked)
                     elif verdict is Verdict.REDELIVERY:
                         metrics.REDELIVERIES.inc()
                     else:
@@ -77,6 +77,7 @@ def register(app, settings, topics) -> BatchSource:
             identifiers_refused(*labels).inc(n)
         await seen.commit(app.producer)
         await topics.send_envelopes(out)
+        await router.send_blocked(app.producer, blocked)
         for record, first in duplicates:
             ev = record.event
             await topics.dead_letter(

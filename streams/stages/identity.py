@@ -1,13 +1,14 @@
 """Identity stage: every event gets its customer; identifiers seen together are stitched.
 
-Records in: `CxEvent` envelopes on the accepted topic. The router sends one `Observe` per usable
-identifier to the graph topic, routed by identifier (so the graph is spread over all partitions);
-the graph stage applies `identity_graph.handle` with each node's state in a changelogged table
-(written once per batch with the node's final state), sends the
-resulting graph messages back to the graph topic, every change of an identifier's customer to the
-links topic (public JSON, stored in cx.identity_links), and the event, now carrying its customer
-id, to the resolved topic routed by customer (what later stages and the sink read). Internal
-topics carry envelopes of records (streams.runtime.envelopes); the links topic is one JSON per record.
+`Router`: dedup routes each event it accepts (no topic of its own between them since 2026-12-07: an
+`accepted` topic and a route stage cost every event one more hop). One `Observe` per usable
+identifier goes to the graph topic, routed by identifier (so the graph is spread over all
+partitions); the graph stage applies `identity_graph.handle` with each node's state in a
+changelogged table (written once per batch with the node's final state), sends the resulting graph
+messages back to the graph topic, every change of an identifier's customer to the links topic
+(public JSON, stored in cx.identity_links), and the event, now carrying its customer id, to the
+resolved topic routed by customer (what later stages and the sink read). Internal topics carry
+envelopes of records (streams.runtime.envelopes); the links topic is one JSON per record.
 
 Blocked identifiers are recorded on the links topic (status "blocked") the first time this
 worker sees them; an event with no usable identifier is resolved to no customer ("").
@@ -23,14 +24,13 @@ import orjson
 
 from streams.domain import identity_graph as graph
 from streams.domain.identity_graph import LinkChange, canonical_id, guards_of, kind_of
-from streams.domain.records import decode_event, encode
+from streams.domain.records import CxEvent, decode_event, encode
 from streams.domain.times import rfc3339_at
 from streams.runtime import metrics
 from streams.runtime.batch_source import Batch, BatchSource
 from streams.runtime.bounded import BoundedSet
-from streams.runtime.envelopes import partition_of, send_records, unpack
+from streams.runtime.envelopes import Envelopes, partition_of, send_records, unpack
 from streams.runtime.state import Table
-
 
 # The links topic is partitioned as the graph topic (crc32 of the identifier), not by Kafka's murmur2:
 # each identifier's versions still share a partition, and most identifiers are new, so aiokafka's
@@ -67,37 +67,40 @@ def blocked_record(identifier: str, reason: str, now: float) -> dict:
             "reason": reason, "epoch": 0, "version": 0, "first_seen": _iso(now), "changed_at": _iso(now)}
 
 
-def register(app, settings, topics) -> list[BatchSource]:
+class Router:
+    """Where an accepted event goes: its Observes to the graph topic, or, with no usable identifier,
+    the event itself to the resolved topic (customer ""); blocked identifiers to the links topic."""
+
+    def __init__(self, settings, topics) -> None:
+        self.guards = guards_of(settings)
+        self.graph_topic, self.resolved_topic, self.links_topic = topics.identity, topics.resolved, topics.links
+        self._blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
+        self._blocked_kinds = metrics.Children(metrics.IDENTIFIERS_BLOCKED)
+
+    def route(self, ev: CxEvent, value: bytes, out: Envelopes, blocked_records: list) -> None:
+        """Add `ev`'s records (`value`: the event encoded) to `out`, its new blocked identifiers' to `blocked_records`."""
+        observes, blocked = graph.observations(ev.customer, ev.time.timestamp(), value, self.guards)
+        for identifier, reason in blocked:
+            self._blocked_kinds(kind_of(identifier)).inc()
+            if self._blocked_seen.add(identifier):
+                blocked_records.append(blocked_record(identifier, reason, time.time()))
+        if not observes:  # no usable identifier: stored with customer "", detection skips it
+            out.add(self.resolved_topic, ev.dedup_key.encode(), value)
+        for message in observes:
+            out.add(self.graph_topic, message.node.encode(), graph.encode(message))
+
+    async def send_blocked(self, producer, blocked_records: list) -> None:
+        await send_records(producer, self.links_topic,
+                           [(None, r["identifier"].encode(), orjson.dumps(r)) for r in blocked_records], LINKS_BY)
+
+
+def register(app, settings, topics) -> BatchSource:
     guards, i = guards_of(settings), settings.identity
     nodes = Table(settings, "identity_nodes", graph.decode_node, graph.encode, cache=i.cached_nodes)
-    blocked_seen = BoundedSet(10_000)  # blocked identifiers recorded already (repeats are harmless)
     graph_topic, resolved_topic, links_topic = topics.identity, topics.resolved, topics.links
-    router = BatchSource(app, settings, "identity-route", [topics.accepted], i.batch_size, i.batch_seconds)
     resolver = BatchSource(app, settings, "identity-graph", [graph_topic], i.batch_size, i.batch_seconds,
                            tables=(nodes,))
-    consumed = metrics.CONSUMED.labels(stage="identity-route")
-    blocked_kinds, changes = metrics.Children(metrics.IDENTIFIERS_BLOCKED), metrics.Children(metrics.IDENTITY_CHANGES)
-
-    async def route(batch: Batch) -> None:
-        out, blocked_records, read = topics.envelopes(), [], 0
-        for messages in batch.values():
-            for message in messages:
-                for value in unpack(message.value):
-                    ev = decode_event(value)
-                    read += 1
-                    observes, blocked = graph.observations(ev.customer, ev.time.timestamp(), value, guards)
-                    for identifier, reason in blocked:
-                        blocked_kinds(kind_of(identifier)).inc()
-                        if blocked_seen.add(identifier):
-                            blocked_records.append(blocked_record(identifier, reason, time.time()))
-                    if not observes:  # no usable identifier: stored with customer "", detection skips it
-                        out.add(resolved_topic, ev.dedup_key.encode(), value)
-                    for message_out in observes:
-                        out.add(graph_topic, message_out.node.encode(), graph.encode(message_out))
-        consumed.inc(read)
-        await topics.send_envelopes(out)
-        await send_records(app.producer, links_topic,
-                           [(None, r["identifier"].encode(), orjson.dumps(r)) for r in blocked_records], LINKS_BY)
+    changes = metrics.Children(metrics.IDENTITY_CHANGES)
 
     async def resolve(batch: Batch) -> None:
         effects: list[graph.Effects] = []
@@ -140,11 +143,7 @@ def register(app, settings, topics) -> list[BatchSource]:
         await send_records(app.producer, links_topic, links, LINKS_BY)
 
     @app.task
-    async def identity_route() -> None:
-        await router.run(route)
-
-    @app.task
     async def identity_graph() -> None:
         await resolver.run(resolve)
 
-    return [router, resolver]
+    return resolver

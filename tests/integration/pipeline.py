@@ -59,7 +59,6 @@ class Pipeline:
             "CXPULSE_KAFKA_INPUT_TOPICS": self.input_topic,
             "CXPULSE_KAFKA_DLQ_TOPIC": f"cx.events.dlq.t{suffix}",
             "CXPULSE_KAFKA_VALIDATED_TOPIC": f"cx.events.validated.t{suffix}",
-            "CXPULSE_KAFKA_ACCEPTED_TOPIC": f"cx.events.accepted.t{suffix}",
             "CXPULSE_KAFKA_IDENTITY_TOPIC": f"cx.identity.graph.t{suffix}",
             "CXPULSE_KAFKA_LINKS_TOPIC": f"cx.identity.links.t{suffix}",
             "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.t{suffix}",

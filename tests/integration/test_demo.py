@@ -47,7 +47,7 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
         run = f"demo{os.getpid()}"  # a shared broker: keep this run's topics and group apart
         env |= {"CXPULSE_KAFKA_INPUT_TOPICS": f"cx.events.{run}", "CXPULSE_KAFKA_DLQ_TOPIC": f"cx.events.dlq.{run}",
                 "CXPULSE_KAFKA_VALIDATED_TOPIC": f"cx.events.validated.{run}",
-                "CXPULSE_KAFKA_ACCEPTED_TOPIC": f"cx.events.accepted.{run}", "CXPULSE_KAFKA_APP_ID": f"cxpulse-{run}",
+                "CXPULSE_KAFKA_APP_ID": f"cxpulse-{run}",
                 "CXPULSE_KAFKA_IDENTITY_TOPIC": f"cx.identity.graph.{run}",
                 "CXPULSE_KAFKA_LINKS_TOPIC": f"cx.identity.links.{run}",
                 "CXPULSE_KAFKA_RESOLVED_TOPIC": f"cx.events.resolved.{run}",
