@@ -163,7 +163,7 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True):
     blocked_patterns: list[str] = msgspec.field(default_factory=lambda: [
         r"[0\s+-]+", r"phone:\+\d{1,3}0{6,}", r"email:(test|noreply|no-reply|donotreply)@.*"])
     cached_nodes: Annotated[int, Meta(ge=0)] = 10_000  # graph nodes kept decoded between batches; 0: none
-    batch_size: Count = 5000                 # routing and the graph (see ingest.batch_size)
+    batch_size: Count = 5000                 # the graph stage (dedup routes to it: ingest.dedup_batch_size)
     batch_seconds: Positive = 0.05
 
     def __post_init__(self) -> None:

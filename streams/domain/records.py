@@ -57,7 +57,8 @@ class CxEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @property
     def customer_key(self) -> str:
-        """'kind:value' of the strongest identifier; the partition key for the next stage."""
+        """'kind:value' of the strongest identifier: cx.events.customer_key, and the gateway's
+        message key for an event with no contact id."""
         return customer_key(self.customer)
 
     @property
