@@ -75,7 +75,7 @@ def hop_latencies(pipeline) -> dict[str, tuple[float, float]]:
                           "toUnixTimestamp64Milli(received_at) / 1000 AS rx, toUnixTimestamp64Milli(stored_at) / 1000 AS st "
                           "FROM cx.events")
     from streams.domain.identity_graph import decode_message
-    from streams.domain.records import decode_event, decode_validated
+    from streams.domain.records import decode_event, decode_resolved, decode_validated
 
     def carried(value: bytes):  # the graph message that carries the event (its strongest identifier's)
         event = getattr(decode_message(value), "event", None)
@@ -84,7 +84,7 @@ def hop_latencies(pipeline) -> dict[str, tuple[float, float]]:
     env = pipeline.env
     sent = [_first_sent(pipeline.bootstrap, env[f"CXPULSE_KAFKA_{name}_TOPIC"], decode)
             for name, decode in (("VALIDATED", lambda v: decode_validated(v).event), ("IDENTITY", carried),
-                                 ("RESOLVED", decode_event))]
+                                 ("RESOLVED", decode_resolved))]
     hops: list[list[float]] = [[] for _ in HOPS]
     for r in rows:
         key = (r["source"], r["event_id"])

@@ -57,11 +57,25 @@ def test_identity_settings_are_checked_at_start(tmp_path, text, problem):
         load_settings(file, environ={})
 
 
+def test_a_resolved_record_carries_the_customer_beside_the_event_and_the_old_format_still_reads():
+    import msgspec
+
+    from streams.domain.records import decode_resolved, encode, encode_resolved
+    from tests.samples import sample
+    from tests.test_ingest_parse import run
+
+    ev = run(orjson.dumps(sample("cx.contact.queued")))
+    resolved = decode_resolved(encode_resolved("c_0123456789abcdef", encode(ev)))
+    assert resolved == msgspec.structs.replace(ev, resolved_customer="c_0123456789abcdef")
+    # written before the identity stage stopped re-encoding events: the event alone, its customer inside
+    assert decode_resolved(encode(msgspec.structs.replace(ev, resolved_customer="c_1"))).resolved_customer == "c_1"
+
+
 def test_the_router_sends_observes_by_identifier_and_an_anonymous_event_straight_to_resolved():
     from types import SimpleNamespace
 
     from streams.domain import identity_graph as graph
-    from streams.domain.records import encode
+    from streams.domain.records import decode_resolved, encode
     from streams.runtime.envelopes import Envelopes, partition_of, unpack
     from tests.samples import sample
     from tests.test_ingest_parse import run
@@ -80,6 +94,6 @@ def test_the_router_sends_observes_by_identifier_and_an_anonymous_event_straight
     assert all(partition_of(o.node.encode(), 4) == p for (topic, p), values in sent.items() if topic == "graph"
                for o in map(graph.decode_message, values))
     anon = run(orjson.dumps(anonymous))
-    assert sent[("resolved", partition_of(anon.dedup_key.encode(), 4))] == [encode(anon)]
+    assert [decode_resolved(v) for v in sent[("resolved", partition_of(anon.dedup_key.encode(), 4))]] == [anon]
     # the blocked placeholder is recorded once per worker, however often it is seen
     assert [(r["identifier"], r["status"]) for r in blocked] == [("customer_id:unknown", "blocked")]

@@ -87,3 +87,34 @@ _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
 decode_validated = msgspec.msgpack.Decoder(Validated).decode
 decode_event = msgspec.msgpack.Decoder(CxEvent).decode
+
+
+class _Resolving(msgspec.Struct, array_like=True):
+    customer: str
+    event: msgspec.Raw  # the event as dedup encoded it, copied as it is
+
+
+class _Resolved(msgspec.Struct, array_like=True):
+    customer: str
+    event: CxEvent
+
+
+_decode_resolved = msgspec.msgpack.Decoder(_Resolved).decode
+_ARRAY_OF_TWO = 0x92  # msgpack fixarray header of a `_Resolving`; an event alone starts with a map
+
+
+def encode_resolved(customer: str, event: bytes) -> bytes:
+    """A record of the resolved topic: [customer, event], `event` an encoded CxEvent left as it is, so
+    the identity stage neither decodes nor re-encodes the events it resolves (it did until 2026-12-07)."""
+    return encode(_Resolving(customer, msgspec.Raw(event)))
+
+
+def decode_resolved(value: bytes) -> CxEvent:
+    """A record of the resolved topic as the event with `resolved_customer` set; a record written before
+    2026-12-07 (the event alone, its customer inside) reads as it is."""
+    if value[0] != _ARRAY_OF_TWO:
+        return decode_event(value)
+    record = _decode_resolved(value)
+    event = record.event
+    event.resolved_customer = record.customer
+    return event

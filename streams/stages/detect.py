@@ -30,7 +30,7 @@ from streams.domain.detect.lifecycle import Change, findings_of
 from streams.domain.detect.rules_config import load_rules
 from streams.domain.detect.state import CustomerState, apply, decode_state, encode, forget_before
 from streams.domain.detect.work_items import WorkItem
-from streams.domain.records import decode_event
+from streams.domain.records import decode_resolved
 from streams.domain.times import rfc3339_at, rfc3339_or_none
 from streams.runtime import metrics
 from streams.runtime.batch_source import Batch, BatchSource
@@ -197,7 +197,7 @@ def register(app, settings, topics) -> BatchSource:
                 continue
             if m.value != TICK:
                 for value in unpack(m.value):
-                    ev = decode_event(value)
+                    ev = decode_resolved(value)
                     customer = ev.resolved_customer
                     if not customer:
                         continue

@@ -6,8 +6,9 @@ identifier goes to the graph topic, routed by identifier (so the graph is spread
 partitions); the graph stage applies `identity_graph.handle` with each node's state in a
 changelogged table (written once per batch with the node's final state), sends the resulting graph
 messages back to the graph topic, every change of an identifier's customer to the links topic
-(public JSON, stored in cx.identity_links), and the event, now carrying its customer id, to the
-resolved topic routed by customer (what later stages and the sink read). Internal topics carry
+(public JSON, stored in cx.identity_links), and the event with its customer id to the resolved
+topic routed by customer (what later stages and the sink read; `records.encode_resolved`: the
+event's bytes as dedup encoded them, not decoded and encoded again). Internal topics carry
 envelopes of records (streams.runtime.envelopes); the links topic is one JSON per record.
 
 Blocked identifiers are recorded on the links topic (status "blocked") the first time this
@@ -19,12 +20,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import msgspec
 import orjson
 
 from streams.domain import identity_graph as graph
 from streams.domain.identity_graph import LinkChange, canonical_id, guards_of, kind_of
-from streams.domain.records import CxEvent, decode_event, encode
+from streams.domain.records import CxEvent, encode_resolved
 from streams.domain.times import rfc3339_at
 from streams.runtime import metrics
 from streams.runtime.batch_source import Batch, BatchSource
@@ -85,7 +85,7 @@ class Router:
             if self._blocked_seen.add(identifier):
                 blocked_records.append(blocked_record(identifier, reason, time.time()))
         if not observes:  # no usable identifier: stored with customer "", detection skips it
-            out.add(self.resolved_topic, ev.dedup_key.encode(), value)
+            out.add(self.resolved_topic, ev.dedup_key.encode(), encode_resolved("", value))
         for message in observes:
             out.add(self.graph_topic, message.node.encode(), graph.encode(message))
 
@@ -129,8 +129,7 @@ def register(app, settings, topics) -> BatchSource:
                 out.add(graph_topic, s.node.encode(), graph.encode(s))
             for value, label in fx.resolved:
                 customer = canonical_id(label)
-                ev = msgspec.structs.replace(decode_event(value), resolved_customer=customer)
-                out.add(resolved_topic, customer.encode(), encode(ev))
+                out.add(resolved_topic, customer.encode(), encode_resolved(customer, value))
         await topics.send_envelopes(out)
         links, kinds = [], Counter()
         for fx in effects:

@@ -24,7 +24,7 @@ import orjson
 from aiokafka import TopicPartition
 
 from streams.domain.deadletter import read_detail
-from streams.domain.records import IDENTIFIER_PRIORITY, CxEvent, decode_event
+from streams.domain.records import IDENTIFIER_PRIORITY, CxEvent, decode_resolved
 from streams.runtime import metrics
 from streams.runtime.batch_source import BatchSource
 from streams.runtime.envelopes import unpack
@@ -209,7 +209,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
         bool(settings.clickhouse.url), resolved.consumer and resolved.consumer.assignment(), topics.resolved))
 
     async def store_events(batch) -> None:
-        events = [(decode_event(value), m) for records in batch.values() for m in records for value in unpack(m.value)]
+        events = [(decode_resolved(value), m) for records in batch.values() for m in records for value in unpack(m.value)]
         rows = [event_row(ev, m.partition, m.offset) for ev, m in events]
         await store.store("cx.events", rows, batch_token("cx.events", [f"{r['source']}\x1f{r['event_id']}" for r in rows]),
                           resolved.assigned_at)
