@@ -221,7 +221,8 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
     Memory per customer: the RSS growth from the warm worker to the worker WARMUP_SETTLE_S after the
     last row stored, over every customer of the backlog stitched (caches filling up to their caps
     count in it). The peak (the RSS's highest sample, at the polls) and the part of the growth in
-    file-backed pages (libraries' code touched under load) are given beside it.
+    file-backed pages (libraries' code touched under load, the same for one customer or a million)
+    are given beside it, and the growth without those pages per customer.
 
     What one more customer costs (`marginal_bytes_per_customer`): a second backlog of as many events
     of other customers, then the growth from the first reading to the second, both read settled,
@@ -266,6 +267,7 @@ def pipeline_backlog(pipeline: Pipeline, events: int, seed: int) -> dict:
                rss_growth_mib=round((rss - rss0) / 2**20, 1),
                bytes_per_customer=round((rss - rss0) / max(customers, 1)),
                file_backed_growth_mib=round(file_growth / 2**20, 1),
+               anonymous_bytes_per_customer=round((rss - rss0 - file_growth) / max(customers, 1)),
                peak_growth_mib=round((max(peak + [rss]) - rss0) / 2**20, 1))
 
 
@@ -379,7 +381,8 @@ def markdown(result: dict) -> str:
                    f"for {p['customers']:,} customers = {p['bytes_per_customer']:,} bytes per customer "
                    f"(tables, caches filling to their caps and chDB together; {p['file_backed_growth_mib']} MiB of it "
                    f"file-backed, libraries' code touched under load; peak {p['peak_growth_mib']} MiB above the warm "
-                   "worker at the polls)."),
+                   "worker at the polls). Without the file-backed pages (the heap, the caches, the stores: anonymous "
+                   f"memory): {p['anonymous_bytes_per_customer']:,} bytes per customer."),
               "", (f"What one more customer costs: a second backlog of {p['events']:,} events of other customers grew it "
                    f"by {p['marginal_bytes_per_customer']:,} bytes per customer ({p['marginal_customers']:,} customers "
                    "first stored in between, both readings as long after the last row): the stores held in memory "

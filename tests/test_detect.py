@@ -75,6 +75,26 @@ def test_abandoned_without_callback_and_a_callback_resolves_it():
     assert run([ev(3, 700, "cx.callback.completed")], 700, state)[1] == [("abandoned_without_callback", "resolved", 700)]
 
 
+def test_a_served_alert_says_how_the_event_that_ended_it_reached_the_customer():
+    def resolved_by(events, watermark, rule):
+        state, _ = run(events, watermark)
+        return state.alerts[rule].state, state.alerts[rule].resolved_by
+
+    queued = [ev(1, 0, "cx.contact.started"), ev(2, 10, "cx.contact.queued")]
+    assert resolved_by([*queued, ev(3, 400, "cx.contact.answered")], 500, "long_queue_wait") == ("resolved", "agent")
+    gone = [ev(1, 0, "cx.contact.queued"), ev(2, 60, "cx.contact.abandoned")]
+    called = ev(3, 700, "cx.callback.completed", contact="k1")
+    assert resolved_by([*gone, called], 800, "abandoned_without_callback") == ("resolved", "outreach")
+    step = dict(channel="web", contact="", journey="checkout", step="payment")
+    stuck = [ev(1, 0, "cx.journey.step", status="entered", **step), ev(2, 950, "cx.journey.step", status="completed", **step)]
+    assert resolved_by(stuck, 1000, "stuck_journey") == ("resolved", "self_service")
+    # the answer is no longer among the customer's latest events when the watermark passes it
+    later = [ev(10 + i, 401 + i, "cx.contact.started", contact=f"other-{i}") for i in range(8)]
+    assert resolved_by([*queued, ev(3, 400, "cx.contact.answered"), *later], 500, "long_queue_wait") == ("resolved", "unknown")
+    state, _ = run(queued, 320)
+    assert (state.alerts["long_queue_wait"].state, state.alerts["long_queue_wait"].resolved_by) == ("escalated", "")
+
+
 def test_a_new_contact_within_the_window_means_no_abandon_alert():
     events = [ev(1, 0, "cx.contact.queued"), ev(2, 60, "cx.contact.abandoned"),
               ev(3, 300, "cx.contact.started", channel="chat", contact="k2")]

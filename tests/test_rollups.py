@@ -200,29 +200,25 @@ def test_contacts_waiting_now(warehouse):
     assert [r[0] for r in warehouse.query("SELECT contact_id FROM cx.contacts_waiting").rows] == ["w1"]
 
 
-def _alert(n: int, resolved_at: str, resolution: str = "served") -> dict:
-    return {"alert_id": f"al_{n:020d}", "version": 2, "rule": "stuck_journey", "state": "resolved",
-            "severity": "warning", "priority": 1.0, "customer_id": f"c_{n:016d}", "identifiers": "{}",
-            "channel": "web", "contact_id": "", "since": f"{DAY} 09:00:00", "threshold_at": f"{DAY} 09:15:00",
-            "changed_at": resolved_at, "detected_at": resolved_at, "reason": "r", "suggested_action": "a",
-            "do_not_contact": False, "outreach": True, "resolution": resolution}
+def _alert(n: int, resolved_at: str, resolution: str = "served", resolved_by: str | None = None) -> dict:
+    alert = {"alert_id": f"al_{n:020d}", "version": 2, "rule": "stuck_journey", "state": "resolved",
+             "severity": "warning", "priority": 1.0, "customer_id": f"c_{n:016d}", "identifiers": "{}",
+             "channel": "web", "contact_id": "", "since": f"{DAY} 09:00:00", "threshold_at": f"{DAY} 09:15:00",
+             "changed_at": resolved_at, "detected_at": resolved_at, "reason": "r", "suggested_action": "a",
+             "do_not_contact": False, "outreach": True, "resolution": resolution}
+    return alert if resolved_by is None else {**alert, "resolved_by": resolved_by}
 
 
 def test_how_resolved_alerts_were_resolved(warehouse):
-    events = [  # the event that ended each incident, at the alert's changed_at
-        {"event_time": f"{DAY} 10:00:00", "source": "/t", "event_id": "e1", "type": "cx.journey.step",
-         "channel": "web", "customer": f"c_{1:016d}", "attributes": '{"status":"completed"}'},
-        {"event_time": f"{DAY} 10:00:00", "source": "/t", "event_id": "e2", "type": "cx.callback.completed",
-         "channel": "voice", "direction": "outbound", "customer": f"c_{2:016d}", "contact_id": "k2"},
-        {"event_time": f"{DAY} 10:00:00", "source": "/t", "event_id": "e3", "type": "cx.contact.answered",
-         "channel": "chat", "customer": f"c_{3:016d}", "contact_id": "k3"},
-    ]
-    warehouse.insert("cx.events", events, token="resolving-events")
-    alerts = [_alert(1, f"{DAY} 10:00:00"), _alert(2, f"{DAY} 10:00:00"), _alert(3, f"{DAY} 10:00:00"),
-              _alert(4, f"{DAY} 10:00:00"), _alert(5, f"{DAY} 10:00:00", resolution="expired")]
+    at = f"{DAY} 10:00:00"
+    alerts = [_alert(1, at, resolved_by="self_service"), _alert(2, at, resolved_by="outreach"),
+              _alert(3, at, resolved_by="agent"), _alert(4, at, resolved_by="unknown"),
+              _alert(5, at),  # made by a worker from before resolved_by: not known
+              _alert(6, at, resolution="expired", resolved_by="expired"),
+              _alert(7, at, resolution="outreach", resolved_by="outreach")]  # the team closed the work item
     warehouse.insert("cx.alerts", alerts, token="alerts")
     got = dict(warehouse.query("SELECT resolved_by, sum(changes) FROM cx.alerts_per_minute GROUP BY resolved_by").rows)
-    assert got == {"self_service": 1, "outreach": 1, "agent": 1, "unknown": 1, "expired": 1}
+    assert got == {"self_service": 1, "outreach": 2, "agent": 1, "unknown": 2, "expired": 1}
     p50 = warehouse.query("SELECT quantilesMerge(0.5, 0.9)(resolve_quantiles)[1] FROM cx.alerts_per_minute").scalar()
     assert p50 == pytest.approx(45 * 60)  # threshold 09:15 -> resolved 10:00
 

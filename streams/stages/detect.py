@@ -53,7 +53,8 @@ def alert_record(state: CustomerState, change: Change, now: float) -> dict:
         "channel": a.channel, "contact_id": a.contact_id, "since": rfc3339_at(a.since), "threshold_at": rfc3339_at(a.opened_at),
         "changed_at": rfc3339_at(change.at), "detected_at": rfc3339_at(now), "reason": a.reason,
         "suggested_action": a.suggested_action, "do_not_contact": state.do_not_contact,
-        "outreach": not state.do_not_contact, "resolution": a.resolution, "version": a.version,
+        "outreach": not state.do_not_contact, "resolution": a.resolution, "resolved_by": a.resolved_by,
+        "version": a.version,
     }
 
 

@@ -17,7 +17,7 @@ import msgspec
 
 from streams.domain.detect.rules import RULES, Finding
 from streams.domain.detect.rules_config import RuleSet
-from streams.domain.detect.state import Alert, CustomerState
+from streams.domain.detect.state import Alert, CustomerState, resolved_by
 
 OPEN, ESCALATED, RESOLVED = "open", "escalated", "resolved"
 
@@ -113,10 +113,12 @@ def _advance(state: CustomerState, alert: Alert, f: Finding | None, rules: RuleS
 
 
 def _set(state: CustomerState, alert: Alert, new: str, at: float, resolution: str = "") -> Change:
+    resolution = resolution or alert.resolution
+    by = (resolved_by(state, at) if resolution == "served" else resolution) if new == RESOLVED else alert.resolved_by
     changed = msgspec.structs.replace(alert, state=new, version=alert.version + 1,
                                       severity="critical" if new == ESCALATED else alert.severity,
                                       resolved_at=at if new == RESOLVED else alert.resolved_at,
-                                      resolution=resolution or alert.resolution)
+                                      resolution=resolution, resolved_by=by)
     state.alerts[alert.rule] = changed
     return Change(changed, at)
 

@@ -11,12 +11,17 @@ from datetime import datetime
 
 import msgspec
 
-from streams.domain.channels import MESSAGING
+from streams.domain.channels import DIGITAL, MESSAGING
 from streams.domain.detect.work_items import Action, WorkItem
 from streams.domain.records import CxEvent
 
 KEEP = 16  # bounded lists: the newest entries matter
 KEEP_ACTIONS = 64  # outreach actions waiting for the watermark
+KEEP_REACHED = 8  # the latest events' reach: the event that ends an incident is one of the customer's latest
+# How an event reached the customer (`reached_by`), in the order a served alert is credited when
+# events of one time differ: outreach (outbound, a callback) over an agent over the customer alone.
+SELF_SERVICE, AGENT, OUTREACH = 1, 2, 3
+RESOLVED_BY = {SELF_SERVICE: "self_service", AGENT: "agent", OUTREACH: "outreach"}
 
 
 class Contact(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -81,6 +86,7 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: int = 0
     resolved_at: float | None = None
     resolution: str = ""
+    resolved_by: str = ""           # resolved: outreach | self_service | agent | unknown (served), else the resolution
 
 
 class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -102,6 +108,8 @@ class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
     # (the largest field of the state: 300 B of a customer's 726 in benchmarks/state_size.py); a
     # state stored before they were digests still holds the keys themselves, which `apply` reads too
     seen: list[int | str] = msgspec.field(default_factory=list)
+    # the latest KEEP_REACHED events as (event time in ms) * 4 + how they reached the customer (`reach`)
+    reached: list[int] = msgspec.field(default_factory=list)
 
 
 encode = msgspec.msgpack.Encoder().encode
@@ -132,6 +140,8 @@ def apply(state: CustomerState, ev: CxEvent) -> bool:
     state.seen.append(digest)
     del state.seen[:-256]
     t = _ts(ev.time)
+    state.reached.append(round(t * 1000) * 4 + reach(ev))
+    del state.reached[:-KEEP_REACHED]
     state.identifiers.update(ev.identifier_masks or ev.customer)
     attrs = ev.attributes
     if "do_not_contact" in attrs:
@@ -153,6 +163,21 @@ def apply(state: CustomerState, ev: CxEvent) -> bool:
     elif ev.contact_id and (kind.startswith("cx.contact.") or kind.startswith("cx.callback.")):
         _contact(state, ev, t)
     return True
+
+
+def reach(ev: CxEvent) -> int:
+    """OUTREACH for an outbound event or a callback, SELF_SERVICE on a digital channel, else AGENT."""
+    if ev.direction == "outbound" or ev.type.startswith("cx.callback."):
+        return OUTREACH
+    return SELF_SERVICE if ev.channel in DIGITAL else AGENT
+
+
+def resolved_by(state: CustomerState, at: float) -> str:
+    """What served the customer at event time `at`: how the events of that time reached them (the
+    highest of `reach`), "unknown" when none of the latest events is of that time."""
+    ms = round(at * 1000)
+    found = [r & 3 for r in state.reached if r >> 2 == ms]
+    return RESOLVED_BY[max(found)] if found else "unknown"
 
 
 def _int(value) -> int | None:
