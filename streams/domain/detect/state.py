@@ -18,7 +18,7 @@ from streams.domain.records import CxEvent
 KEEP = 16  # bounded lists: the newest entries matter
 KEEP_ACTIONS = 64  # outreach actions waiting for the watermark
 KEEP_REACHED = 8  # the latest events' reach: the event that ends an incident is one of the customer's latest
-# How an event reached the customer (`reached_by`), in the order a served alert is credited when
+# How an event reached the customer (`reach`), in the order a served alert is credited when
 # events of one time differ: outreach (outbound, a callback) over an agent over the customer alone.
 SELF_SERVICE, AGENT, OUTREACH = 1, 2, 3
 RESOLVED_BY = {SELF_SERVICE: "self_service", AGENT: "agent", OUTREACH: "outreach"}
