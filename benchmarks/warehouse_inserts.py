@@ -5,13 +5,14 @@ backlog, a few hundred a time under live traffic. Each insert also runs every ma
 cx.events, and those cost per insert, not only per row, so live traffic pays far more per event
 than a backlog does. This measures it in-process (chDB, migrated schema, the simulator's events
 turned into rows as the sink does) with the process clock; `--no-views` drops the views first,
-`--views` keeps only those named (a view's cost is the difference it makes to `--no-views`). The
-contact KPIs are not a view since 0017: `--rollup` also times the KPI rollup of what was inserted
-(streams/warehouse/kpi_rollup.py), per 5 s slot of 10 inserts, as the worker runs it.
+`--views` keeps only those named (a view's cost is the difference it makes to `--no-views`). Since
+0019 only cx.contact_progress_mv is left on cx.events; the other derived tables are rolled up per slot
+of store time: `--rollup` also times every rollup of what was inserted (streams/warehouse/rollups.py),
+per slot of 10 inserts, as the worker runs them.
 
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000 --no-views
-    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 650 --views contact_progress_mv,kpi_inbox_mv
+    .venv/bin/python benchmarks/warehouse_inserts.py --sizes 650 --views contact_progress_mv
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 650,5000 --rollup
 
 Prints one JSON line per size. Not a test.
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from streams.boards import simulated  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.stages.sink import event_row  # noqa: E402
-from streams.warehouse import kpi_rollup  # noqa: E402
+from streams.warehouse import rollups  # noqa: E402
 from streams.warehouse.embedded import ChdbWarehouse  # noqa: E402
 from streams.warehouse.migrate import migrate  # noqa: E402
 
@@ -44,7 +45,7 @@ def cpu_seconds() -> float:
 
 
 def measure(rows: list[dict], size: int, views: set[str] | None, rollup: bool) -> dict:
-    """`views`: the materialized views kept (None: all); `rollup`: time the KPI rollup of every 10 inserts."""
+    """`views`: the materialized views kept (None: all); `rollup`: time the rollups of every 10 inserts."""
     warehouse = ChdbWarehouse(Path(tempfile.mkdtemp(prefix="cxpulse-inserts-")))
     migrate(warehouse)
     for (name,) in warehouse.query("SELECT name FROM system.tables WHERE database = 'cx' "
@@ -58,9 +59,10 @@ def measure(rows: list[dict], size: int, views: set[str] | None, rollup: bool) -
         warehouse.insert("cx.events", rows[i * size:(i + 1) * size], f"bench-{size}-{i}")
         cpu += cpu_seconds() - started
         if rollup and (i % 10 == 9 or i == inserts - 1):
-            hi = warehouse.query("SELECT toUnixTimestamp64Milli(max(stored_at)) FROM cx.kpi_inbox").scalar()
+            hi = warehouse.query("SELECT toUnixTimestamp64Milli(max(stored_at)) FROM cx.events").scalar()
             started = cpu_seconds()
-            kpi_rollup.roll_up(warehouse, lo, hi)
+            for name in rollups.ROLLUPS:
+                rollups.roll_up(warehouse, name, lo, hi)
             rollup_cpu, slots, lo = rollup_cpu + cpu_seconds() - started, slots + 1, hi
     warehouse.close()
     kept = "all" if views is None else sorted(views)
@@ -78,7 +80,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000, help="rows inserted per size")
     parser.add_argument("--no-views", action="store_true", help="drop cx.events' materialized views first")
     parser.add_argument("--views", help="keep only these materialized views, comma-separated")
-    parser.add_argument("--rollup", action="store_true", help="also time the KPI rollup, a slot per 10 inserts")
+    parser.add_argument("--rollup", action="store_true", help="also time the rollups, a slot per 10 inserts")
     args = parser.parse_args()
     settings = Settings()
     end = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)

@@ -33,7 +33,7 @@ from streams.runtime.topics import (
 )
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
 from streams.stages import dispatch as outreach
-from streams.warehouse import floor_kpis, open_warehouse
+from streams.warehouse import WarehouseError, floor_kpis, open_warehouse, rollups
 from streams.warehouse.migrate import migrate_and_configure
 
 log = logging.getLogger(__name__)
@@ -118,4 +118,9 @@ def run_worker(settings: Settings) -> None:
     try:
         worker.execute_from_commandline()
     finally:
+        if not settings.clickhouse.url:  # its own chDB: every insert is done, so every slot can be rolled up
+            try:
+                store.call(rollups.flush)
+            except WarehouseError as exc:  # the next start rolls them up
+                log.warning("rollups at stop failed (%s)", exc)
         store.close()

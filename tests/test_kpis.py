@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from streams.config import Settings
-from streams.warehouse import view_settings
+from streams.warehouse import rollups, view_settings
 
 DAY = "2026-03-02"
 
@@ -50,9 +50,11 @@ SCENARIO = [
 
 
 def store(warehouse, rows, batches: int = 1):
+    """Insert in `batches`, each rolled up into cx.contact_facts and the other rollups as the worker would."""
     for i in range(batches):
         part = rows[i::batches]
         warehouse.insert("cx.events", part, token=f"t-{random.random()}")
+        rollups.flush(warehouse)
 
 
 def kpis(warehouse):

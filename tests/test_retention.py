@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from streams.cli.dlq import replay
 from streams.config import ConfigError, RetentionSettings, Settings, load_settings
 from streams.runtime.topics import retention_ms
-from streams.warehouse import kpi_rollup, retention
+from streams.warehouse import retention, rollups
 
 KEEP_ALL = RetentionSettings(**{key: 0 for key in msgspec.structs.asdict(RetentionSettings())})
 
@@ -128,7 +128,7 @@ def _rows(at: dt.datetime, tag: str) -> dict[str, list[dict]]:
     t = at.strftime("%Y-%m-%d %H:%M:%S")
     customer = f"c_{tag}"
     return {
-        "cx.events": [  # also feed cx.contact_facts and every rollup through the materialized views
+        "cx.events": [  # also feed cx.contact_facts and every rollup (streams/warehouse/rollups.py)
             {"event_time": t, "source": "/t", "event_id": f"{tag}-q", "type": "cx.contact.queued", "channel": "voice",
              "customer": customer, "contact_id": f"k-{tag}", "queue": "billing"},
             {"event_time": t, "source": "/t", "event_id": f"{tag}-j", "type": "cx.journey.step", "channel": "web",
@@ -157,7 +157,7 @@ def test_rows_older_than_the_ttl_are_gone_after_a_merge(ttl_warehouse):
     for tag, days in ages.items():  # stored before the TTL is set (rows expired on arrival may go at once)
         for table, rows in _rows(now - dt.timedelta(days=days), tag).items():
             w.insert(table, rows, token=f"retention-{tag}-{table}")
-    kpi_rollup.flush(w)
+    rollups.flush(w)
     retention.apply(w, settings)
 
     def rows_by_table() -> dict[str, int]:

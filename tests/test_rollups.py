@@ -1,6 +1,7 @@
-"""The rollups (schemas/clickhouse/0009_rollups.sql, the KPI rollup of 0017) on the real engine: the
-same KPIs as cx.kpis whatever order and batches the events arrive in, retried batches and slots
-counted once, contacts waiting now, and how resolved alerts were resolved."""
+"""The rollups (schemas/clickhouse/0009_rollups.sql, rolled up per slot since 0017 and 0019:
+streams/warehouse/rollups.py) on the real engine: the same KPIs as cx.kpis whatever order and
+batches the events arrive in, retried batches and slots counted once, an upgrade counted once,
+contacts waiting now, and how resolved alerts were resolved."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import orjson
 import pytest
 
 from streams.config import Settings
-from streams.warehouse import kpi_rollup, replays, view_settings
+from streams.warehouse import replays, rollups, view_settings
 from streams.warehouse.migrate import migrations
 from streams.warehouse.queries import rollup_kpis
+from tests.conftest import WAREHOUSE_TABLES
 from tests.test_kpis import DAY, SCENARIO
 
 # The boards' own SQL over the rollup (streams.warehouse.queries.rollup_kpis), against cx.kpis.
@@ -38,7 +40,7 @@ def store(warehouse, rows, batches: int) -> None:
 
 
 def roll_up(warehouse) -> int:
-    return kpi_rollup.flush(warehouse)
+    return rollups.flush(warehouse)
 
 
 def test_rollups_agree_with_cx_kpis(warehouse):
@@ -57,7 +59,7 @@ def test_every_kpi_is_counted_once_whatever_the_order_and_batches(warehouse, see
     view_settings.publish(warehouse, Settings())
     store(warehouse, SCENARIO, 1)
     want = warehouse.query(KPIS).rows
-    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.kpi_inbox", "cx.contacts_per_minute"):
+    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.contacts_per_minute"):
         warehouse.execute(f"TRUNCATE TABLE {table}")
     rows = list(SCENARIO)
     random.Random(seed).shuffle(rows)
@@ -88,10 +90,28 @@ def test_a_slot_rolled_up_again_is_counted_once(warehouse):
     assert (warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows) == once
 
 
+def test_a_slot_rolled_up_many_times_is_counted_once(warehouse):
+    """The insert's token names a slot's rows only if they come as one block: run on several threads,
+    a rollup's result came in a varying number of blocks, and 3 of 120 reruns of the KPI rollup's
+    slots were stored again (0017's rollup, before `max_threads = 1`)."""
+    view_settings.publish(warehouse, Settings())
+    rows = SCENARIO + JOURNEY
+    random.Random(2).shuffle(rows)
+    store(warehouse, rows, 4)
+    once = derived(warehouse)
+    warehouse.execute("TRUNCATE TABLE cx.kpi_rollups")
+    work = rollups.due(warehouse, slot=0.001, settle=0)
+    for _ in range(25):
+        for name, lo, hi in work.slots:
+            if name != "contact_facts":  # its aggregates are idempotent: it needs no token
+                rollups.roll_up(warehouse, name, lo, hi)
+    assert derived(warehouse) == once
+
+
 def test_a_slot_waits_until_it_is_over_and_settled(warehouse):
     view_settings.publish(warehouse, Settings())
     warehouse.insert("cx.events", SCENARIO, token="now")
-    assert kpi_rollup.catch_up(warehouse, slot=60, settle=60) == 0
+    assert rollups.catch_up(warehouse, slot=60, settle=60) == 0
     assert warehouse.query("SELECT count() FROM cx.contacts_per_minute").scalar() == 0
     assert roll_up(warehouse) == 1
     assert warehouse.query(TOTALS).rows == warehouse.query(KPIS).rows
@@ -153,32 +173,71 @@ def test_the_service_level_threshold_comes_from_the_settings(warehouse):
     assert voice.scalar() == 2  # k1 waited 15 s, k2 40 s: both within 40 s
 
 
-def test_an_upgrade_to_0017_counts_each_kpi_once_across_the_change(warehouse):
-    """Half the events stored under 0016's views, the rest after 0017 drops them for the rollup: the
-    contacts that span the change are counted once, as if one version had stored them all."""
+JOURNEY = [{"event_time": f"{DAY} 09:0{n}:00", "source": "/kpi/web", "event_id": f"j-{n}", "type": "cx.journey.step",
+            "channel": "web", "customer": "c_a", "contact_id": "",
+            "attributes": orjson.dumps({"journey": "checkout", "step": "pay", "status": status}).decode()}
+           for n, status in enumerate(["entered", "entered", "completed", "failed"])]
+CONTACTS = "SELECT contact_id, channel, customer, queue, state, queue_wait_seconds, hold_seconds, transfers, " \
+           "handle_seconds FROM cx.contacts ORDER BY contact_id"
+JOURNEYS = "SELECT journey, step, sum(entered), sum(completed), sum(failed) FROM cx.journey_steps_per_minute " \
+           "GROUP BY journey, step"
+CHANNELS = "SELECT day, customer, minMap(first_use), sum(events) FROM cx.customer_channels_daily GROUP BY day, customer " \
+           "ORDER BY day, customer"
+
+
+def derived(warehouse) -> tuple:
+    """Everything the rollups make of the events, as the boards read it."""
+    return tuple(warehouse.query(q).rows for q in (TOTALS, SURVEYS, CONTACTS, JOURNEYS, CHANNELS))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_rollups_make_what_the_views_made_once_whatever_the_slots(warehouse, seed):
+    """cx.contact_facts, the journey steps and the channels per customer and day, as one slot and as
+    many slots, and a slot rolled up again: the same rows."""
     view_settings.publish(warehouse, Settings())
-    store(warehouse, SCENARIO, 1)
-    want = warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows
-    for table in ("cx.events", "cx.contact_facts", "cx.contact_progress", "cx.kpi_inbox", "cx.contacts_per_minute"):
+    rows = SCENARIO + JOURNEY
+    store(warehouse, rows, 1)
+    want = derived(warehouse)
+    assert want[3] == [("checkout", "pay", 2, 1, 1)] and [r[3] for r in want[4]] == [13, 3, 2, 2, 3]
+    for table in WAREHOUSE_TABLES:
         warehouse.execute(f"TRUNCATE TABLE {table}")
+    view_settings.publish(warehouse, Settings())
+    shuffled = list(rows)
+    random.Random(seed).shuffle(shuffled)
+    store(warehouse, shuffled, batches=2 + seed)
+    warehouse.execute("TRUNCATE TABLE cx.kpi_rollups")
+    roll_up(warehouse)  # every slot again
+    assert derived(warehouse) == want
+
+
+def test_an_upgrade_to_0019_counts_everything_once_across_the_change(warehouse, monkeypatch):
+    """Half the events stored under 0018's views (the KPI rollup already per slot), the rest after
+    0019 drops them for the rollups: the same rows as if one version had stored them all."""
+    view_settings.publish(warehouse, Settings())
+    rows = SCENARIO + JOURNEY
+    store(warehouse, rows, 1)
+    want = derived(warehouse)
+    for table in WAREHOUSE_TABLES:
+        warehouse.execute(f"TRUNCATE TABLE {table}")
+    view_settings.publish(warehouse, Settings())
     by_version = {m.version: m for m in migrations()}
-    created = {m[1]: (m[0], m[2]) for m in (re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS cx\.(\w+) TO [\w.]+ AS\n(.*)", s, re.DOTALL)
-                                    for s in by_version[9].statements()) if m}
-    rows = list(SCENARIO)
+    views = {m[1]: m[0] for m in (re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS cx\.(\w+) TO [\w.]+ AS\n.*", s, re.DOTALL)
+                                  for v in (6, 9, 17) for s in by_version[v].statements()) if m}
     random.Random(7).shuffle(rows)
     try:
-        warehouse.execute("DROP VIEW cx.kpi_inbox_mv")
-        warehouse.execute(f"ALTER TABLE cx.contact_progress_mv MODIFY QUERY {created['contact_progress_mv'][1]}")
-        for name in ("contacts_per_minute_mv", "surveys_per_minute_mv"):
-            warehouse.execute(created[name][0])
-        for statement in by_version[16].statements():
-            warehouse.execute(statement)
-        store(warehouse, rows[:len(rows) // 2], 2)
-    finally:
         for statement in by_version[17].statements():
+            if "kpi_inbox" in statement and "CREATE TABLE" in statement:
+                warehouse.execute(statement)
+        for name in ("contact_facts_mv", "journey_steps_per_minute_mv", "customer_channels_daily_mv", "kpi_inbox_mv"):
+            warehouse.execute(views[name])
+        with monkeypatch.context() as before:  # 0018's worker rolled up the KPIs only
+            before.setattr(rollups, "ROLLUPS", {"contacts_per_minute": rollups.ROLLUPS["contacts_per_minute"]})
+            store(warehouse, rows[:len(rows) // 2], 2)
+    finally:
+        for statement in by_version[19].statements():
             warehouse.execute(statement)
     store(warehouse, rows[len(rows) // 2:], 2)
-    assert (warehouse.query(TOTALS).rows, warehouse.query(SURVEYS).rows) == want
+    assert derived(warehouse) == want
 
 
 def _now_event(contact: str, type_: str, seconds_ago: float, channel="voice", **attributes):
@@ -229,20 +288,45 @@ def test_the_roller_runs_at_most_once_a_slot_and_its_timer_only_when_no_insert_d
     class Store:  # the sink's BatchStore runs fn on the warehouse thread
         async def with_warehouse(self, fn):
             runs.append(fn(warehouse))
+            return runs[-1]
 
-    roller = kpi_rollup.Roller(Store())
+    roller = rollups.Roller(Store())
 
     async def ticks():
         await roller.tick()  # after an events insert
         await roller.tick()  # the next insert, within the slot
-        roller.last -= kpi_rollup.SLOT_SECONDS
-        await roller.tick(idle=kpi_rollup.SLOT_SECONDS)  # the timer: an insert rolled up a slot ago
+        roller.last -= rollups.SLOT_SECONDS
+        await roller.tick(idle=rollups.SLOT_SECONDS)  # the timer: an insert rolled up a slot ago
         await roller.tick()  # the next insert, a slot later
-        roller.last -= 2 * kpi_rollup.SLOT_SECONDS
-        await roller.tick(idle=kpi_rollup.SLOT_SECONDS)  # no insert for two slots: the timer does it
+        roller.last -= 2 * rollups.SLOT_SECONDS
+        await roller.tick(idle=rollups.SLOT_SECONDS)  # no insert for two slots: the timer does it
 
     asyncio.run(ticks())
-    assert len(runs) == 3
+    assert sum(isinstance(run, rollups.Due) for run in runs) == 3
+
+
+def test_each_rollup_of_each_slot_is_a_warehouse_call_of_its_own(warehouse):
+    """So an events insert that comes due waits for one query, not for every due slot's
+    (streams.stages.sink.Turns lets it go first)."""
+    calls = []
+
+    class Store:
+        async def with_warehouse(self, fn):
+            calls.append(fn)
+            return fn(warehouse)
+
+    view_settings.publish(warehouse, Settings())
+    for n, part in enumerate((SCENARIO[:10], SCENARIO[10:])):
+        warehouse.insert("cx.events", part, token=f"part-{n}")
+        warehouse.execute("SELECT sleepEachRow(0.01) FROM numbers(1)")  # the next insert in a later ms
+    slots = rollups.due(warehouse, slot=0.001, settle=0).slot_count
+    assert slots == 2
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rollups, "SLOT_SECONDS", 0.001)
+        asyncio.run(rollups.Roller(Store(), settle=0).tick())
+    assert len(calls) == 1 + slots * len(rollups.ROLLUPS) + 1
+    assert warehouse.query(TOTALS).rows == warehouse.query(KPIS).rows
 
 
 def test_a_worker_that_does_not_lead_leaves_the_rollup_to_the_one_that_does():
@@ -251,9 +335,10 @@ def test_a_worker_that_does_not_lead_leaves_the_rollup_to_the_one_that_does():
     class Store:
         async def with_warehouse(self, fn):
             calls.append(fn)
+            return rollups.Due([], 0)
 
     leading = {"now": False}
-    roller = kpi_rollup.Roller(Store(), lambda: leading["now"])
+    roller = rollups.Roller(Store(), lambda: leading["now"])
 
     async def ticks():
         await roller.tick()
@@ -261,7 +346,7 @@ def test_a_worker_that_does_not_lead_leaves_the_rollup_to_the_one_that_does():
         await roller.tick()  # the next insert: this worker leads now, and a slot is due
 
     asyncio.run(ticks())
-    assert calls == [kpi_rollup.catch_up]
+    assert len(calls) == 2  # what is due (nothing here), then the watermark
 
 
 @pytest.mark.parametrize(("shared", "partitions", "leads"), [

@@ -7,7 +7,7 @@ the simulator's events through the stages' own pure logic, in event-time order â
 graph agent would), detection (`detect.state.apply` and `advance.advance` at the event-time
 watermark, timers included: alerts and work items) â€” and inserts the rows the sink would write, in sink-sized batches,
 so the materialized views fill the rollups as they do in production; then it rolls up the KPIs as
-the worker's timer would (`kpi_rollup.flush`).
+the worker's timer would (`rollups.flush`).
 
 An outreach team short of capacity works about half of the work items (`team_plan`): its
 cx.outreach.* actions are built by the code behind `cxpulse alerts` (outreach.actions.action_event),
@@ -42,7 +42,7 @@ from streams.stages.detect import Clock, alert_record, work_item_record
 from streams.stages.identity import blocked_record, link_record
 from streams.stages.ingest import parse
 from streams.stages.sink import alert_row, batch_token, event_row, link_row, work_item_row
-from streams.warehouse import Warehouse, kpi_rollup
+from streams.warehouse import Warehouse, rollups
 
 
 @dataclass
@@ -187,7 +187,7 @@ def load(warehouse: Warehouse, *, end: dt.datetime, minutes: float, rate: float,
         for first in range(0, len(records), batch):
             part = records[first:first + batch]
             warehouse.insert(table, part, batch_token(table, [f"{seed}:{end}:{first + j}" for j in range(len(part))]))
-    kpi_rollup.flush(warehouse)
+    rollups.flush(warehouse)
     loaded = Loaded(events=len(rows), links=len(links), alerts=len(alerts), work_items=len(items),
                     actions=len(actions))
     loaded.customers = len({ev.resolved_customer for ev in evs})

@@ -32,7 +32,7 @@ from streams.runtime.batch_source import BatchSource
 from streams.runtime.envelopes import unpack
 from streams.runtime.redact import redact
 from streams.runtime.topics import sink_record_tables
-from streams.warehouse import Warehouse, WarehouseError, kpi_rollup, replays
+from streams.warehouse import Warehouse, WarehouseError, replays, rollups
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def batch_token(table: str, keys: list[str]) -> str:
 
 
 def leads_rollup(shared: bool, assignment: set[TopicPartition] | None, resolved_topic: str) -> bool:
-    """Whether this worker rolls up the contact KPIs (streams.warehouse.kpi_rollup): a worker's own
+    """Whether this worker runs the rollups (streams.warehouse.rollups): a worker's own
     chDB, always; a ClickHouse server that workers share, the one holding the resolved topic's
     partition 0 (the next holder takes over after a rebalance, from the last slot saved)."""
     return not shared or (assignment is not None and TopicPartition(resolved_topic, 0) in assignment)
@@ -248,7 +248,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
     resolved = BatchSource(app, settings, "sink-events", [topics.resolved], size, within,
                            max_poll_interval=3600.0)
 
-    roller = kpi_rollup.register(app, store, lambda: leads_rollup(
+    roller = rollups.register(app, store, lambda: leads_rollup(
         bool(settings.clickhouse.url), resolved.consumer and resolved.consumer.assignment(), topics.resolved))
 
     async def store_events(batch) -> None:
@@ -259,7 +259,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
         now = time.time()
         for ev, _ in events:
             end_to_end(ev.channel).observe(now - ev.time.timestamp())
-        await roller.tick()  # the contact KPIs, while the next batch gathers
+        await roller.tick()  # the rollups, while the next batch gathers
 
     @app.task
     async def sink_events() -> None:

@@ -71,7 +71,6 @@ def where(plan: Plan) -> dict[str, str]:
                           *(_in(kind, values) for kind, values in sorted(by_kind.items()))),
         "cx.contact_facts": of_contacts,
         "cx.contact_progress": of_contacts,
-        "cx.kpi_inbox": _in("contact_id", contacts),
         "cx.customer_channels_daily": _in("customer", customers),
         "cx.identity_links": _in("identifier", ids),
         "cx.alerts": _in("customer_id", customers),

@@ -25,7 +25,7 @@ TABLES = {
     "cx.alerts": ("alerts_days", "changed_at"),
     "cx.work_items": ("work_items_days", "changed_at"),
     "cx.dead_letters": ("dead_letters_days", "rejected_at"),
-    # the materialized views' target tables
+    # the rollups' tables (streams/warehouse/rollups.py; cx.alerts_per_minute: a materialized view)
     "cx.contacts_per_minute": ("rollups_days", "minute"),
     "cx.alerts_per_minute": ("rollups_days", "minute"),
     "cx.journey_steps_per_minute": ("rollups_days", "minute"),
