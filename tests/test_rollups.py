@@ -12,6 +12,7 @@ import re
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from streams.config import Settings
 from streams.warehouse import replays, rollups, view_settings
@@ -327,6 +328,8 @@ def test_each_rollup_of_each_slot_is_a_warehouse_call_of_its_own(warehouse):
         asyncio.run(rollups.Roller(Store(), settle=0).tick())
     assert len(calls) == 1 + slots * len(rollups.ROLLUPS) + 1
     assert warehouse.query(TOTALS).rows == warehouse.query(KPIS).rows
+    last_stored = warehouse.query("SELECT toUnixTimestamp64Milli(max(stored_at)) FROM cx.events").scalar() / 1000
+    assert REGISTRY.get_sample_value("cxpulse_rolled_up_until_seconds") >= last_stored  # the gauge says so
 
 
 def test_a_worker_that_does_not_lead_leaves_the_rollup_to_the_one_that_does():

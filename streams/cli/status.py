@@ -26,6 +26,7 @@ class Status:
     lag: int | None = None
     state_keys: dict[str, float] = field(default_factory=dict)  # table -> keys held
     floor: dict[str, float] = field(default_factory=dict)  # live-floor KPI -> value (metrics.floor_kpis_seconds)
+    rolled_up_until: float = 0.0  # store time the rollups have run up to (0: not yet)
     worker_up: bool = False
     unanswered: int = 0  # scrapes in a row the worker did not answer; the numbers are the last answer's
 
@@ -72,6 +73,8 @@ def scrape(url: str, timeout: float = 1.0) -> Status:
                 status.floor[labels["kpi"]] = value
             elif name == "cxpulse_store_failures_total":
                 status.store_failures += value
+            elif name == "cxpulse_rolled_up_until_seconds":
+                status.rolled_up_until = value
             elif name == "cxpulse_event_to_stored_seconds_sum":
                 status.e2e_sum += value
             elif name == "cxpulse_event_to_stored_seconds_count":

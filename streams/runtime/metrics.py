@@ -55,6 +55,9 @@ STORE_SECONDS = Histogram("cxpulse_store_latency_seconds", "Time to store one ba
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 END_TO_END = Histogram("cxpulse_event_to_stored_seconds", "Event time to row stored", ["channel"],
                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600))
+ROLLED_UP_UNTIL = Gauge("cxpulse_rolled_up_until_seconds",
+                        "Store time (Unix seconds) up to which this worker's rollups have run (streams.warehouse.rollups): "
+                        "the boards' rolled-up tables hold every event stored before it")
 STATE_KEYS = Gauge("cxpulse_state_keys", "Keys a stage holds in its table on this worker (RocksDB's estimate)", ["table"])
 CONSUMER_LAG = Gauge("cxpulse_consumer_lag_messages",
                      "Messages on the worker's assigned partitions not yet committed, per topic", ["topic"])

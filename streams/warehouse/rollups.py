@@ -279,6 +279,7 @@ class Roller:
             for name, lo, hi in work.slots:
                 await self.store.with_warehouse(lambda warehouse: roll_up(warehouse, name, lo, hi))
             await self.store.with_warehouse(lambda warehouse: mark_done(warehouse, work))
+            metrics.ROLLED_UP_UNTIL.set(work.ready_ms / 1000)
         except WarehouseError as exc:  # the next tick starts again from the last slot saved
             metrics.STORE_FAILURES.labels(table="cx.kpi_rollups").inc()
             log.warning("rollup failed (%s); retried next tick", exc)
