@@ -403,8 +403,9 @@ def markdown(result: dict) -> str:
                       f"stored (streams/warehouse/rollups.py): {p['rollups_after_last_row_cpu_us_per_event']} µs per event "
                       "(the idle worker's CPU beside them left out)."]
     lines += ["", (f"Memory, whole run: worker RSS grew {p['rss_growth_mib']} MiB from the warm worker "
-                   f"({p['warmup_events']:,} warm-up events of other customers stored, {p['rss_warm_mib']} MiB, then "
-                   f"{WARMUP_SETTLE_S:.0f} s idle) to the worker as long after the last backlog row stored, "
+                   f"({p['warmup_events']:,} warm-up events of other customers stored and rolled up, {p['rss_warm_mib']} "
+                   f"MiB, then {WARMUP_SETTLE_S:.0f} s idle) to the worker as long after the last backlog row stored "
+                   "and rolled up, "
                    f"for {p['customers']:,} customers = {p['bytes_per_customer']:,} bytes per customer "
                    f"(tables, caches filling to their caps and chDB together; {p['file_backed_growth_mib']} MiB of it "
                    f"file-backed, libraries' code touched under load; peak {p['peak_growth_mib']} MiB above the warm "

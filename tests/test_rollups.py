@@ -332,6 +332,33 @@ def test_each_rollup_of_each_slot_is_a_warehouse_call_of_its_own(warehouse):
     assert REGISTRY.get_sample_value("cxpulse_rolled_up_until_seconds") >= last_stored  # the gauge says so
 
 
+def test_a_kick_does_not_wait_for_the_run_and_starts_one_run_at_a_time():
+    """The sink kicks the roller after each events insert and gathers its next batch meanwhile."""
+    calls, gate = [], None
+
+    class Store:
+        async def with_warehouse(self, fn):
+            calls.append(fn)
+            await gate.wait()
+            return rollups.Due([("contacts_per_minute", 0, 5000)], 5000) if len(calls) == 1 else None
+
+    async def main():
+        nonlocal gate
+        gate = asyncio.Event()
+        roller = rollups.Roller(Store())
+        roller.kick()  # returns at once
+        await asyncio.sleep(0)
+        roller.last = 0.0  # a slot later, while the run still waits for the warehouse
+        roller.kick()
+        await asyncio.sleep(0)
+        assert len(calls) == 1
+        gate.set()
+        await roller.running
+        assert len(calls) == 3  # what is due, its one slot, the watermark
+
+    asyncio.run(main())
+
+
 def test_a_worker_that_does_not_lead_leaves_the_rollup_to_the_one_that_does():
     calls = []
 

@@ -259,7 +259,7 @@ def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:
         now = time.time()
         for ev, _ in events:
             end_to_end(ev.channel).observe(now - ev.time.timestamp())
-        await roller.tick()  # the rollups, while the next batch gathers
+        roller.kick()  # the rollups, in a task of their own, while the next batch gathers
 
     @app.task
     async def sink_events() -> None:
