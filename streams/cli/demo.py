@@ -160,19 +160,37 @@ def summarize(settings: Settings, since: float) -> DemoResult:
         warehouse.close()
 
 
-def _on_first_ctrl_c() -> threading.Event:
-    """An event set by the first SIGINT, after which Ctrl-C is a KeyboardInterrupt again.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # the `finally` stops the broker, the worker and the gateway
+
+
+def _on_first_stop_signal() -> threading.Event:
+    """An event set by the first SIGINT, SIGTERM or SIGHUP (Ctrl-C, `kill`, `timeout`, a closed
+    terminal): the demo stops as at the end of its duration. After it, Ctrl-C is a KeyboardInterrupt
+    again and the others a SystemExit, so the children are still stopped.
 
     Not KeyboardInterrupt for the first one: it can land inside kafka-python's network wait
-    (the lag probe), which swallows it, and the board went on forever (seen in CI)."""
+    (the lag probe), which swallows it, and the board went on forever (seen in CI). SIGTERM and
+    SIGHUP were not handled: they ended the demo at once and left its broker, worker and gateway
+    running in their own sessions, holding the chDB directory and a CPU."""
     interrupted = threading.Event()
 
     def handler(signum, frame) -> None:
         interrupted.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _restore_stop_signals()
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
     return interrupted
+
+
+def _restore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
 
 
 def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: int, bad_fraction: float,
@@ -238,7 +256,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
             err.print("the simulated outreach team works the list (streams/simulator/team.py)…")
             outreach.start()
         before = Status()
-        interrupted = _on_first_ctrl_c()
+        interrupted = _on_first_stop_signal()
         with Live(console=err, refresh_per_second=2, transient=False) as live:
             while simulator.is_alive() and not interrupted.is_set():
                 if worker.process.poll() is not None:
@@ -250,7 +268,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
                 live.update(board.render(now, before, produced[0], time.monotonic() - started))
                 before = now
                 interrupted.wait(1.0)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _restore_stop_signals()
         if interrupted.is_set():
             err.print("interrupted: stopping…")
         stop.set()

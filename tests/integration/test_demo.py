@@ -37,7 +37,7 @@ def _processes_using(marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("stop", ["duration", "ctrl-c"])
+@pytest.mark.parametrize("stop", ["duration", "ctrl-c", "sigterm"])
 def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
     data = tmp_path / "demo-data"
     env = {**os.environ, "CXPULSE_DATA_DIR": str(data)}
@@ -76,7 +76,7 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path, kafka_bootstrap, stop):
             assert time.monotonic() < deadline, "the demo's traffic and worker did not start within 300 s"
             time.sleep(0.5)
         time.sleep(20)
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(signal.SIGINT if stop == "ctrl-c" else signal.SIGTERM)  # Ctrl-C; kill or timeout
         out = demo.stdout.read()
         demo.wait(600)
         reader.join(10)
