@@ -266,8 +266,8 @@ class Roller:
     `leads()` says whether this worker rolls up now: workers sharing a server give it to one of
     them, and the next one to lead starts from the last slot saved (cx.kpi_rollups)."""
 
-    def __init__(self, store, leads: Callable[[], bool] = lambda: True, settle: float = SETTLE_SECONDS) -> None:
-        self.store, self.leads, self.settle = store, leads, settle
+    def __init__(self, store, leads: Callable[[], bool] = lambda: True) -> None:
+        self.store, self.leads = store, leads
         self.last = 0.0
         self.running: asyncio.Task | None = None
 
@@ -286,7 +286,7 @@ class Roller:
             return
         self.last = now
         try:
-            work = await self.store.with_warehouse(lambda warehouse: due(warehouse, SLOT_SECONDS, self.settle))
+            work = await self.store.with_warehouse(lambda warehouse: due(warehouse, SLOT_SECONDS, SETTLE_SECONDS))
             for name, lo, hi in work.slots:
                 await self.store.with_warehouse(lambda warehouse: roll_up(warehouse, name, lo, hi))
             await self.store.with_warehouse(lambda warehouse: mark_done(warehouse, work))
