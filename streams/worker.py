@@ -14,23 +14,11 @@ import signal
 import faust
 
 from streams.config import Settings
-from streams.runtime import (
-    consumer_status,
-    faust_producer,
-    gc_pauses,
-    metrics,
-    native_heap,
-    state,
-)
-from streams.runtime.batch_source import BatchSource, group_of
-from streams.runtime.connections import faust_credentials
-from streams.runtime.topics import (
-    PipelineTopics,
-    create_topics,
-    faust_moves,
-    inherit_offsets,
-    sink_record_tables,
-)
+from streams.process import gc_pauses, metrics, native_heap
+from streams.process.connections import faust_credentials
+from streams.runtime import consumer_status, faust_producer, state
+from streams.runtime.batch_source import BatchSource
+from streams.runtime.topics import PipelineTopics, create_topics
 from streams.stages import dedup, delivery, detect, identity, ingest, privacy, sink
 from streams.stages import dispatch as outreach
 from streams.warehouse import WarehouseError, floor_kpis, open_warehouse, rollups
@@ -94,16 +82,6 @@ def run_worker(settings: Settings) -> None:
     created = create_topics(settings, configs=changelogs)
     if created:
         log.info("created topics: %s", ", ".join(created))
-    k = settings.kafka
-    tables = sink_record_tables(settings)
-    moves = {k.app_id: [t for t in tables if t != k.links_topic],  # records read by Faust agents before
-             group_of(k.app_id, "sink-identity-links"): [k.links_topic]}  # links by a source of their own
-    if inherited := inherit_offsets(settings, group_of(k.app_id, "sink-records"), moves):
-        log.info("the sink's records source starts where %s stopped on %d partitions", " and ".join(moves),
-                 len(inherited))
-    for group, topics in faust_moves(settings).items():
-        if inherited := inherit_offsets(settings, group, {k.app_id: topics}):
-            log.info("%s starts where the Faust agents stopped on %d partitions", group, len(inherited))
     gc_pauses.collect_on_schedule(app)
     applied, ttls = store.call(lambda warehouse: migrate_and_configure(warehouse, settings))
     if applied:

@@ -6,7 +6,7 @@ import gc
 import pytest
 from prometheus_client import REGISTRY
 
-from streams.runtime import gc_pauses
+from streams.process import gc_pauses
 
 
 def _count(generation: str) -> float:

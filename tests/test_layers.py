@@ -1,4 +1,5 @@
-"""Imports run one way: domain (pure) < runtime < stages < worker, command line, boards, simulator.
+"""Imports run one way: process (metrics, connections, logs) and domain (pure) < runtime < stages < worker,
+command line, boards, simulator.
 The worker and the gateway load neither the boards (grafana-foundation-sdk, matplotlib) nor the
 simulator nor the command line's tools."""
 
@@ -24,9 +25,11 @@ def test_a_running_stage_loads_no_board_simulator_or_cli_module(entry):
     assert loaded == [], f"{entry} loads {loaded}"
 
 
-# Each layer may import only the layers below it: domain (pure) < runtime < stages < the rest.
+# Each layer may import only the layers below it: process, domain (pure) < runtime < stages < the rest.
 BELOW_ONLY = {
-    "domain": ("streams.runtime", "streams.stages", "streams.warehouse", "streams.worker", "streams.cli",
+    "process": ("streams.domain", "streams.runtime", "streams.stages", "streams.warehouse", "streams.worker",
+                "streams.cli", "streams.boards", "streams.simulator", "streams.gateway", "streams.adapters"),
+    "domain": ("streams.process", "streams.runtime", "streams.stages", "streams.warehouse", "streams.worker", "streams.cli",
                "streams.boards", "streams.simulator", "streams.gateway", "streams.adapters"),
     "runtime": ("streams.stages", "streams.worker", "streams.cli", "streams.boards", "streams.simulator",
                 "streams.gateway", "streams.adapters"),

@@ -9,7 +9,7 @@ import textwrap
 # (as cached states are) between the ones freed. free() returns only the heap's top to the OS.
 SCRIPT = textwrap.dedent("""
     import psutil
-    from streams.runtime import native_heap
+    from streams.process import native_heap
 
     rss = lambda: psutil.Process().memory_info().rss
     batch = [bytes(2048) + i.to_bytes(4, "little") for i in range(60_000)]
@@ -29,7 +29,7 @@ def test_trim_returns_the_pages_a_freed_batch_left_between_kept_values():
 
 
 def test_arenas_are_limited_unless_the_environment_says_otherwise():
-    probe = "from streams.runtime import native_heap; print(native_heap.limit_arenas())"
+    probe = "from streams.process import native_heap; print(native_heap.limit_arenas())"
     env_free = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                               env={k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"})
     assert env_free.stdout.strip() == "True"
@@ -43,7 +43,7 @@ def test_arenas_are_limited_unless_the_environment_says_otherwise():
 LARGE_BLOCKS = textwrap.dedent("""
     import sys
     import psutil
-    from streams.runtime import native_heap
+    from streams.process import native_heap
 
     if sys.argv[1] == "limited":
         native_heap.limit_arenas()

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from streams.cli import main as cli
 from streams.config import SECRETS, ConfigError, load_settings
-from streams.runtime import redact
-from streams.runtime.connections import kafka_client_config, kafka_tls_context
+from streams.process import redact
+from streams.process.connections import kafka_client_config, kafka_tls_context
 from streams.stages.sink import BatchStore
 from streams.warehouse import Result
 from streams.warehouse.server import ServerWarehouse

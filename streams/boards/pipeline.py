@@ -2,7 +2,7 @@
 per channel, is anything backing up or being refused (by the workers or at the HTTP gateway), how
 fast are rows stored and alerts raised.
 
-Every query reads the metrics of streams.runtime.metrics as the workers expose them (no recording rules, so
+Every query reads the metrics of streams.process.metrics as the workers expose them (no recording rules, so
 the board works on a Prometheus without cxpulse's rule files). The alert rules in
 deploy/prometheus/rules/ watch the same series.
 """

@@ -11,7 +11,7 @@ from typing import IO, Iterable
 
 import orjson
 
-from streams.runtime.connections import kafka_client_config
+from streams.process.connections import kafka_client_config
 
 
 class Board:

@@ -32,7 +32,7 @@ from streams.cli.status import LagProbe, Status, carry, scrape
 from streams.config import Settings
 from streams.domain.detect.rules import RULES
 from streams.gateway.client import wait_ready
-from streams.runtime.connections import kafka_client_config, kafka_security_config
+from streams.process.connections import kafka_client_config, kafka_security_config
 from streams.runtime.topics import committing_groups, create_topics, event_path_groups
 from streams.simulator.publish import POSTABLE
 from streams.simulator.team_client import TeamClient

@@ -44,7 +44,7 @@ def replay(settings: Settings, warehouse: Warehouse, *, reason: str | None, orig
     from kafka import KafkaProducer
 
     from streams.domain.deadletter import original_headers
-    from streams.runtime.connections import kafka_client_config
+    from streams.process.connections import kafka_client_config
 
     rows = warehouse.query(
         f"SELECT message_key, payload_base64, headers FROM cx.dead_letters FINAL WHERE {_where(reason, origin)} "

@@ -55,7 +55,7 @@ def forget(settings, text: str, timeout: float, progress: Callable[[str], None])
     when `text` is no identifier."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    from streams.runtime.connections import kafka_client_config
+    from streams.process.connections import kafka_client_config
 
     event = request_event(text, settings.ingest.default_phone_region, time.time())
     if event is None:

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from streams.config import ConfigError, Settings, load_settings
-from streams.runtime import redact
+from streams.process import redact
 
 app = typer.Typer(help="cxpulse: real-time contact-center event pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -368,7 +368,7 @@ def replay_cmd(
 ) -> None:
     """Publish recorded events at their recorded rhythm times SPEED (event times unchanged)."""
     from streams.cli import replay
-    from streams.runtime.connections import kafka_security_config
+    from streams.process.connections import kafka_security_config
 
     if speed < 0:
         _fail("--speed must be >= 0", 2)
@@ -423,8 +423,8 @@ def simulate(
     shared_phone_fraction: Optional[float] = _SHARED_PHONES,
 ) -> None:
     """Publish realistic traffic for all ten channels to Kafka (CloudEvents, structured and binary mode)."""
-    from streams.runtime import metrics
-    from streams.runtime.connections import kafka_security_config
+    from streams.process import metrics
+    from streams.process.connections import kafka_security_config
     from streams.simulator import publish
 
     settings = settings_of(ctx)

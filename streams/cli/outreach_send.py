@@ -13,7 +13,7 @@ import time
 import orjson
 
 from streams.cli.replay import STRUCTURED
-from streams.runtime.connections import kafka_client_config
+from streams.process.connections import kafka_client_config
 
 
 def consumer_of(settings, *topics: str):

@@ -27,11 +27,11 @@ from streams.domain.rejections import Reason, Rejected
 from streams.gateway.auth import Authenticator, Unauthorized, load_credentials
 from streams.gateway.http_binding import KafkaMessage, UnsupportedMediaType, to_kafka
 from streams.gateway.publisher import Publisher, Unavailable
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.stages import ingest
 
 log = logging.getLogger(__name__)
-# Here, not in streams.runtime.metrics: a label-less gauge is exported by every process that defines it, and a
+# Here, not in streams.process.metrics: a label-less gauge is exported by every process that defines it, and a
 # worker exporting "gateway ready 0" looked like a gateway down.
 READY = Gauge("cxpulse_gateway_ready", "1 while the gateway's producer is connected to the broker")
 UNKNOWN = "unauthenticated"  # the source label of requests refused before they were authenticated

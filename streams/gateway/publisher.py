@@ -20,7 +20,7 @@ from typing import Sequence
 from kafka import KafkaProducer
 
 from streams.config import Settings
-from streams.runtime.connections import kafka_client_config
+from streams.process.connections import kafka_client_config
 
 log = logging.getLogger(__name__)
 

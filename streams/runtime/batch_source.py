@@ -29,7 +29,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, ProducerClosed
 from faust.exceptions import NotReady
 
-from streams.runtime.connections import kafka_client_config
+from streams.process.connections import kafka_client_config
 from streams.runtime.state import Table
 
 log = logging.getLogger(__name__)

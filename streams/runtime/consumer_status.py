@@ -19,7 +19,7 @@ import logging
 
 import faust
 
-from streams.runtime import gc_pauses, metrics
+from streams.process import gc_pauses, metrics
 from streams.runtime.batch_source import BatchSource
 
 log = logging.getLogger(__name__)

@@ -13,14 +13,13 @@ from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata
 
 from streams.config import Settings
 from streams.domain.deadletter import dead_letter_headers
 from streams.domain.records import RawMessage
 from streams.domain.rejections import Rejected
-from streams.runtime import metrics
-from streams.runtime.connections import kafka_client_config
+from streams.process import metrics
+from streams.process.connections import kafka_client_config
 from streams.runtime.envelopes import Envelopes, send_records
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ def topic_names(settings: Settings) -> list[str]:
 class StageGroup:
     """A stage's consumer group `<app_id>-<stage>` (streams.runtime.batch_source) and what it reads."""
     topics: list[str]
-    was_faust: bool = False  # Faust agents read these topics under the group `app_id` until 2026-12-06
     timer_fed: bool = False  # detection's timers add to its input while no event arrives
 
 
@@ -48,12 +46,12 @@ def stage_groups(settings: Settings) -> dict[str, StageGroup]:
 
     k = settings.kafka
     stages = {"ingest": StageGroup(list(k.input_topics)),
-              "dedup": StageGroup([k.validated_topic], was_faust=True),
-              "identity-graph": StageGroup([k.identity_topic], was_faust=True),
-              "detect": StageGroup([k.resolved_topic, k.ticks_topic], was_faust=True),
+              "dedup": StageGroup([k.validated_topic]),
+              "identity-graph": StageGroup([k.identity_topic]),
+              "detect": StageGroup([k.resolved_topic, k.ticks_topic]),
               "outreach-route": StageGroup([k.work_items_topic], timer_fed=True),
-              "outreach-dispatch": StageGroup([k.outreach_queue_topic], was_faust=True, timer_fed=True),
-              "privacy": StageGroup([k.privacy_topic], was_faust=True),
+              "outreach-dispatch": StageGroup([k.outreach_queue_topic], timer_fed=True),
+              "privacy": StageGroup([k.privacy_topic]),
               "sink-events": StageGroup([k.resolved_topic]),
               "sink-records": StageGroup(list(sink_record_tables(settings)), timer_fed=True)}
     return {group_of(k.app_id, stage): group for stage, group in stages.items()}
@@ -72,12 +70,6 @@ def event_path_groups(settings: Settings) -> set[str]:
     return {group for group, stage in stage_groups(settings).items() if not stage.timer_fed}
 
 
-def faust_moves(settings: Settings) -> dict[str, list[str]]:
-    """{stage group: its topics} for the stages Faust agents ran: each takes the offsets Faust
-    committed on its topics (`inherit_offsets`)."""
-    return {group: stage.topics for group, stage in stage_groups(settings).items() if stage.was_faust}
-
-
 def sink_record_tables(settings: Settings) -> dict[str, str]:
     """{public topic: its ClickHouse table} for the topics the sink's records source stores (all but
     the resolved events, which cx.events waits for on a shorter batch window)."""
@@ -85,37 +77,6 @@ def sink_record_tables(settings: Settings) -> dict[str, str]:
     return {k.links_topic: "cx.identity_links", k.alerts_topic: "cx.alerts", k.work_items_topic: "cx.work_items",
             k.dispatch_topic: "cx.outreach_dispatch", k.dlq_topic: "cx.dead_letters",
             k.undelivered_topic: "cx.dead_letters"}
-
-
-COORDINATOR_WAIT = 60.0  # seconds a fresh Apache Kafka may take to have a group coordinator
-
-
-def inherit_offsets(settings: Settings, group: str, moves: dict[str, list[str]]) -> dict:
-    """Start `group` where each previous group of `moves` ({previous group: topics}) stopped on its
-    topics: when an upgrade moves their reading to a new group, it would otherwise start at the earliest
-    retained record and store them all again (the rows collapse, but the per-minute rollups would count
-    them twice). Takes only the partitions `group` has not committed, so a restart or a later move into
-    the same group takes nothing it has read on. Run before the worker's consumers join: Kafka alters
-    only a group without members. Returns what it set. A fresh Apache Kafka has no group coordinator
-    until its offsets topic exists: retried."""
-    admin = KafkaAdminClient(client_id=f"{settings.kafka.app_id}-offsets", **kafka_client_config(settings))
-    deadline = time.monotonic() + COORDINATOR_WAIT
-    try:
-        while True:
-            try:
-                own = {tp for tp, o in admin.list_group_offsets(group).get(group, {}).items() if o.offset >= 0}
-                taken = {tp: OffsetAndMetadata(o.offset, "", -1) for previous, topics in moves.items()
-                         for tp, o in admin.list_group_offsets(previous).get(previous, {}).items()
-                         if tp.topic in topics and o.offset >= 0 and tp not in own}
-                if taken:
-                    admin.alter_group_offsets(group, taken)
-                return taken
-            except KafkaError as exc:
-                if not exc.retriable or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-    finally:
-        admin.close()
 
 
 def retention_ms(settings: Settings) -> dict[str, int]:

@@ -19,7 +19,7 @@ import msgspec
 from streams.domain.dedup import Verdict, judge
 from streams.domain.records import decode_validated, encode
 from streams.domain.rejections import Reason, Rejected
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.runtime.batch_source import Batch, BatchSource
 from streams.runtime.envelopes import unpack
 from streams.runtime.state import Table

@@ -22,7 +22,7 @@ import orjson
 
 from streams.domain.records import RawMessage
 from streams.domain.rejections import Reason, Rejected
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.runtime.batch_source import BatchSource
 
 log = logging.getLogger(__name__)

@@ -32,9 +32,9 @@ from streams.domain.detect.state import CustomerState, apply, decode_state, enco
 from streams.domain.detect.work_items import WorkItem
 from streams.domain.records import decode_resolved
 from streams.domain.times import rfc3339_at, rfc3339_or_none
-from streams.runtime import metrics
+from streams.process import metrics
+from streams.process.connections import kafka_client_config
 from streams.runtime.batch_source import Batch, BatchSource
-from streams.runtime.connections import kafka_client_config
 from streams.runtime.envelopes import unpack
 from streams.runtime.state import Table
 from streams.stages import detect_outbox as outbox

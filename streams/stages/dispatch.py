@@ -27,7 +27,7 @@ from streams.domain.outreach.dispatch import (
     take,
 )
 from streams.domain.times import rfc3339_at, rfc3339_or_none
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.runtime.batch_source import Batch, BatchSource
 from streams.runtime.state import Table
 from streams.stages import forget as erasure

@@ -26,7 +26,7 @@ from streams.domain import identity_graph as graph
 from streams.domain.identity_graph import LinkChange, canonical_id, guards_of, kind_of
 from streams.domain.records import CxEvent, encode_resolved
 from streams.domain.times import rfc3339_at
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.runtime.batch_source import Batch, BatchSource
 from streams.runtime.bounded import BoundedSet
 from streams.runtime.envelopes import Envelopes, partition_of, send_records, unpack

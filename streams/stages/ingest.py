@@ -17,7 +17,7 @@ from streams.domain import cloudevents, contract, pseudonyms
 from streams.domain.normalize import normalize
 from streams.domain.records import CxEvent, RawMessage, Validated, encode
 from streams.domain.rejections import Reason, Rejected
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.runtime.batch_source import BatchSource
 
 ERASURE_REQUESTED = "cx.privacy.erasure_requested"

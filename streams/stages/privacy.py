@@ -28,8 +28,8 @@ from streams.domain import identity_graph as graph
 from streams.domain import normalize
 from streams.domain.erasure import hashed, receipt, row
 from streams.domain.records import decode_event
+from streams.process.connections import kafka_client_config
 from streams.runtime.batch_source import Batch, BatchSource
-from streams.runtime.connections import kafka_client_config
 from streams.runtime.envelopes import unpack
 from streams.runtime.log_end import true_ends
 from streams.runtime.state import Table

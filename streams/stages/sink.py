@@ -27,10 +27,10 @@ from aiokafka import TopicPartition
 
 from streams.domain.deadletter import read_detail
 from streams.domain.records import IDENTIFIER_PRIORITY, CxEvent, decode_resolved
-from streams.runtime import metrics
+from streams.process import metrics
+from streams.process.redact import redact
 from streams.runtime.batch_source import BatchSource
 from streams.runtime.envelopes import unpack
-from streams.runtime.redact import redact
 from streams.runtime.topics import sink_record_tables
 from streams.warehouse import Warehouse, WarehouseError, replays, rollups
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.warehouse import Warehouse, WarehouseError
 from streams.warehouse.macros import TimeRange, expand, relative
 from streams.warehouse.queries import FLOOR_HEADLINES

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streams.domain.channels import MESSAGING, sql_list
-from streams.runtime import metrics
+from streams.process import metrics
 from streams.warehouse import Warehouse, WarehouseError
 
 log = logging.getLogger(__name__)

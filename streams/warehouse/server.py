@@ -7,7 +7,7 @@ from typing import Any
 from clickhouse_driver.errors import Error as DriverError
 
 from streams.config import ClickHouseSettings
-from streams.runtime.connections import clickhouse_client
+from streams.process.connections import clickhouse_client
 from streams.warehouse import Result, WarehouseError
 
 

@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 
 from streams.cli.embedded_broker import free_port
 from streams.config import load_settings
-from streams.runtime.connections import kafka_client_config
+from streams.process.connections import kafka_client_config
 from tests.integration.pipeline import Pipeline
 
 pytestmark = [pytest.mark.integration,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import gc
 import time
 
-from streams.runtime import metrics
+from streams.process import metrics
 
 
 def freeze_survivors() -> int:
