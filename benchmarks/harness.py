@@ -322,6 +322,7 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
         pipeline.wait_stored(events=valid, dead_letters=0, timeout=1800)
         stored_after = time.monotonic() - traffic_ended
         cpu = process_cpu_seconds(pipeline.worker.pid) - cpu0
+        pauses = gc_pauses(pipeline.metrics_text())
         if hops:
             pipeline.wait_drained(timeout=1800)  # escalations come up to escalate_seconds after the traffic
         pipeline.stop_worker()
@@ -334,9 +335,25 @@ def live(bootstrap: str, rate: float, seconds: float, seed: int, lateness: float
                 "worker_cpu_us_per_event": round(cpu / max(lat["n"], 1) * 1e6, 1),
                 "e2e_p50_s": round(lat["q"][0], 3), "e2e_p99_s": round(lat["q"][1], 3), "alerts_opened": len(alerts),
                 "alert_p50_s": round(quantile(alerts, 0.50), 3), "alert_p99_s": round(quantile(alerts, 0.99), 3),
-                **({"hops_p50_p99_s": hop_latencies(pipeline)} if hops else {})}
+                "gc_pauses": pauses, **({"hops_p50_p99_s": hop_latencies(pipeline)} if hops else {})}
     finally:
         pipeline.close()
+
+
+def gc_pauses(text: str) -> dict:
+    """The worker's collections from its start to the traffic's end, per generation, from
+    cxpulse_gc_pause_seconds: {generation: [count, seconds in all, count over 0.05 s]}. Every stage
+    stands still during one, so each hop's tail carries the long ones."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(s.name, s.labels["generation"], s.labels.get("le")): s.value
+               for family in text_string_to_metric_families(text) if family.name == "cxpulse_gc_pause_seconds"
+               for s in family.samples}
+    return {g: [int(samples.get(("cxpulse_gc_pause_seconds_count", g, None), 0)),
+                round(samples.get(("cxpulse_gc_pause_seconds_sum", g, None), 0), 3),
+                int(samples.get(("cxpulse_gc_pause_seconds_count", g, None), 0)
+                    - samples.get(("cxpulse_gc_pause_seconds_bucket", g, "0.05"), 0))]
+            for g in ("0", "1", "2")}
 
 
 # The e2e p99 a step may have and still count as kept up: twice the 1 s the live rows are held to.
@@ -439,6 +456,10 @@ def markdown(result: dict) -> str:
               "| live load | " + " | ".join(HOPS) + " |", "|---|" + "---:|" * len(HOPS)]
     lines += [f"| {level} | " + " | ".join(f"{r['hops_p50_p99_s'][h][0]} / {r['hops_p50_p99_s'][h][1]}" for h in HOPS) + " |"
               for level, r in result["live"].items()]
+    lines += ["", "The worker's garbage collections from its start to the traffic's end, per generation 0 / 1 / 2: "
+              "count, seconds in all, count over 0.05 s (every stage stands still in one): "
+              + "; ".join(f"{level} " + " / ".join(f"{n}, {s} s, {long}" for n, s, long in g.values())
+                          for level, r in result["live"].items() if (g := r.get("gc_pauses"))) + "."]
     return "\n".join(lines)
 
 
@@ -458,7 +479,7 @@ def create_input_topic(settings, name: str) -> None:
     to the topics it makes and fails without it, and Tansu reports none unless it was set at creation."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    from streams.runtime.connections import kafka_client_config
+    from streams.process.connections import kafka_client_config
 
     admin = KafkaAdminClient(client_id="cxpulse-harness", **kafka_client_config(settings))
     try:

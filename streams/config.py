@@ -162,7 +162,7 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True):
     # Add shared test numbers here (the simulator's customers use 555-01xx and example.com).
     blocked_patterns: list[str] = msgspec.field(default_factory=lambda: [
         r"[0\s+-]+", r"phone:\+\d{1,3}0{6,}", r"email:(test|noreply|no-reply|donotreply)@.*"])
-    cached_nodes: Annotated[int, Meta(ge=0)] = 10_000  # graph nodes kept decoded between batches; 0: none
+    cached_nodes: Annotated[int, Meta(ge=0)] = 4_000  # graph nodes kept decoded between batches; 0: none
     batch_size: Count = 5000                 # the graph stage (dedup routes to it: ingest.dedup_batch_size)
     batch_seconds: Positive = 0.05
 
@@ -238,7 +238,7 @@ class DetectSettings(msgspec.Struct, forbid_unknown_fields=True):
     allowed_lateness_seconds: Seconds = 10.0  # events this late still count; alerts wait this long
     tick_seconds: Positive = 0.5              # how often idle partitions are checked
     forget_after_seconds: Positive = 8 * 24 * 3600.0  # per-customer state older than this is dropped
-    cached_customers: Annotated[int, Meta(ge=0)] = 5_000  # states kept decoded between batches; 0: none
+    cached_customers: Annotated[int, Meta(ge=0)] = 2_000  # states kept decoded between batches; 0: none
     batch_size: Count = 5000                 # see ingest.batch_size
     batch_seconds: Positive = 0.05
     # the outreach stage (work items routed by team, team capacity), which reads the same rules file

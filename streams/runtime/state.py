@@ -32,8 +32,8 @@ import rocksdict
 from kafka import KafkaConsumer, TopicPartition
 from rocksdict import Rdict, WriteBatch
 
-from streams.runtime import metrics
-from streams.runtime.connections import kafka_client_config
+from streams.process import metrics
+from streams.process.connections import kafka_client_config
 from streams.runtime.envelopes import send_records
 from streams.runtime.log_end import true_ends
 
@@ -44,10 +44,12 @@ log = logging.getLogger(__name__)
 # manager (a DB flushes when its memtable reaches WRITE_BUFFER or the total reaches the budget),
 # and their blocks share one BLOCK_CACHE. A cap per DB (2 x 1 MiB buffers and a 1 MiB cache each)
 # grew with the partitions a worker holds: 60 MiB on 20 DBs. Reads that miss the decoded cache in
-# front (`cache`) and the block cache come from the OS page cache.
+# front (`cache`) and the block cache come from the OS page cache. 4 MiB each against 8 (with the
+# smaller decoded caches of 2026-12-07): 22-28 MiB less growth in the backlog row, no slower
+# (docs/benchmarks.md).
 WRITE_BUFFER = 1 << 20
-WRITE_BUFFERS = 8 << 20
-BLOCK_CACHE = 8 << 20
+WRITE_BUFFERS = 4 << 20
+BLOCK_CACHE = 4 << 20
 RESTORE_STALL_S = 60.0  # a changelog read that makes no progress this long fails the assignment
 
 
