@@ -308,8 +308,7 @@ def test_the_roller_runs_at_most_once_a_slot_and_its_timer_only_when_no_insert_d
 
 
 def test_each_rollup_of_each_slot_is_a_warehouse_call_of_its_own(warehouse):
-    """So an events insert that comes due waits for one query, not for every due slot's
-    (streams.stages.sink.Turns lets it go first)."""
+    """So the other tables' inserts that come due wait for one query, not for every due slot's."""
     calls = []
 
     class Store:

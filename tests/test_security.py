@@ -345,7 +345,8 @@ def test_a_failing_store_logs_no_identifier(chdb_warehouse, caplog):
             with caplog.at_level(logging.WARNING, logger="streams.stages.sink"), pytest.raises(TimeoutError):
                 asyncio.run(asyncio.wait_for(store.store("redaction.t", rows, "redaction-1"), 0.5))
         finally:
-            store._executor.shutdown()  # not close(): the session's engine stays open
+            for lane in (store._events, store._other):  # not close(): the fixture's session stays open
+                lane.executor.shutdown()
         return caplog.text
 
     try:

@@ -96,4 +96,5 @@ class ChdbWarehouse:
         for name in _LOG_TABLES:
             self._run(f"CREATE TABLE IF NOT EXISTS {LOG_DATABASE}.{name} ENGINE = MergeTree ORDER BY tuple() "
                       f"EMPTY AS SELECT * FROM system.{name}")
-            self._run(f"INSERT INTO {LOG_DATABASE}.{name} SELECT * FROM system.{name}")
+            self._run(f"INSERT INTO {LOG_DATABASE}.{name} SELECT * FROM system.{name} WHERE event_time_microseconds > "
+                      f"(SELECT max(event_time_microseconds) FROM {LOG_DATABASE}.{name})")  # each of a worker's handles closes

@@ -3,7 +3,8 @@
 Why in the worker: the embedded warehouse (chDB) opens in one process only, so the demo's terminal
 board cannot query it while the worker runs. With `metrics.floor_kpis_seconds` > 0 the worker runs
 the live floor's headline queries (streams.warehouse.queries: waiting now, oldest wait, service
-level, ASA and abandonment today, open alerts) on its warehouse thread at that interval and
+level, ASA and abandonment today, open alerts) on its warehouse connection for
+the other tables at that interval and
 exposes the answers as `cxpulse_floor{kpi}`, which the board reads with the other metrics.
 Off by default: Grafana queries ClickHouse itself.
 """

@@ -254,14 +254,13 @@ def flush(warehouse: Warehouse) -> int:
 
 
 class Roller:
-    """Runs the due slots on the warehouse thread at most once a slot, right after an events insert.
+    """Runs the due slots at most once a slot, right after an events insert, on the warehouse
+    connection the other tables' inserts use (cx.events has its own: streams.stages.sink.BatchStore).
 
-    Why then: the queries take the warehouse thread for 0.1-0.4 s; started by a timer they made the
-    next events insert wait behind them, a tail in the end-to-end latency. Right after an insert the
-    sink gathers its next batch meanwhile: the run is a task of its own (`kick`), and each slot's
-    query a call of its own, so an events insert that comes due waits for one query at most and
-    takes the thread before the next (streams.stages.sink.Turns). A timer covers idle stretches: the
-    last slots of a burst are rolled up with no insert after them.
+    The run is a task of its own (`kick`): awaited, its queries (0.1-0.4 s) held the sink's next
+    events batch. Each slot's query is a call of its own, so the other tables' inserts wait for one
+    query at most. A timer covers idle stretches: the last slots of a burst are rolled up with no
+    insert after them.
 
     `leads()` says whether this worker rolls up now: workers sharing a server give it to one of
     them, and the next one to lead starts from the last slot saved (cx.kpi_rollups)."""
