@@ -141,13 +141,19 @@ class _Lane:
         self._warehouse: Warehouse | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"warehouse-{name}")
 
-    def opened(self) -> Warehouse:
+    def _with(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(warehouse, *args), on the lane's thread."""
         if self._warehouse is None:
             self._warehouse = self._open()
-        return self._warehouse
+        return fn(self._warehouse, *args)
 
-    async def run(self, fn: Callable, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+    def call(self, fn: Callable[[Warehouse], Any]) -> Any:
+        """fn(warehouse) on the lane's thread, waited for by this thread."""
+        return self.executor.submit(self._with, fn).result()
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(warehouse, *args) on the lane's thread, awaited."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._with, fn, *args)
 
     def close(self) -> None:
         self.executor.submit(lambda: self._warehouse and self._warehouse.close()).result()
@@ -171,19 +177,13 @@ class BatchStore:
     def _lane(self, table: str) -> _Lane:
         return self._events if table == "cx.events" else self._other
 
-    def _insert(self, table: str, rows: list[dict[str, Any]], token: str, replays_before: float) -> int:
-        warehouse = self._lane(table).opened()
-        rows = replays.unstored(warehouse, table, rows, replays_before)
-        warehouse.insert(table, rows, token)
-        return len(rows)
-
     def call(self, fn: Callable[[Warehouse], Any]) -> Any:
         """Run fn(warehouse) on the second connection and wait (start-up and shutdown work)."""
-        return self._other.executor.submit(lambda: fn(self._other.opened())).result()
+        return self._other.call(fn)
 
     async def with_warehouse(self, fn: Callable[[Warehouse], Any]) -> Any:
         """Run fn(warehouse) on the second connection, after the calls submitted before it."""
-        return await self._other.run(lambda: fn(self._other.opened()))
+        return await self._other.run(fn)
 
     async def store(self, table: str, rows: list[dict[str, Any]], token: str, replays_before: float = 0.0) -> None:
         """Insert `rows`, but those made before `replays_before` (wall clock) that the table holds
@@ -192,7 +192,7 @@ class BatchStore:
         while True:
             started = time.perf_counter()
             try:
-                stored = await self._lane(table).run(self._insert, table, rows, token, replays_before)
+                stored = await self._lane(table).run(_insert, table, rows, token, replays_before)
             except (WarehouseError, OSError) as exc:
                 metrics.STORE_FAILURES.labels(table=table).inc()
                 log.warning("store into %s failed (%s); retrying in %.1fs", table, exc, delay)
@@ -210,6 +210,12 @@ class BatchStore:
     def close(self) -> None:
         self._events.close()
         self._other.close()
+
+
+def _insert(warehouse: Warehouse, table: str, rows: list[dict[str, Any]], token: str, replays_before: float) -> int:
+    rows = replays.unstored(warehouse, table, rows, replays_before)
+    warehouse.insert(table, rows, token)
+    return len(rows)
 
 
 def register(app, settings, topics, store: BatchStore) -> list[BatchSource]:

@@ -3,9 +3,9 @@
 Why in the worker: the embedded warehouse (chDB) opens in one process only, so the demo's terminal
 board cannot query it while the worker runs. With `metrics.floor_kpis_seconds` > 0 the worker runs
 the live floor's headline queries (streams.warehouse.queries: waiting now, oldest wait, service
-level, ASA and abandonment today, open alerts) on its warehouse connection for
-the other tables at that interval and
-exposes the answers as `cxpulse_floor{kpi}`, which the board reads with the other metrics.
+level, ASA and abandonment today, open alerts) at that interval, on the warehouse connection the
+other tables share, and exposes the answers as `cxpulse_floor{kpi}`, which the board reads with the
+other metrics.
 Off by default: Grafana queries ClickHouse itself.
 """
 
