@@ -28,7 +28,19 @@ log = logging.getLogger(__name__)
 
 
 class CxApp(faust.App):
-    """faust.App whose producer reconnects and is idempotent (streams.runtime.faust_producer)."""
+    """faust.App whose producer reconnects and is idempotent (streams.runtime.faust_producer), started
+    without Faust's consumer, tables and agents (`producer_only`): every stage consumes through
+    streams.runtime.batch_source. Faust's consumer read nothing, yet a stop that came while its own
+    group was rebalancing could wait on it for good (a worker not stopping on SIGTERM in CI)."""
+
+    producer_only = True
+
+    async def on_stop(self) -> None:
+        """The stages (the app's tasks) stop first, while the producer still runs: each commits what it
+        handled and leaves its groups, then the producer is flushed and stopped. In the other order a
+        stage's last batch, and an assignment arriving during the stop, met a closed producer."""
+        await self._stop_futures()
+        await super().on_stop()
 
     def _new_transport(self):
         return faust_producer.Transport(self.conf.broker_consumer, self)

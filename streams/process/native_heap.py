@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # mallopt parameters, <malloc.h>
 _M_MMAP_THRESHOLD = -3
-ARENAS = 2  # the event loop's thread and one for every other (Faust's consumer, RocksDB, metrics)
+ARENAS = 2  # the event loop's thread and one for every other (the warehouse's threads, RocksDB, metrics)
 # A trim walks every free chunk with the arena locked (10-80 ms measured at 5 s intervals); a thread
 # that mallocs in that arena meanwhile waits. Every 1 s (with the mmap threshold below and chDB's
 # purge, since removed) the backlog row's RSS growth was 182-198 MiB against 208-279 (docs/benchmarks.md).

@@ -34,6 +34,7 @@ from streams.runtime.state import Table
 
 log = logging.getLogger(__name__)
 
+LEAVE_TIMEOUT = 15.0  # seconds a stopping stage waits to commit and leave its group; a stop stays bounded
 Batch = dict[TopicPartition, list]  # aiokafka ConsumerRecords by partition, in offset order
 Handler = Callable[[Batch], Awaitable[None]]
 
@@ -59,6 +60,8 @@ class _WaitForBatch(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned) -> None:
         source = self.source
+        if source.app.should_stop:  # the worker is stopping: no table is rebuilt for partitions it leaves
+            return
         source.assigned_at = time.time()
         partitions = {tp.partition for tp in assigned}
         async with source._lock:  # no batch is handled on a table being rebuilt
@@ -155,15 +158,25 @@ class BatchSource:
                         if time.monotonic() >= self._commit_due:
                             await self._commit_pending()
         finally:
-            if self._uncommitted:
-                try:  # a stop: what was handled and flushed is not read again by the next owner
-                    await self._commit_pending()
-                except Exception as exc:  # noqa: BLE001 -- the next owner reads it again instead
-                    log.info("%s: last commit at stop failed (%s)", self.name, exc)
+            try:
+                async with asyncio.timeout(LEAVE_TIMEOUT):
+                    await self._leave(consumer)
+            except TimeoutError:
+                log.warning("%s: the group did not let this worker leave within %.0f s; the broker drops it "
+                            "after its session timeout", self.name, LEAVE_TIMEOUT)
             self.consumer = None
-            await consumer.stop()
             for table in self.tables:
                 table.close()
+
+    async def _leave(self, consumer: AIOKafkaConsumer) -> None:
+        """At a stop: commit what was handled and flushed (the next owner does not read it again), and
+        leave the group. aiokafka's stop waits for a join in progress to end first."""
+        if self._uncommitted:
+            try:
+                await self._commit_pending()
+            except Exception as exc:  # noqa: BLE001 -- the next owner reads it again instead
+                log.info("%s: last commit at stop failed (%s)", self.name, exc)
+        await consumer.stop()
 
     def _read_again(self, batch: Batch) -> None:
         """Drop a batch gathered across a rebalance (part of it may predate the tables' rebuild): each

@@ -22,7 +22,7 @@ from kafka import KafkaProducer
 from streams.cli.embedded_broker import free_port
 from streams.cli.status import LagProbe, scrape
 from streams.gateway.client import wait_ready
-from tests.integration.worker_processes import Workers, wait_until
+from tests.integration.worker_processes import LOG_TAIL, Workers, wait_until
 
 __all__ = ["Pipeline", "event", "wait_until"]
 
@@ -119,9 +119,12 @@ class Pipeline:
         return self.stop(self.worker, timeout) if self.worker else 0
 
     def stop(self, worker: subprocess.Popen, timeout: float = 60.0) -> int:
-        """SIGTERM a worker and its exit code once it stopped (its stacks in the failure when it does not)."""
+        """SIGTERM a worker and its exit code once it stopped (its stacks in the failure when it does not).
+        A stop logs no traceback: the stages stop before the producer, so none meets it closed."""
         if worker.poll() is not None:
             return worker.returncode
+        watched = next((w for w in self.workers.running if w.process is worker), None)
+        start = watched.log.stat().st_size if watched else 0
         os.killpg(worker.pid, signal.SIGTERM)
         try:
             code = worker.wait(timeout)
@@ -131,6 +134,8 @@ class Pipeline:
             raise AssertionError(f"worker did not stop on SIGTERM within {timeout:.0f}s{report}") from None
         finally:
             self.workers.forget(worker)
+        stopping = watched.log_text(start) if watched else ""
+        assert "Traceback" not in stopping, f"the worker logged a traceback while stopping:\n{stopping[-LOG_TAIL:]}"
         return code
 
     def metrics(self):

@@ -62,10 +62,11 @@ class WorkerProcess:
             return f.read().decode(errors="replace")
 
     def stacks(self) -> str:
-        """Every thread's stack (faulthandler, kill -QUIT), then the asyncio tasks (mode, SIGUSR1), from the log."""
-        threads = self._dump(signal.SIGQUIT) or "(nothing)\n"
+        """The asyncio tasks (mode, SIGUSR1), then every thread's stack (faulthandler, kill -QUIT), from the
+        log: the tasks first, since a hung stop is a task waiting, and a long report is cut at its end."""
         tasks = frames(self._dump(signal.SIGUSR1))[:TASK_DUMP] or "(nothing: the event loop does not run)\n"
-        return f"--- threads (faulthandler) ---\n{threads}--- asyncio tasks (mode) ---\n{tasks}"
+        threads = busy_threads(self._dump(signal.SIGQUIT)) or "(nothing)\n"
+        return f"--- asyncio tasks (mode) ---\n{tasks}--- threads (faulthandler) ---\n{threads}"
 
     def _dump(self, sig: signal.Signals, settle: float = 2.0, limit: float = 10.0) -> str:
         """What the worker writes to its log after `sig`, once the log has grown and then not grown for
@@ -80,6 +81,20 @@ class WorkerProcess:
             if (now := self.log.stat().st_size) != size:
                 size, still_since = now, time.monotonic()
         return self.log_text(start)
+
+
+def busy_threads(dump: str) -> str:
+    """faulthandler's dump without the idle thread-pool workers (a stack of thread.py's _worker only),
+    counted on a line instead: a worker has a dozen, and they filled the report before."""
+    def is_idle(block: str) -> bool:
+        frames_ = [line.strip() for line in block.splitlines() if line.strip().startswith('File "')]
+        return (block.startswith("Thread 0x") and len(frames_) == 4 and frames_[0].endswith(" in _worker")
+                and "concurrent/futures/thread.py" in frames_[0])
+
+    blocks = dump.strip("\n").split("\n\n")
+    idle = [b for b in blocks if is_idle(b)]
+    kept = "\n\n".join(b for b in blocks if b not in idle)
+    return f"{kept}\n\n({len(idle)} idle thread-pool workers left out)\n" if idle else dump
 
 
 def frames(cry: str) -> str:
