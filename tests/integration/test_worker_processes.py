@@ -32,10 +32,10 @@ def test_a_wait_that_times_out_shows_every_threads_and_tasks_stack(pipeline):
     with pytest.raises(TimedOut) as failure:
         pipeline.wait_stored(events=1, dead_letters=0, timeout=1)
     message = str(failure.value)
-    threads = message[message.index("--- threads (faulthandler) ---"):message.index("--- asyncio tasks (mode) ---")]
+    tasks = message[message.index("--- asyncio tasks (mode) ---"):message.index("--- threads (faulthandler) ---")]
+    assert "TASK " in tasks and "streams/runtime/batch_source.py" in tasks, tasks[:2000]
+    threads = message[message.index("--- threads (faulthandler) ---"):]
     assert "Current thread" in threads or "Thread 0x" in threads, threads
     assert "File " in threads and "streams/worker.py" in threads, "the main thread runs the worker"
-    tasks = message[message.index("--- asyncio tasks (mode) ---"):]
-    assert "TASK " in tasks and "streams/runtime/batch_source.py" in tasks, tasks[:2000]
     assert pipeline.worker.poll() is None, "the dumps leave the worker running"
     assert pipeline.stop_worker() == 0
