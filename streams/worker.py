@@ -55,9 +55,6 @@ def build_app(settings: Settings) -> tuple[faust.App, sink.BatchStore, list[Batc
         datadir=str(settings.data_path / "faust"),
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication_factor,
-        broker_session_timeout=k.session_timeout,
-        broker_heartbeat_interval=k.heartbeat_interval,
-        broker_rebalance_timeout=k.rebalance_timeout,
         producer_acks=-1,
         producer_linger=0.005,  # let sends coalesce into fewer, larger produce requests
         producer_max_batch_size=512 * 1024,

@@ -124,6 +124,7 @@ class BatchSource:
         self.consumer = consumer = AIOKafkaConsumer(
             group_id=group_of(k.app_id, self.name), enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=int(k.session_timeout * 1000), heartbeat_interval_ms=int(k.heartbeat_interval * 1000),
+            rebalance_timeout_ms=int(k.rebalance_timeout * 1000),
             max_poll_interval_ms=int(self.max_poll_interval * 1000), max_poll_records=self.size,
             partition_assignment_strategy=(RangePartitionAssignor,),
             fetch_max_wait_ms=int(k.fetch_max_wait * 1000),
@@ -158,25 +159,26 @@ class BatchSource:
                         if time.monotonic() >= self._commit_due:
                             await self._commit_pending()
         finally:
-            try:
-                async with asyncio.timeout(LEAVE_TIMEOUT):
-                    await self._leave(consumer)
-            except TimeoutError:
-                log.warning("%s: the group did not let this worker leave within %.0f s; the broker drops it "
-                            "after its session timeout", self.name, LEAVE_TIMEOUT)
+            await self.leave(consumer)
             self.consumer = None
             for table in self.tables:
                 table.close()
 
-    async def _leave(self, consumer: AIOKafkaConsumer) -> None:
+    async def leave(self, consumer: AIOKafkaConsumer) -> None:
         """At a stop: commit what was handled and flushed (the next owner does not read it again), and
-        leave the group. aiokafka's stop waits for a join in progress to end first."""
-        if self._uncommitted:
-            try:
-                await self._commit_pending()
-            except Exception as exc:  # noqa: BLE001 -- the next owner reads it again instead
-                log.info("%s: last commit at stop failed (%s)", self.name, exc)
-        await consumer.stop()
+        leave the group, within LEAVE_TIMEOUT: aiokafka's stop first waits for a join in progress, so a
+        group that never answers would hold the worker's stop (and a SIGTERM) for good."""
+        try:
+            async with asyncio.timeout(LEAVE_TIMEOUT):
+                if self._uncommitted:
+                    try:
+                        await self._commit_pending()
+                    except Exception as exc:  # noqa: BLE001 -- the next owner reads it again instead
+                        log.info("%s: last commit at stop failed (%s)", self.name, exc)
+                await consumer.stop()
+        except TimeoutError:
+            log.warning("%s: the group did not let this worker leave within %.0f s; the broker drops it "
+                        "after its session timeout", self.name, LEAVE_TIMEOUT)
 
     def _read_again(self, batch: Batch) -> None:
         """Drop a batch gathered across a rebalance (part of it may predate the tables' rebuild): each

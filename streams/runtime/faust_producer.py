@@ -3,7 +3,8 @@
 it drops a connection whose metadata request has had no answer for METADATA_TIMEOUT, tracks the
 metadata of every topic it sends to, and is idempotent where the broker grants producer ids.
 
-Faust's consumer reads nothing: every stage consumes through streams.runtime.batch_source.
+Faust starts no consumer (streams.worker.CxApp is producer_only): every stage consumes through
+streams.runtime.batch_source.
 """
 
 from __future__ import annotations
