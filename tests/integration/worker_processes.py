@@ -91,10 +91,13 @@ def busy_threads(dump: str) -> str:
         return (block.startswith("Thread 0x") and len(frames_) == 4 and frames_[0].endswith(" in _worker")
                 and "concurrent/futures/thread.py" in frames_[0])
 
-    blocks = dump.strip("\n").split("\n\n")
-    idle = [b for b in blocks if is_idle(b)]
-    kept = "\n\n".join(b for b in blocks if b not in idle)
-    return f"{kept}\n\n({len(idle)} idle thread-pool workers left out)\n" if idle else dump
+    kept, idle = [], 0
+    for block in dump.strip("\n").split("\n\n"):
+        if is_idle(block):
+            idle += 1
+        else:
+            kept.append(block)
+    return "\n\n".join(kept) + f"\n\n({idle} idle thread-pool workers left out)\n" if idle else dump
 
 
 def frames(cry: str) -> str:
