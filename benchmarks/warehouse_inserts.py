@@ -8,7 +8,8 @@ turned into rows as the sink does) with the process clock; `--no-views` drops th
 `--views` keeps only those named (a view's cost is the difference it makes to `--no-views`). Since
 0019 only cx.contact_progress_mv is left on cx.events; the other derived tables are rolled up per slot
 of store time: `--rollup` also times every rollup of what was inserted (streams/warehouse/rollups.py),
-per slot of 10 inserts, as the worker runs them.
+per slot of 10 inserts, as the worker runs them: the process's CPU over each (the background merges
+that the inserts started included) and each rollup query's own median CPU from chDB's query log.
 
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000
     .venv/bin/python benchmarks/warehouse_inserts.py --sizes 100,650,5000 --no-views
@@ -38,6 +39,10 @@ from streams.warehouse import rollups  # noqa: E402
 from streams.warehouse.embedded import ChdbWarehouse  # noqa: E402
 from streams.warehouse.migrate import migrate  # noqa: E402
 
+# a query's own CPU in chDB's query log: the process's CPU over a rollup also counts the merges that
+# the inserts before it started in chDB's background threads
+_QUERY_CPU = "ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']"
+
 
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread: chDB's native ones too
@@ -46,31 +51,42 @@ def cpu_seconds() -> float:
 
 def measure(rows: list[dict], size: int, views: set[str] | None, rollup: bool) -> dict:
     """`views`: the materialized views kept (None: all); `rollup`: time the rollups of every 10 inserts."""
-    warehouse = ChdbWarehouse(Path(tempfile.mkdtemp(prefix="cxpulse-inserts-")))
+    warehouse = ChdbWarehouse(Path(tempfile.mkdtemp(prefix="cxpulse-inserts-")), keep_logs=rollup)
     migrate(warehouse)
     for (name,) in warehouse.query("SELECT name FROM system.tables WHERE database = 'cx' "
                                    "AND engine = 'MaterializedView'").rows:
         if views is not None and name not in views:
             warehouse.execute(f"DROP VIEW cx.{name}")
     inserts = len(rows) // size
-    cpu, rollup_cpu, slots, lo = 0.0, 0.0, 0, 0
+    cpu, slots, lo = 0.0, 0, 0
+    rollup_cpu, cutoffs = dict.fromkeys(rollups.ROLLUPS, 0.0), rollups.Cutoffs.read(warehouse)
     for i in range(inserts):
         started = cpu_seconds()
         warehouse.insert("cx.events", rows[i * size:(i + 1) * size], f"bench-{size}-{i}")
         cpu += cpu_seconds() - started
         if rollup and (i % 10 == 9 or i == inserts - 1):
             hi = warehouse.query("SELECT toUnixTimestamp64Milli(max(stored_at)) FROM cx.events").scalar()
-            started = cpu_seconds()
             for name in rollups.ROLLUPS:
-                rollups.roll_up(warehouse, name, lo, hi)
-            rollup_cpu, slots, lo = rollup_cpu + cpu_seconds() - started, slots + 1, hi
+                started = cpu_seconds()
+                rollups.roll_up(warehouse, name, lo, hi, cutoffs)
+                rollup_cpu[name] += cpu_seconds() - started
+            slots, lo = slots + 1, hi
+    if rollup:
+        warehouse.execute("SYSTEM FLUSH LOGS")
+        by_query = dict(warehouse.query(
+            "SELECT extract(query, 'INSERT INTO cx\\.(\\w+)') AS name, round(median(" + _QUERY_CPU + ") / 1000, 1) "
+            "FROM system.query_log WHERE type = 'QueryFinish' AND name IN ('" + "', '".join(rollups.ROLLUPS) + "') "
+            "GROUP BY name").rows)
     warehouse.close()
     kept = "all" if views is None else sorted(views)
     out = {"rows_per_insert": size, "inserts": inserts, "views": kept,
            "cpu_ms_per_insert": round(cpu / inserts * 1e3, 1), "cpu_us_per_row": round(cpu / (inserts * size) * 1e6, 1)}
     if rollup:
-        out |= {"rollup_slots": slots, "rollup_cpu_ms_per_slot": round(rollup_cpu / slots * 1e3, 1),
-                "rollup_cpu_us_per_row": round(rollup_cpu / (inserts * size) * 1e6, 1)}
+        total = sum(rollup_cpu.values())
+        out |= {"rollup_slots": slots, "rollup_cpu_ms_per_slot": round(total / slots * 1e3, 1),
+                "rollup_cpu_us_per_row": round(total / (inserts * size) * 1e6, 1),
+                "rollup_cpu_ms_per_slot_by_rollup": {name: round(c / slots * 1e3, 1) for name, c in rollup_cpu.items()},
+                "rollup_query_cpu_ms_median": by_query}
     return out
 
 

@@ -106,7 +106,7 @@ def test_a_slot_rolled_up_many_times_is_counted_once(warehouse):
     for _ in range(25):
         for name, lo, hi in work.slots:
             if name != "contact_facts":  # its aggregates are idempotent: it needs no token
-                rollups.roll_up(warehouse, name, lo, hi)
+                rollups.roll_up(warehouse, name, lo, hi, work.cutoffs)
     assert derived(warehouse) == once
 
 
@@ -166,13 +166,31 @@ def test_alert_changes_stored_again_in_a_different_batch_are_counted_once(wareho
     assert warehouse.query("SELECT sum(changes) FROM cx.alerts_per_minute").scalar() == 4
 
 
-def test_the_service_level_threshold_comes_from_the_settings(warehouse):
+CUTOFFS = "SELECT sum(answered_within_sl), sum(short_abandons), sum(queued) FROM cx.contacts_per_minute " \
+          "WHERE channel = 'voice'"
+
+
+def test_the_kpi_cutoffs_come_from_the_newest_settings(warehouse):
+    """Voice in SCENARIO: k1 waited 15 s, k2 40 s; one abandon is short under the default 5 s."""
     settings = Settings()
-    settings.kpi.service_level_seconds = 40.0
     view_settings.publish(warehouse, settings)
+    settings.kpi.service_level_seconds = 40.0
+    settings.kpi.short_abandon_seconds = 0.0
+    settings.kpi.service_level_seconds_by_channel = {"chat": 1.0, "it's": 3.0}
+    view_settings.publish(warehouse, settings)  # newer: it wins
     store(warehouse, SCENARIO, 2)
-    voice = warehouse.query("SELECT sum(answered_within_sl) FROM cx.contacts_per_minute WHERE channel = 'voice'")
-    assert voice.scalar() == 2  # k1 waited 15 s, k2 40 s: both within 40 s
+    assert warehouse.query(CUTOFFS).rows == [(2, 0, 5)]  # both within 40 s; no abandon is short
+    chat = warehouse.query("SELECT sum(answered), sum(answered_within_sl) FROM cx.contacts_per_minute "
+                           "WHERE channel = 'chat'").rows
+    assert chat == [(1, 0)]  # waited 50 s, the chat target is now 1 s
+
+
+def test_a_channel_target_wins_over_the_default(warehouse):
+    settings = Settings()
+    settings.kpi.service_level_seconds_by_channel = {"voice": 16.0}
+    view_settings.publish(warehouse, settings)
+    store(warehouse, SCENARIO, 1)
+    assert warehouse.query(CUTOFFS).rows == [(1, 1, 5)]  # 15 s within 16 s, 40 s not
 
 
 JOURNEY = [{"event_time": f"{DAY} 09:0{n}:00", "source": "/kpi/web", "event_id": f"j-{n}", "type": "cx.journey.step",

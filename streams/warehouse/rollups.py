@@ -103,84 +103,91 @@ GROUP BY day, customer
 """
 
 # A milestone's store time is `far` while it is not reached, the epoch when it was stored before 0017
-# (the views counted what it completed then). Marks: 1 started, 2 queued (inbound), 3 answered
+# (the views counted what it completed then). Marks (`kind`): 1 started, 2 queued (inbound), 3 answered
 # (wait), 4/5 abandoned before/after kpi.short_abandon_seconds, 6 an abandon called back, 7 handled
-# (answer -> end); an abandon fires only if no answer was stored by then. Survey responses count in
-# the slot they were stored, under the rated contact's channel and queue if it was stored by then
-# ('unknown' else).
+# (answer -> end); an abandon fires only if no answer was stored by then. Survey responses: 8 csat
+# given, 9 csat 4-5, 10 nps given, 11 nps 9-10, 12 nps 0-6, in the slot they were stored, under the
+# rated contact's channel and queue if it was stored by then ('unknown' else).
+#
+# Why it is shaped so: chDB plans this query on every slot, and planning was most of its cost (64 of
+# ~70 ms per slot, docs/benchmarks.md), about 2 ms per aggregate. So the marks are counted by kind in
+# one map (sumMap) instead of an aggregate per KPI, and the cut-offs come in as literals (`Cutoffs`),
+# not a subquery of cx.settings: 45-55 ms per slot.
 _CONTACTS_PER_MINUTE = f"""
 INSERT INTO cx.contacts_per_minute SETTINGS insert_deduplication_token = '{{token}}', max_threads = 1
 WITH
     {_BOUNDS},
     toDateTime64('2299-12-31 00:00:00', 3, 'UTC') AS far,
-    toDateTime64(0, 3, 'UTC') AS epoch,
-    (SELECT CAST((groupArray(concat(name, '/', channel)), groupArray(value)), 'Map(String, Float64)')
-     FROM (SELECT name, channel, argMax(value, updated_at) AS value FROM cx.settings
-           WHERE name IN ('short_abandon_seconds', 'service_level_seconds') GROUP BY name, channel)) AS cfg
-SELECT toStartOfMinute(assumeNotNull(at)) AS minute, channel, queue,
-       countIf(kind = 1) AS started, countIf(kind = 2) AS queued, countIf(kind = 4) AS short_abandons,
-       countIf(kind = 3) AS answered, countIf(kind = 3 AND seconds <= sl_seconds) AS answered_within_sl,
-       countIf(kind = 5) AS abandons, countIf(kind = 6) AS abandons_called_back, countIf(kind = 7) AS handled,
-       sumIf(seconds, kind = 3) AS wait_seconds_sum, maxIf(seconds, kind = 3) AS wait_seconds_max,
-       quantilesStateIf(0.5, 0.9, 0.95)(seconds, kind = 3) AS wait_quantiles,
-       sumIf(seconds, kind = 7) AS handle_seconds_sum,
-       countIf(kind = 8 AND csat >= 0) AS csat_responses, countIf(kind = 8 AND csat >= 4) AS csat_satisfied,
-       countIf(kind = 8 AND nps >= 0) AS nps_responses, countIf(kind = 8 AND nps >= 9) AS promoters,
-       countIf(kind = 8 AND nps BETWEEN 0 AND 6) AS detractors
+    toDateTime64(0, 3, 'UTC') AS epoch
+SELECT minute, channel, queue,
+       marks[1] AS started, marks[2] AS queued, marks[4] AS short_abandons, marks[3] AS answered,
+       within_sl AS answered_within_sl, marks[5] AS abandons, marks[6] AS abandons_called_back, marks[7] AS handled,
+       wait_sum AS wait_seconds_sum, wait_max AS wait_seconds_max, quantiles AS wait_quantiles,
+       handle_sum AS handle_seconds_sum, marks[8] AS csat_responses, marks[9] AS csat_satisfied,
+       marks[10] AS nps_responses, marks[11] AS promoters, marks[12] AS detractors
 FROM
 (
-    SELECT kind, at, fire, seconds, channel, queue, sl_seconds, -1 AS csat, -1 AS nps
+    SELECT toStartOfMinute(assumeNotNull(at)) AS minute, channel, queue,
+           CAST(sumMap([kind], [toUInt64(1)]), 'Map(UInt8, UInt64)') AS marks,
+           countIf(kind = 3 AND seconds <= sl_seconds) AS within_sl,
+           sumIf(seconds, kind = 3) AS wait_sum, maxIf(seconds, kind = 3) AS wait_max,
+           quantilesStateIf(0.5, 0.9, 0.95)(seconds, kind = 3) AS quantiles, sumIf(seconds, kind = 7) AS handle_sum
     FROM
     (
-        SELECT min(channel) AS channel, argMaxMerge(queue) AS queue,
-               channel IN ({sql_list(MESSAGING)}) AS messaging,
-               min(started_at) AS t1, min(queued_at) AS t2, min(answered_at) AS t3, min(first_agent_at) AS t4,
-               min(abandoned_at) AS t5, min(callback_at) AS t6, min(ended_at) AS t7,
-               if(t1 IS NULL, far, ifNull(min(started_stored), epoch)) AS s1,
-               if(t2 IS NULL, far, ifNull(min(queued_stored), epoch)) AS s2,
-               if(t3 IS NULL, far, ifNull(min(answered_stored), epoch)) AS s3,
-               if(t4 IS NULL, far, ifNull(min(first_agent_stored), epoch)) AS s4,
-               if(t5 IS NULL, far, ifNull(min(abandoned_stored), epoch)) AS s5,
-               if(t6 IS NULL, far, ifNull(min(callback_stored), epoch)) AS s6,
-               if(t7 IS NULL, far, ifNull(min(ended_stored), epoch)) AS s7,
-               t2 IS NOT NULL AND max(queued_outbound) = 0 AS inbound,
-               if(messaging, coalesce(t3, t4), t3) AS answer_at,
-               if(messaging, least(s3, s4), s3) AS answer_stored,
-               greatest(s2, s5) AS abandon_stored,
-               inbound AND answer_stored > abandon_stored AS abandoned,
-               ifNull(dateDiff('millisecond', t2, t5) / 1000, 0.) AS abandon_wait,
-               abandon_wait < if(mapContains(cfg, 'short_abandon_seconds/'), cfg['short_abandon_seconds/'], 5) AS short,
-               cfg[concat('service_level_seconds/', channel)] AS channel_sl,
-               if(channel_sl > 0, channel_sl,
-                  if(mapContains(cfg, 'service_level_seconds/'), cfg['service_level_seconds/'], 20)) AS sl_seconds
-        FROM cx.contact_progress
-        WHERE contact_id IN (SELECT if(type = 'cx.survey.responded', JSONExtractString(attributes, 'contact_id'),
-                                     contact_id) FROM cx.events WHERE {_SLOT})
-        GROUP BY contact_id
+        SELECT kind, at, fire, seconds, channel, queue, sl_seconds
+        FROM
+        (
+            SELECT min(channel) AS channel, argMaxMerge(queue) AS queue,
+                   channel IN ({sql_list(MESSAGING)}) AS messaging,
+                   min(started_at) AS t1, min(queued_at) AS t2, min(answered_at) AS t3, min(first_agent_at) AS t4,
+                   min(abandoned_at) AS t5, min(callback_at) AS t6, min(ended_at) AS t7,
+                   if(t1 IS NULL, far, ifNull(min(started_stored), epoch)) AS s1,
+                   if(t2 IS NULL, far, ifNull(min(queued_stored), epoch)) AS s2,
+                   if(t3 IS NULL, far, ifNull(min(answered_stored), epoch)) AS s3,
+                   if(t4 IS NULL, far, ifNull(min(first_agent_stored), epoch)) AS s4,
+                   if(t5 IS NULL, far, ifNull(min(abandoned_stored), epoch)) AS s5,
+                   if(t6 IS NULL, far, ifNull(min(callback_stored), epoch)) AS s6,
+                   if(t7 IS NULL, far, ifNull(min(ended_stored), epoch)) AS s7,
+                   t2 IS NOT NULL AND max(queued_outbound) = 0 AS inbound,
+                   if(messaging, coalesce(t3, t4), t3) AS answer_at,
+                   if(messaging, least(s3, s4), s3) AS answer_stored,
+                   greatest(s2, s5) AS abandon_stored,
+                   inbound AND answer_stored > abandon_stored AS abandoned,
+                   ifNull(dateDiff('millisecond', t2, t5) / 1000, 0.) AS abandon_wait,
+                   abandon_wait < {{short_abandon}} AS short,
+                   {{service_level}} AS sl_seconds
+            FROM cx.contact_progress
+            WHERE contact_id IN (SELECT if(type = 'cx.survey.responded', JSONExtractString(attributes, 'contact_id'),
+                                         contact_id) FROM cx.events WHERE {_SLOT})
+            GROUP BY contact_id
+        )
+        ARRAY JOIN [1, 2, 3, if(short, 4, 5), 6, 7] AS kind,
+                   [t1, t2, answer_at, t5, t5, t7] AS at,
+                   [s1, if(inbound, s2, far), if(inbound, greatest(s2, answer_stored), far),
+                    if(abandoned, abandon_stored, far), if(abandoned AND NOT short, greatest(abandon_stored, s6), far),
+                    greatest(answer_stored, s7)] AS fire,
+                   [0., 0., ifNull(dateDiff('millisecond', t2, answer_at) / 1000, 0.), abandon_wait, 0.,
+                    ifNull(dateDiff('millisecond', answer_at, t7) / 1000, 0.)] AS seconds
+        WHERE fire > lo AND fire <= hi
+        UNION ALL
+        SELECT kind, toNullable(i.at) AS at, i.stored_at AS fire, 0. AS seconds,
+               if(c.contact_id != '' AND c.known_at <= i.stored_at, c.channel, 'unknown') AS channel,
+               if(channel = 'unknown', '', c.queue) AS queue, 0. AS sl_seconds
+        FROM (SELECT stored_at, JSONExtractString(attributes, 'contact_id') AS contact_id, event_time AS at,
+                     if(JSONHas(attributes, 'csat'), JSONExtractInt(attributes, 'csat'), -1) AS csat,
+                     if(JSONHas(attributes, 'nps'), JSONExtractInt(attributes, 'nps'), -1) AS nps
+              FROM cx.events WHERE {_SLOT} AND type = 'cx.survey.responded') AS i
+        LEFT JOIN (SELECT contact_id, min(channel) AS channel, argMaxMerge(queue) AS queue,
+                          min(first_stored) AS known_at
+                   FROM cx.contact_progress
+                   WHERE contact_id IN (SELECT JSONExtractString(attributes, 'contact_id') FROM cx.events
+                                        WHERE {_SLOT} AND type = 'cx.survey.responded')
+                   GROUP BY contact_id) AS c ON c.contact_id = i.contact_id
+        ARRAY JOIN arrayFilter(k -> k > 0, [if(i.csat >= 0, 8, 0), if(i.csat >= 4, 9, 0), if(i.nps >= 0, 10, 0),
+                                            if(i.nps >= 9, 11, 0), if(i.nps BETWEEN 0 AND 6, 12, 0)]) AS kind
     )
-    ARRAY JOIN [1, 2, 3, if(short, 4, 5), 6, 7] AS kind,
-               [t1, t2, answer_at, t5, t5, t7] AS at,
-               [s1, if(inbound, s2, far), if(inbound, greatest(s2, answer_stored), far),
-                if(abandoned, abandon_stored, far), if(abandoned AND NOT short, greatest(abandon_stored, s6), far),
-                greatest(answer_stored, s7)] AS fire,
-               [0., 0., ifNull(dateDiff('millisecond', t2, answer_at) / 1000, 0.), abandon_wait, 0.,
-                ifNull(dateDiff('millisecond', answer_at, t7) / 1000, 0.)] AS seconds
-    WHERE fire > lo AND fire <= hi
-    UNION ALL
-    SELECT 8 AS kind, toNullable(i.at) AS at, i.stored_at AS fire, 0. AS seconds,
-           if(c.contact_id != '' AND c.known_at <= i.stored_at, c.channel, 'unknown') AS channel,
-           if(channel = 'unknown', '', c.queue) AS queue, 0. AS sl_seconds, i.csat AS csat, i.nps AS nps
-    FROM (SELECT stored_at, JSONExtractString(attributes, 'contact_id') AS contact_id, event_time AS at,
-                 if(JSONHas(attributes, 'csat'), JSONExtractInt(attributes, 'csat'), -1) AS csat,
-                 if(JSONHas(attributes, 'nps'), JSONExtractInt(attributes, 'nps'), -1) AS nps
-          FROM cx.events WHERE {_SLOT} AND type = 'cx.survey.responded') AS i
-    LEFT JOIN (SELECT contact_id, min(channel) AS channel, argMaxMerge(queue) AS queue, min(first_stored) AS known_at
-               FROM cx.contact_progress
-               WHERE contact_id IN (SELECT JSONExtractString(attributes, 'contact_id') FROM cx.events
-                                    WHERE {_SLOT} AND type = 'cx.survey.responded')
-               GROUP BY contact_id) AS c ON c.contact_id = i.contact_id
+    GROUP BY minute, channel, queue
 )
-GROUP BY minute, channel, queue
 """
 
 
@@ -194,11 +201,46 @@ ROLLUPS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class Cutoffs:
+    """The KPI cut-offs in cx.settings (streams.warehouse.view_settings; newest value wins), read once
+    per run of due slots and put in the KPI rollup as literals: a subquery in it was planned again in
+    every slot. The defaults are what the KPIs use when cx.settings has none."""
+    short_abandon: float = 5.0
+    service_level: float = 20.0
+    service_level_by_channel: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def read(cls, warehouse: Warehouse) -> Cutoffs:
+        values = {(name, channel): value for name, channel, value in warehouse.query(
+            "SELECT name, channel, argMax(value, updated_at) FROM cx.settings "
+            "WHERE name IN ('short_abandon_seconds', 'service_level_seconds') GROUP BY name, channel "
+            "ORDER BY name, channel").rows}
+        return cls(values.get(("short_abandon_seconds", ""), cls.short_abandon),
+                   values.get(("service_level_seconds", ""), cls.service_level),
+                   tuple((channel, value) for (name, channel), value in values.items()
+                         if name == "service_level_seconds" and channel and value > 0))
+
+    def sql(self) -> dict[str, str]:
+        """The literals of the KPI rollup's `{short_abandon}` and `{service_level}` (per channel)."""
+        service_level = repr(float(self.service_level))
+        if self.service_level_by_channel:
+            channels = ", ".join(_string(channel) for channel, _ in self.service_level_by_channel)
+            seconds = ", ".join(repr(float(value)) for _, value in self.service_level_by_channel)
+            service_level = f"transform(channel, [{channels}], [{seconds}], {service_level})"
+        return {"short_abandon": repr(float(self.short_abandon)), "service_level": service_level}
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
 class Due:
-    """The slots to roll up, in order, as (rollup, lo, hi) in ms since the epoch, and the slot end
-    every rollup has reached once they are done (`ready_ms`)."""
+    """The slots to roll up, in order, as (rollup, lo, hi) in ms since the epoch, the slot end every
+    rollup has reached once they are done (`ready_ms`), and the KPI cut-offs to roll them up with."""
     slots: list[tuple[str, int, int]]
     ready_ms: int
+    cutoffs: Cutoffs = Cutoffs()
 
     @property
     def slot_count(self) -> int:
@@ -221,13 +263,13 @@ def due(warehouse: Warehouse, slot: float = SLOT_SECONDS, settle: float = SETTLE
         f"SELECT DISTINCT (intDiv(toUnixTimestamp64Milli(stored_at) - 1, {slot_ms}) + 1) * {slot_ms} AS slot_end "
         f"FROM cx.events WHERE stored_at > fromUnixTimestamp64Milli({start_ms}, 'UTC') "
         f"AND stored_at <= fromUnixTimestamp64Milli({ready_ms}, 'UTC') ORDER BY slot_end").rows]
-    return Due([(name, max(end - slot_ms, done[name]), end) for end in ends for name in ROLLUPS if end > done[name]],
-               ready_ms)
+    slots = [(name, max(end - slot_ms, done[name]), end) for end in ends for name in ROLLUPS if end > done[name]]
+    return Due(slots, ready_ms, Cutoffs.read(warehouse) if slots else Cutoffs())
 
 
-def roll_up(warehouse: Warehouse, name: str, lo_ms: int, hi_ms: int) -> None:
+def roll_up(warehouse: Warehouse, name: str, lo_ms: int, hi_ms: int, cutoffs: Cutoffs) -> None:
     """Rollup `name` of what was stored in (lo, hi] (ms since the epoch), under that slot's token."""
-    warehouse.execute(ROLLUPS[name].format(token=f"{name}-{lo_ms}-{hi_ms}", lo=lo_ms, hi=hi_ms))
+    warehouse.execute(ROLLUPS[name].format(token=f"{name}-{lo_ms}-{hi_ms}", lo=lo_ms, hi=hi_ms, **cutoffs.sql()))
 
 
 def mark_done(warehouse: Warehouse, work: Due) -> None:
@@ -241,7 +283,7 @@ def catch_up(warehouse: Warehouse, slot: float = SLOT_SECONDS, settle: float = S
     """Roll up every due slot, in order; returns how many slots."""
     work = due(warehouse, slot, settle)
     for name, lo, hi in work.slots:
-        roll_up(warehouse, name, lo, hi)
+        roll_up(warehouse, name, lo, hi, work.cutoffs)
     mark_done(warehouse, work)
     return work.slot_count
 
@@ -287,7 +329,7 @@ class Roller:
         try:
             work = await self.store.with_warehouse(lambda warehouse: due(warehouse, SLOT_SECONDS, SETTLE_SECONDS))
             for name, lo, hi in work.slots:
-                await self.store.with_warehouse(lambda warehouse: roll_up(warehouse, name, lo, hi))
+                await self.store.with_warehouse(lambda warehouse: roll_up(warehouse, name, lo, hi, work.cutoffs))
             await self.store.with_warehouse(lambda warehouse: mark_done(warehouse, work))
             metrics.ROLLED_UP_UNTIL.set(work.ready_ms / 1000)
         except WarehouseError as exc:  # the next tick starts again from the last slot saved
