@@ -45,6 +45,7 @@ from benchmarks.harness import (  # noqa: E402
     row_broker,
     simulated,
     start_warm_worker,
+    wait_rolled_up,
 )
 from benchmarks.measure import (  # noqa: E402
     RESULTS,
@@ -176,24 +177,26 @@ def sample(pid: int, raw_file: Path, rate: int, run) -> tuple[float, float, Coun
 _CPU = "(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds'])"
 CHDB_COSTS = {
     "query": "SELECT substr(normalizeQuery(replaceRegexpAll(query, '\\\\s+', ' ')), 1, 90), count(), sum({cpu}) "
-             "FROM {logs}.query_log WHERE type = 'QueryFinish' AND event_time_microseconds >= {since} "
+             "FROM {logs}.query_log WHERE type = 'QueryFinish' AND event_time_microseconds BETWEEN {since} AND {until} "
              "GROUP BY 1 ORDER BY 3 DESC LIMIT 12",
     "materialized view (part of its insert above)": "SELECT view_name, count(), sum({cpu}) FROM {logs}.query_views_log "
-             "WHERE event_time_microseconds >= {since} GROUP BY 1 ORDER BY 3 DESC",
+             "WHERE event_time_microseconds BETWEEN {since} AND {until} GROUP BY 1 ORDER BY 3 DESC",
     "merges (background)": "SELECT concat(database, '.', table), count(), sum({cpu}) FROM {logs}.part_log "
-             "WHERE event_type = 'MergeParts' AND event_time_microseconds >= {since} GROUP BY 1 ORDER BY 3 DESC LIMIT 8",
+             "WHERE event_type = 'MergeParts' AND event_time_microseconds BETWEEN {since} AND {until} GROUP BY 1 ORDER BY 3 DESC "
+             "LIMIT 8",
 }
 
 
-def chdb_costs(pipeline: Pipeline, since: float) -> dict[str, list[tuple[str, int, float]]]:
-    """What chDB spent in the worker from `since` (wall clock) on, from its own logs: (what, count,
-    CPU seconds) per query shape, view and merged table. Read once the worker stopped (it keeps
-    its logs at a clean stop; chDB opens one data path per process)."""
+def chdb_costs(pipeline: Pipeline, since: float, until: float) -> dict[str, list[tuple[str, int, float]]]:
+    """What chDB spent in the worker from `since` to `until` (wall clock, the measured span), from its
+    own logs: (what, count, CPU seconds) per query shape, view and merged table. Read once the worker
+    stopped (it keeps its logs at a clean stop; chDB opens one data path per process); what it did
+    while stopping (the last rollups) is not the span's."""
     warehouse = ChdbWarehouse(Path(pipeline.env["CXPULSE_DATA_DIR"]) / "chdb")
     try:
-        at = f"fromUnixTimestamp64Micro({int(since * 1e6)}, 'UTC')"
+        at, end = (f"fromUnixTimestamp64Micro({int(t * 1e6)}, 'UTC')" for t in (since, until))
         return {what: [(name, int(n), us / 1e6) for name, n, us in
-                       warehouse.query(sql.format(cpu=_CPU, since=at, logs=LOG_DATABASE)).rows]
+                       warehouse.query(sql.format(cpu=_CPU, since=at, until=end, logs=LOG_DATABASE)).rows]
                 for what, sql in CHDB_COSTS.items()}
     finally:
         warehouse.close()
@@ -214,8 +217,10 @@ def profile_backlog(external: str | None, events: int, seed: int, rate: int, raw
         measured = sample(pipeline.worker.pid, raw_file, rate, lambda: wait_until(
             lambda: pipeline.metrics().rows_by_table.get("cx.events", 0) >= WARMUP_EVENTS + events, 1800,
             f"{WARMUP_EVENTS + events} rows stored", interval=STORED_POLL_S))
+        wait_rolled_up(pipeline)  # the last slots' rollups are the backlog's too (as the harness counts them)
+        until = time.time()
         pipeline.stop_worker()
-        costs = chdb_costs(pipeline, since)
+        costs = chdb_costs(pipeline, since, until)
     return events, *measured, costs
 
 
@@ -241,8 +246,10 @@ def profile_live(external: str | None, live_rate: float, live_seconds: float, se
 
             since = time.time()
             measured = sample(pipeline.worker.pid, raw_file, rate, traffic)
+            wait_rolled_up(pipeline)
+            until = time.time()
             pipeline.stop_worker()
-            costs = chdb_costs(pipeline, since)
+            costs = chdb_costs(pipeline, since, until)
         finally:
             pipeline.close()
     return stored[0], *measured, costs
