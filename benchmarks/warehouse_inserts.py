@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from streams.boards import simulated  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.stages.sink import event_row  # noqa: E402
-from streams.warehouse import rollups  # noqa: E402
+from streams.warehouse import rollups, view_settings  # noqa: E402
 from streams.warehouse.embedded import ChdbWarehouse  # noqa: E402
 from streams.warehouse.migrate import migrate  # noqa: E402
 
@@ -53,13 +53,15 @@ def measure(rows: list[dict], size: int, views: set[str] | None, rollup: bool) -
     """`views`: the materialized views kept (None: all); `rollup`: time the rollups of every 10 inserts."""
     warehouse = ChdbWarehouse(Path(tempfile.mkdtemp(prefix="cxpulse-inserts-")), keep_logs=rollup)
     migrate(warehouse)
+    if rollup:  # the cut-offs the KPI rollup reads, as a worker publishes them at its start
+        view_settings.publish(warehouse, Settings())
     for (name,) in warehouse.query("SELECT name FROM system.tables WHERE database = 'cx' "
                                    "AND engine = 'MaterializedView'").rows:
         if views is not None and name not in views:
             warehouse.execute(f"DROP VIEW cx.{name}")
     inserts = len(rows) // size
     cpu, slots, lo = 0.0, 0, 0
-    rollup_cpu, cutoffs = dict.fromkeys(rollups.ROLLUPS, 0.0), rollups.Cutoffs.read(warehouse)
+    rollup_cpu, cutoffs = dict.fromkeys(rollups.ROLLUPS, 0.0), rollups.Cutoffs.read(warehouse) if rollup else None
     for i in range(inserts):
         started = cpu_seconds()
         warehouse.insert("cx.events", rows[i * size:(i + 1) * size], f"bench-{size}-{i}")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from streams.domain.channels import MESSAGING, sql_list
 from streams.process import metrics
-from streams.warehouse import Warehouse, WarehouseError
+from streams.warehouse import Warehouse, WarehouseError, sql_string
 
 log = logging.getLogger(__name__)
 
@@ -224,14 +224,10 @@ class Cutoffs:
         """The literals of the KPI rollup's `{short_abandon}` and `{service_level}` (per channel)."""
         service_level = repr(float(self.service_level))
         if self.service_level_by_channel:
-            channels = ", ".join(_string(channel) for channel, _ in self.service_level_by_channel)
+            channels = ", ".join(sql_string(channel) for channel, _ in self.service_level_by_channel)
             seconds = ", ".join(repr(float(value)) for _, value in self.service_level_by_channel)
             service_level = f"transform(channel, [{channels}], [{seconds}], {service_level})"
         return {"short_abandon": repr(float(self.short_abandon)), "service_level": service_level}
-
-
-def _string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)
